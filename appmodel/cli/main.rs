@@ -1,0 +1,43 @@
+//! The `appmodel` command. Each command turns its flags into a call of a library function
+//! and prints the result; the logic lives in the library crates.
+//!
+//! Exit codes: 0 success, 1 the user's input is wrong (bad model, bad config, bad flags),
+//! 2 anything else (an internal error).
+
+mod args;
+mod config;
+mod graph;
+mod output;
+mod schema;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(a) => validate::run(&a),
+        Command::Graph(a) => graph::run(&a),
+        Command::Config(ConfigCommand::Init(a)) => config::init(&a),
+        Command::Config(ConfigCommand::Check(a)) => config::check(&a),
+        Command::Schema(a) => schema::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output::report_error(&e),
+    }
+}

@@ -1,0 +1,206 @@
+//! The site's offline configuration file (`site-config.yaml`): its type, its checks against a
+//! model's parameters, and the commented template `appmodel config init` writes.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::diag::{closest, Diagnostic};
+use crate::params::check_value;
+use crate::types::{AppModel, ParamType, Parameter, Scalar, DEFAULT_SECRET_LENGTH};
+use crate::yaml::{Node, Path};
+
+/// A site's configuration of one application.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "appmodel site configuration")]
+pub struct SiteConfig {
+    /// The application this file configures; checked against the model when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// Parameter values by name. An empty value means "not set".
+    #[serde(default)]
+    pub params: BTreeMap<String, Option<Scalar>>,
+}
+
+impl SiteConfig {
+    /// The value the site set for `name`, if any.
+    pub fn value(&self, name: &str) -> Option<&Scalar> {
+        self.params.get(name).and_then(Option::as_ref)
+    }
+}
+
+/// Checks a site configuration against the model's parameters; every finding at once.
+pub fn check(model: &AppModel, config: &SiteConfig, root: &Node) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let params = Path::parse("params");
+    if let Some(app) = &config.app {
+        if app != &model.app.name {
+            out.push(
+                Diagnostic::new(
+                    root.locate(&Path::parse("app")),
+                    Path::parse("app"),
+                    format!(
+                        "this configuration is for app `{app}`, not `{}`",
+                        model.app.name
+                    ),
+                )
+                .with_hint("check that you picked the right file"),
+            );
+        }
+    }
+    for (name, value) in &config.params {
+        let path = params.key(name);
+        let Some(param) = model.parameter(name) else {
+            let names = model.parameters.iter().map(|p| p.name.as_str());
+            let hint = match closest(name, names) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => format!(
+                    "parameters of {} {}: {}",
+                    model.app.name,
+                    model.app.version,
+                    model
+                        .parameters
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            out.push(
+                Diagnostic::new(
+                    root.locate_key(&path),
+                    path,
+                    format!("unknown parameter `{name}`"),
+                )
+                .with_hint(hint),
+            );
+            continue;
+        };
+        if let Some(value) = value {
+            if let Err(e) = check_value(param, value) {
+                let mut d = Diagnostic::new(root.locate(&path), path, e.message);
+                d.hint = e.hint;
+                out.push(d);
+            }
+        }
+    }
+    for param in &model.parameters {
+        if needs_value(param) && config.value(&param.name).is_none() {
+            let path = params.key(&param.name);
+            let (pos, message) = match config.params.contains_key(&param.name) {
+                true => (
+                    root.locate(&path),
+                    format!("required parameter `{}` has no value", param.name),
+                ),
+                false => (
+                    root.locate_key(&params),
+                    format!("required parameter `{}` is missing", param.name),
+                ),
+            };
+            let mut d = Diagnostic::new(pos, path, message);
+            d.hint = param.description.clone();
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Whether the site must give a value: required, or a secret that is not generated.
+pub fn needs_value(param: &Parameter) -> bool {
+    param.required
+        || (param.kind == ParamType::Secret && !param.generate && param.default.is_none())
+}
+
+/// The values in effect: the site's value, else the default. Generated secrets the site did
+/// not set are absent; the importer generates and keeps them.
+pub fn effective_values(model: &AppModel, config: &SiteConfig) -> BTreeMap<String, Scalar> {
+    model
+        .parameters
+        .iter()
+        .filter_map(|p| {
+            config
+                .value(&p.name)
+                .or(p.default.as_ref())
+                .map(|v| (p.name.clone(), v.clone()))
+        })
+        .collect()
+}
+
+/// A commented configuration file with every parameter, for the site to fill in.
+pub fn template(model: &AppModel) -> String {
+    let mut out = format!(
+        "# Site configuration for {} {}, written by `appmodel config init`.\n\
+         # Set every value marked REQUIRED, review the others, then check the file with:\n\
+         #   appmodel config check <this file>\n\
+         # Keep it with the site's records: upgrades read it again.\n\
+         app: {}\n",
+        model.app.name, model.app.version, model.app.name
+    );
+    if model.parameters.is_empty() {
+        out.push_str("params: {}\n");
+        return out;
+    }
+    out.push_str("params:\n");
+    for (i, p) in model.parameters.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if let Some(desc) = &p.description {
+            for line in desc.lines() {
+                out.push_str(&format!("  # {}\n", line.trim_end()));
+            }
+        }
+        out.push_str(&format!("  # {}\n", describe(p)));
+        if p.kind == ParamType::Secret && p.generate {
+            out.push_str(&format!(
+                "  # Generated on site at install ({} characters) and kept across upgrades.\n  \
+                 # Set a value only to choose it yourself.\n  # {}: \"\"\n",
+                p.length.unwrap_or(DEFAULT_SECRET_LENGTH),
+                p.name
+            ));
+        } else if let Some(default) = &p.default {
+            out.push_str(&format!("  {}: {}\n", p.name, yaml_scalar(default)));
+        } else if needs_value(p) {
+            out.push_str(&format!("  {}:\n", p.name));
+        } else {
+            out.push_str(&format!("  # {}:\n", p.name));
+        }
+    }
+    out
+}
+
+fn describe(p: &Parameter) -> String {
+    let mut parts = vec![p.kind.as_str().to_string()];
+    if let Some(pattern) = &p.pattern {
+        parts.push(format!("must match {pattern}"));
+    }
+    match (p.minimum, p.maximum) {
+        (Some(a), Some(b)) => parts.push(format!("from {a} to {b}")),
+        (Some(a), None) => parts.push(format!("at least {a}")),
+        (None, Some(b)) => parts.push(format!("at most {b}")),
+        (None, None) => {}
+    }
+    if !p.values.is_empty() {
+        parts.push(format!("one of: {}", p.values.join(", ")));
+    }
+    let mut text = parts.join(", ");
+    if needs_value(p) {
+        text.push_str(". REQUIRED: no default, set a value");
+    } else if let Some(d) = &p.default {
+        text.push_str(&format!(". Default: {d}"));
+    } else if !p.generate {
+        text.push_str(". Optional");
+    }
+    text.push('.');
+    text
+}
+
+/// A scalar written so that YAML reads it back as the same type.
+fn yaml_scalar(value: &Scalar) -> String {
+    match value {
+        Scalar::Str(s) => serde_json::to_string(s).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}

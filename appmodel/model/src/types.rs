@@ -1,0 +1,356 @@
+//! The application model as written in `appmodel.yaml`.
+//!
+//! Named things (components, ports, volumes, parameters) are lists with a `name` field rather
+//! than maps, so that a duplicate name is a finding with two positions instead of a key the
+//! YAML reader silently overwrites. "Exactly one of" choices (image source, health check kind)
+//! are structs of optional fields checked by validation, which gives far clearer messages
+//! than an untagged enum would.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The `apiVersion` this build of appmodel reads and writes.
+pub const API_VERSION: &str = "appmodel/v1";
+
+/// The platform used when a model names none.
+pub const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// An application model: one version of one application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "appmodel application model")]
+pub struct AppModel {
+    /// Format of this file. Must be `appmodel/v1`.
+    pub api_version: String,
+    pub app: App,
+    /// The site's offline configuration: what each site may or must set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
+    /// The programs that make up the application.
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Lowercase name: letters, digits and `-`, starting with a letter.
+    pub name: String,
+    /// Semantic version (`1.1.0`). `appmodel publish` may override it.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Platforms the application is delivered for, as `os/arch`. Default: `[linux/amd64]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+}
+
+impl App {
+    /// The platforms, with the default filled in.
+    pub fn platforms(&self) -> Vec<String> {
+        if self.platforms.is_empty() {
+            vec![DEFAULT_PLATFORM.to_string()]
+        } else {
+            self.platforms.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Boolean,
+    Enum,
+    Secret,
+}
+
+impl ParamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Boolean => "boolean",
+            ParamType::Enum => "enum",
+            ParamType::Secret => "secret",
+        }
+    }
+}
+
+/// A setting the site supplies in its offline configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    /// Referenced as `${params.NAME}`. Letters, digits and `_`.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The value used when the site gives none. Not allowed for secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Scalar>,
+    /// The site must give a value (no default applies).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required: bool,
+    /// Regular expression a string or secret must match in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Smallest allowed integer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<i64>,
+    /// Largest allowed integer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<i64>,
+    /// The allowed values of an `enum` parameter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// For a secret: generate a random value once, on site, at install, and keep it across
+    /// upgrades. Never generated at export time.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub generate: bool,
+    /// Length of a generated secret (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u32>,
+}
+
+/// Length of a generated secret when the model does not say.
+pub const DEFAULT_SECRET_LENGTH: u32 = 32;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A plain YAML value: string, integer, number or boolean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One program of the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Lowercase name: letters, digits and `-`, starting with a letter.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where the container image comes from (compose and Helm forms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSource>,
+    /// Static executables per platform (`linux/amd64: bin/im-server`), paths relative to the
+    /// model file. Needed for the systemd form and for `image.from_binary`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub binaries: BTreeMap<String, String>,
+    /// The program and its fixed arguments. Default: the image's entrypoint, or the binary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Arguments after the command. May use `${...}` references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables. Values may use `${...}` references.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, Scalar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Number of copies (Helm form). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Components that must be healthy before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// Exactly one of the fields says where the image comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSource {
+    /// A registry reference: `registry.example.com/im/im-server:1.0` or `...@sha256:...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// An OCI image layout directory, relative to the model file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_layout: Option<String>,
+    /// A `docker save` or `podman save` archive, relative to the model file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Which image of a layout or archive holding several (`name:tag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Build a minimal image from the component's static binary.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub from_binary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Http,
+    Https,
+    Grpc,
+}
+
+impl Protocol {
+    /// The URL scheme for `${components.X.url}`, if the protocol has one.
+    pub fn scheme(self) -> Option<&'static str> {
+        match self {
+            Protocol::Http => Some("http"),
+            Protocol::Https => Some("https"),
+            Protocol::Grpc => Some("grpc"),
+            Protocol::Tcp | Protocol::Udp => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// Referenced as `${components.C.ports.NAME}`.
+    pub name: String,
+    /// The port the program listens on.
+    pub port: u16,
+    /// Default `tcp`. `http`, `https` and `grpc` are TCP with a URL scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Publish the port outside the host, on `host_port` (default: the same number).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expose: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
+}
+
+impl Port {
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or(Protocol::Tcp)
+    }
+
+    /// The host port, if the port is exposed.
+    pub fn published(&self) -> Option<u16> {
+        self.expose.then(|| self.host_port.unwrap_or(self.port))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeKind {
+    /// Persistent data: kept across upgrades, snapshotted before them.
+    Data,
+    /// A configuration file rendered from `content` at install time, mounted read-only.
+    Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub name: String,
+    pub kind: VolumeKind,
+    /// Where it appears: a directory for data, a file for config.
+    pub path: String,
+    /// Content of a config file. May use `${...}` references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Requested size of a data volume (`1Gi`), used by the Helm form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+}
+
+/// How to tell that a component is healthy. Exactly one of `http`, `tcp`, `exec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecCheck>,
+    /// Time between checks (`10s`). Default 5s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Time one check may take. Default 3s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Failed checks in a row before the component counts as unhealthy. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Grace time after start during which failures do not count. Default 0s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Path to GET; healthy on a 2xx or 3xx answer.
+    pub path: String,
+    /// Name of one of the component's ports.
+    pub port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// Name of one of the component's ports.
+    pub port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecCheck {
+    /// Command run inside the component; healthy on exit status 0.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU limit in cores (`0.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    /// Memory limit: a number of bytes with an optional `Ki`, `Mi`, `Gi` suffix (`256Mi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+impl AppModel {
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+}
+
+impl Component {
+    pub fn port(&self, name: &str) -> Option<&Port> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+}

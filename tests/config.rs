@@ -1,0 +1,154 @@
+//! `appmodel config init` and `appmodel config check` against the sample's parameters.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{appmodel, fixtures, root};
+
+const MODEL: &str = "samples/im-stack/versions/1.1.0/appmodel.yaml";
+
+fn check(config: &str) -> common::Run {
+    let file = fixtures().join("site-configs").join(config);
+    appmodel(
+        &root(),
+        &["config", "check", "-f", MODEL, file.to_str().unwrap()],
+    )
+}
+
+#[test]
+fn init_writes_a_commented_template_with_every_parameter() {
+    let run = appmodel(&root(), &["config", "init", "-f", MODEL, "-o", "-"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    insta::assert_snapshot!(run.stdout);
+}
+
+#[test]
+fn the_template_fails_check_until_the_required_values_are_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join(MODEL);
+    let out = dir.path().join("site-config.yaml");
+    let run = appmodel(
+        dir.path(),
+        &["config", "init", "-f", model.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run
+        .stdout
+        .starts_with("wrote `site-config.yaml`: 4 parameters of im-stack 1.1.0"));
+
+    let run = appmodel(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "-f",
+            model.to_str().unwrap(),
+            "site-config.yaml",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.starts_with("error: required parameter `domain` has no value\n --> site-config.yaml:9:9 (params.domain)\n"), "{}", run.stderr);
+
+    let text = std::fs::read_to_string(&out)
+        .unwrap()
+        .replace("  domain:\n", "  domain: chat.plant.example\n");
+    std::fs::write(&out, text).unwrap();
+    let run = appmodel(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "-f",
+            model.to_str().unwrap(),
+            "site-config.yaml",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stdout, "ok: `site-config.yaml` is a valid configuration of im-stack 1.1.0 (3 of 4 parameters set)\n");
+}
+
+#[test]
+fn init_does_not_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join(MODEL);
+    std::fs::write(dir.path().join("site-config.yaml"), "keep me\n").unwrap();
+    let run = appmodel(
+        dir.path(),
+        &["config", "init", "-f", model.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "error: `site-config.yaml` exists already; pass `--force` to replace it\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("site-config.yaml")).unwrap(),
+        "keep me\n"
+    );
+    let run = appmodel(
+        dir.path(),
+        &["config", "init", "--force", "-f", model.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn a_good_config_passes() {
+    let run = check("good.yaml");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+#[test]
+fn every_problem_in_a_config_is_reported_with_its_line() {
+    insta::assert_snapshot!(check("bad.yaml")
+        .transcript()
+        .replace(&fixtures().display().to_string(), "FIXTURES"));
+}
+
+#[test]
+fn an_empty_required_value_and_a_wrong_type() {
+    insta::assert_snapshot!(check("empty-required.yaml")
+        .transcript()
+        .replace(&fixtures().display().to_string(), "FIXTURES"));
+}
+
+#[test]
+fn a_config_for_another_app_and_an_unknown_section() {
+    insta::assert_snapshot!(check("wrong-app.yaml")
+        .transcript()
+        .replace(&fixtures().display().to_string(), "FIXTURES"));
+}
+
+#[test]
+fn config_errors_as_json() {
+    let file = fixtures().join("site-configs/bad.yaml");
+    let run = appmodel(
+        &root(),
+        &[
+            "config",
+            "check",
+            "--json",
+            "-f",
+            MODEL,
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "params.domain",
+            "params.domian",
+            "params.max_users",
+            "params.read_receipts",
+            "params.admin_secret"
+        ]
+    );
+}
