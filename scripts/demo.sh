@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the bundled sample: build the IM stack's static programs, check both
+# versions of its app model, show the dependency graph, and write and check a site config.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== building the sample programs (static executables, versions 1.0.0 and 1.1.0)"
+bash samples/im-stack/build.sh
+
+echo "== building appmodel"
+cargo build --release --locked -p appmodel
+appmodel=target/release/appmodel
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+for v in 1.0.0 1.1.0; do
+  model=samples/im-stack/versions/$v/appmodel.yaml
+  echo "== appmodel validate -f $model"
+  $appmodel validate -f "$model"
+done
+model=samples/im-stack/versions/1.1.0/appmodel.yaml
+echo "== appmodel graph -f $model"
+$appmodel graph -f "$model"
+
+echo "== appmodel config init / check"
+$appmodel config init -f "$model" -o "$work/site-config.yaml"
+sed -i 's/^  domain:$/  domain: chat.plant.example/' "$work/site-config.yaml"
+$appmodel config check -f "$model" "$work/site-config.yaml"
+echo "== done"
