@@ -10,6 +10,8 @@
 //! - [`expr`]: `${...}` connection-info expressions, resolved per target at install time.
 //! - [`graph`]: the dependency graph: start order, parallel levels, stop order.
 //! - [`config`] and [`params`]: the site configuration and parameter value checks.
+//! - [`digest`] and [`record`]: content digests and the published version record that
+//!   pins every artifact (shared by the store, the exporters and the importer).
 //! - [`diag`]: findings with file:line:column, rendered for people or as JSON.
 //!
 //! [`load_model`] and [`load_site_config`] run all of it and return either a checked value
@@ -17,9 +19,11 @@
 
 pub mod config;
 pub mod diag;
+pub mod digest;
 pub mod expr;
 pub mod graph;
 pub mod params;
+pub mod record;
 pub mod schema_check;
 pub mod types;
 pub mod units;
@@ -33,6 +37,8 @@ use serde::de::DeserializeOwned;
 
 pub use config::SiteConfig;
 pub use diag::{Diagnostic, Report};
+pub use digest::Digest;
+pub use record::VersionRecord;
 pub use graph::DependencyGraph;
 pub use types::AppModel;
 

@@ -164,6 +164,10 @@ pub struct Component {
     /// The program and its fixed arguments. Default: the image's entrypoint, or the binary.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// User (and group) the program runs as in its image: `65534:65534`. Images built
+    /// `from_binary` default to `65534:65534` (nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Arguments after the command. May use `${...}` references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,

@@ -1,0 +1,161 @@
+//! The published version record: the model as written plus every artifact pinned by digest.
+//!
+//! A record is immutable once written. The store keeps one per app version; a bundle carries
+//! the record of the version it delivers, and the site keeps it as the truth of what was
+//! installed. Exporters and the importer read nothing else about a version.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::types::AppModel;
+
+/// The record format this build writes.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// OCI media types used in records and layouts.
+pub mod media {
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub const BINARY: &str = "application/octet-stream";
+}
+
+/// A blob: its digest, size and media type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+/// One platform's image: manifest, config and layers, all in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageArtifact {
+    pub manifest: BlobRef,
+    pub config: BlobRef,
+    pub layers: Vec<BlobRef>,
+}
+
+impl ImageArtifact {
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        std::iter::once(&self.manifest)
+            .chain(std::iter::once(&self.config))
+            .chain(self.layers.iter())
+    }
+}
+
+/// What was published for one component.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ComponentArtifacts {
+    /// Where the image came from, pinned: `registry/repo:tag@sha256:...`, `oci-layout:DIR`,
+    /// `archive:FILE`, `from_binary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_source: Option<String>,
+    /// Image per platform (`linux/amd64`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, ImageArtifact>,
+    /// Static executable per platform.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub binaries: BTreeMap<String, BlobRef>,
+}
+
+/// An immutable published version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub format: u32,
+    pub app: String,
+    pub version: String,
+    /// The appmodel release that published it.
+    pub published_by: String,
+    /// RFC 3339 time of first publication (not part of the content).
+    pub published_at: String,
+    /// The model file's name and text exactly as written.
+    pub model_file: String,
+    pub model_text: String,
+    /// The model as read, with `app.version` set to the published version.
+    pub model: AppModel,
+    pub components: BTreeMap<String, ComponentArtifacts>,
+}
+
+impl VersionRecord {
+    /// Every blob the version needs, each once.
+    pub fn blobs(&self) -> BTreeMap<&Digest, &BlobRef> {
+        let mut all = BTreeMap::new();
+        for c in self.components.values() {
+            for img in c.images.values() {
+                for b in img.blobs() {
+                    all.insert(&b.digest, b);
+                }
+            }
+            for b in c.binaries.values() {
+                all.insert(&b.digest, b);
+            }
+        }
+        all
+    }
+
+    /// Total bytes of the version's distinct blobs.
+    pub fn unique_bytes(&self) -> u64 {
+        self.blobs().values().map(|b| b.size).sum()
+    }
+
+    /// What differs in content between two records of the same version, for people.
+    /// Empty when they are the same (publication time and tool version aside).
+    pub fn content_differences(&self, other: &VersionRecord) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.model_text != other.model_text {
+            let line = self
+                .model_text
+                .lines()
+                .zip(other.model_text.lines())
+                .position(|(a, b)| a != b)
+                .map_or_else(
+                    || self.model_text.lines().count().min(other.model_text.lines().count()) + 1,
+                    |i| i + 1,
+                );
+            out.push(format!("the model text differs from line {line} on"));
+        } else if self.model != other.model {
+            out.push("the model differs".to_string());
+        }
+        let names: BTreeSet<&String> = self.components.keys().chain(other.components.keys()).collect();
+        for name in names {
+            match (self.components.get(name), other.components.get(name)) {
+                (Some(a), Some(b)) if a != b => {
+                    for (platform, img) in &a.images {
+                        if b.images.get(platform).map(|i| &i.manifest.digest) != Some(&img.manifest.digest) {
+                            out.push(format!(
+                                "component `{name}`: image for {platform} was {}",
+                                img.manifest.digest
+                            ));
+                        }
+                    }
+                    for (platform, bin) in &a.binaries {
+                        if b.binaries.get(platform).map(|x| &x.digest) != Some(&bin.digest) {
+                            out.push(format!("component `{name}`: binary for {platform} was {}", bin.digest));
+                        }
+                    }
+                    if a.image_source != b.image_source {
+                        out.push(format!("component `{name}`: image source differs"));
+                    }
+                    if !out.iter().any(|l| l.starts_with(&format!("component `{name}`"))) {
+                        out.push(format!("component `{name}`: artifacts differ"));
+                    }
+                }
+                (Some(_), None) => out.push(format!("component `{name}` was published, now missing")),
+                (None, Some(_)) => out.push(format!("component `{name}` is new")),
+                _ => {}
+            }
+        }
+        out
+    }
+}
