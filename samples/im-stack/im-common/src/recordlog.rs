@@ -118,17 +118,7 @@ impl RecordLog {
                 path: self.path.clone(),
             });
         }
-        if payload.len() > MAX_RECORD {
-            return Err(Error::RecordTooLarge {
-                len: payload.len(),
-                max: MAX_RECORD,
-            });
-        }
-        let mut buf = Vec::with_capacity(payload.len() + HEADER as usize);
-        // MAX_RECORD fits in u32, checked above.
-        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&crc32(payload).to_le_bytes());
-        buf.extend_from_slice(payload);
+        let buf = encode_record(payload)?;
         let pos = self.len;
         let written = self
             .file
@@ -200,6 +190,23 @@ impl RecordLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// One record as it is stored: header and payload. Used by `append` and to build a
+/// whole log in memory for an atomic rewrite (compaction).
+pub fn encode_record(payload: &[u8]) -> Result<Vec<u8>> {
+    if payload.len() > MAX_RECORD {
+        return Err(Error::RecordTooLarge {
+            len: payload.len(),
+            max: MAX_RECORD,
+        });
+    }
+    let mut buf = Vec::with_capacity(payload.len() + HEADER as usize);
+    // MAX_RECORD fits in u32, checked above.
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc32(payload).to_le_bytes());
+    buf.extend_from_slice(payload);
+    Ok(buf)
 }
 
 /// Whether an intact record starts at `pos` of the file at `path`, checked read-only
