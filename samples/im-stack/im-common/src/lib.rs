@@ -8,6 +8,7 @@
 //! - [`recordlog`]: an append-only file of length-prefixed, CRC-32-checked records,
 //!   fsync'd on every append; opening it recovers from a torn last record.
 //! - [`fsutil`]: atomic file replacement (temp file, fsync, rename, fsync directory).
+//! - [`process`]: the programs as child processes, for integration tests.
 //! - [`settings`]: command-line flags with environment fallbacks.
 //! - [`log`]: timestamped log lines on stdout.
 
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod log;
+pub mod process;
 pub mod recordlog;
 pub mod server;
 pub mod settings;
