@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the im-stack programs as static Linux executables, for both versions:
+#
+#   dist/1.0.0/linux-amd64/{im-store,push-service,im-server}
+#   dist/1.1.0/linux-amd64/{im-store,push-service,im-server}   (cargo feature v1_1)
+#   dist/im-probe
+#
+# Safe to run again: it rebuilds what changed and replaces the files. Fails if an
+# executable has a NEEDED entry (a shared library it would load at run time) or does
+# not report the version it was built as.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target=x86_64-unknown-linux-gnu
+dist="$here/dist"
+services=(im-store push-service im-server)
+
+cd "$root"
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+out="$target_dir/$target/release"
+
+# The explicit --target keeps build scripts and proc-macros dynamically linked for the
+# host (crt-static applies to the target only) and the static artifacts in their own dir.
+export RUSTFLAGS='-C target-feature=+crt-static'
+build() {
+    cargo build --release --target "$target" "$@"
+}
+
+check_static() {
+    local exe=$1
+    if readelf -d "$exe" | grep -q '(NEEDED)'; then
+        echo "error: $exe is not static, it needs:" >&2
+        readelf -d "$exe" | grep '(NEEDED)' >&2
+        exit 1
+    fi
+}
+
+# Both variants land in the same output path, so copy each right after its build.
+for version in 1.0.0 1.1.0; do
+    features=()
+    if [ "$version" = 1.1.0 ]; then
+        features=(--features im-store/v1_1,push-service/v1_1,im-server/v1_1)
+    fi
+    build -p im-store -p push-service -p im-server "${features[@]}"
+    mkdir -p "$dist/$version/linux-amd64"
+    for p in "${services[@]}"; do
+        dest="$dist/$version/linux-amd64/$p"
+        install -m 0755 "$out/$p" "$dest"
+        check_static "$dest"
+        reported="$("$dest" --version)"
+        if [ "$reported" != "$p $version" ]; then
+            echo "error: $dest reports \`$reported\`, expected \`$p $version\`" >&2
+            exit 1
+        fi
+    done
+done
+
+build -p im-probe
+install -m 0755 "$out/im-probe" "$dist/im-probe"
+check_static "$dist/im-probe"
+
+echo "static executables (no NEEDED entries) in $dist:"
+(cd "$dist" && for f in 1.0.0/linux-amd64/* 1.1.0/linux-amd64/* im-probe; do
+    printf '  %-34s %8s bytes  %s\n' "$f" "$(stat -c %s "$f")" "$("./$f" --version)"
+done)
