@@ -1,6 +1,6 @@
 //! im-store: a durable message store over HTTP.
 //!
-//! - [`format`]: the data directory's `FORMAT` file, initialisation, the migration from
+//! - [`format`](mod@crate::format): the data directory's `FORMAT` file, initialisation, the migration from
 //!   format 1 to format 2, and the refusal of data newer than the program understands.
 //!   Both formats are implemented here; the program picks the newest it may write with
 //!   [`MAX_FORMAT`], so tests can exercise 1.0.0 and 1.1.0 behaviour in one build.

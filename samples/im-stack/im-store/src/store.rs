@@ -72,7 +72,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// Prepares `dir` for `max_format` (initialise, migrate or refuse, see [`format`]) and
+    /// Prepares `dir` for `max_format` (initialise, migrate or refuse, see [`format`](mod@crate::format)) and
     /// opens every conversation, recovering torn records.
     pub fn open(dir: &Path, max_format: u32) -> Result<(Store, OpenReport), StoreError> {
         let prepared = format::prepare(dir, max_format)?;
