@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample: build the IM stack's static programs, check both
-# versions of its app model, show the dependency graph, and write and check a site config.
+# versions of its app model, show the dependency graph, write and check a site config, and
+# publish both versions into a fresh store (no network needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,4 +28,14 @@ echo "== appmodel config init / check"
 $appmodel config init -f "$model" -o "$work/site-config.yaml"
 sed -i 's/^  domain:$/  domain: chat.plant.example/' "$work/site-config.yaml"
 $appmodel config check -f "$model" "$work/site-config.yaml"
+
+store="$work/store"
+for v in 1.0 1.1; do
+  echo "== appmodel publish v$v"
+  $appmodel publish "v$v" -f "samples/im-stack/versions/$v.0/appmodel.yaml" --store "$store"
+done
+echo "== appmodel versions / show / diff"
+$appmodel versions --store "$store"
+$appmodel show 1.1 --store "$store"
+$appmodel diff 1.0 1.1 --store "$store"
 echo "== done"

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# End-to-end tests publish the sample's real programs: build them first.
+bash samples/im-stack/build.sh
 cargo test --workspace --locked

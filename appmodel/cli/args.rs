@@ -16,6 +16,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where the vendor's store (the local app market) lives.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store directory [default: $APPMODEL_STORE, else ~/.local/share/appmodel/store].
+    #[arg(long = "store", value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check an app model and report every problem with file:line:column.
@@ -27,6 +35,118 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print the JSON Schema of an app model or of a site configuration file.
     Schema(SchemaArgs),
+    /// Pin every artifact of the model by digest and record an immutable version in the store.
+    Publish(PublishArgs),
+    /// List the published versions in the store.
+    Versions(VersionsArgs),
+    /// Show one published version: components, digests, sizes.
+    Show(ShowArgs),
+    /// Compare two published versions.
+    Diff(DiffArgs),
+    /// Remove blobs no published version references.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The version to publish (`v1.1` means 1.1.0); wins over the model's `app.version`.
+    #[arg(id = "publish_version", value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub model: ModelFile,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain http to this registry (`host:port`); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Registry user name (basic auth, or for a token exchange).
+    #[arg(
+        long = "registry-username",
+        env = "APPMODEL_REGISTRY_USERNAME",
+        value_name = "USER"
+    )]
+    pub username: Option<String>,
+    /// Registry password.
+    #[arg(
+        long = "registry-password",
+        env = "APPMODEL_REGISTRY_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// A registry bearer token, used as is.
+    #[arg(
+        long = "registry-token",
+        env = "APPMODEL_REGISTRY_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// A docker config file holding `auths` [default: ~/.docker/config.json].
+    #[arg(long = "docker-config", value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+}
+
+/// Which app, when the store holds several.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The app [default: the only app in the store].
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this app.
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(id = "show_version", value_name = "VERSION")]
+    pub version: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[arg(value_name = "FROM")]
+    pub from: String,
+    #[arg(value_name = "TO")]
+    pub to: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,4 +234,13 @@ pub enum SchemaKind {
 pub struct SchemaArgs {
     #[arg(value_enum)]
     pub kind: SchemaKind,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,10 +6,16 @@
 
 mod args;
 mod config;
+mod diff;
+mod gc;
 mod graph;
 mod output;
+mod publish;
 mod schema;
+mod show;
+mod store;
 mod validate;
+mod versions;
 
 use std::process::ExitCode;
 
@@ -18,6 +24,16 @@ use clap::Parser;
 use args::{Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("APPMODEL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -35,6 +51,11 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Init(a)) => config::init(&a),
         Command::Config(ConfigCommand::Check(a)) => config::check(&a),
         Command::Schema(a) => schema::run(&a),
+        Command::Publish(a) => publish::run(&a),
+        Command::Versions(a) => versions::run(&a),
+        Command::Show(a) => show::run(&a),
+        Command::Diff(a) => diff::run(&a),
+        Command::Gc(a) => gc::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

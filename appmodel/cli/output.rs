@@ -1,34 +1,81 @@
-//! Printing errors: a model report in full, then the chain of context once.
+//! Printing errors: a model report in full, then the chain of context once, then a hint.
 
 use std::process::ExitCode;
 
 use appmodel_model::ModelError;
+use appmodel_publish::PublishError;
+use appmodel_store::StoreError;
 
 /// The error was already shown in full (e.g. as JSON on stdout); only the exit code is left.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Reported(pub String);
 
+/// A mistake in the user's input or request, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UserError {
+    pub message: String,
+    pub hint: String,
+}
+
+impl UserError {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> UserError {
+        UserError {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+fn is_user_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.is::<UserError>()
+            || e.is::<ModelError>()
+            || e.downcast_ref::<PublishError>()
+                .is_some_and(PublishError::is_user_error)
+            || matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(
+                    StoreError::VersionExists { .. }
+                        | StoreError::DigestMismatch { .. }
+                        | StoreError::SizeMismatch { .. }
+                )
+            )
+    })
+}
+
 /// Prints `err` for a person and picks the exit code: 1 for problems in the user's input,
 /// 2 for everything else.
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
-    if let Some(Reported(_)) = err.downcast_ref::<Reported>() {
+    if err.is::<Reported>() {
         return ExitCode::from(1);
     }
     let model_error = err.chain().find_map(|e| e.downcast_ref::<ModelError>());
     if let Some(ModelError::Invalid(report)) = model_error {
         eprintln!("{report}");
     }
-    let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+    // `transparent` wrappers repeat their source's text; print each distinct message once.
+    let mut chain: Vec<String> = Vec::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+    }
     eprintln!("error: {}", chain.join(": "));
     if let Some(ModelError::Read { source, .. }) = model_error {
         if source.kind() == std::io::ErrorKind::NotFound {
             eprintln!("hint: give the file with `-f FILE`, or run appmodel in the directory that holds it");
         }
     }
-    match model_error {
-        Some(_) => ExitCode::from(1),
-        None => ExitCode::from(2),
+    if let Some(u) = err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
+        eprintln!("hint: {}", u.hint);
+    }
+    if is_user_error(err) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
     }
 }
 

@@ -47,3 +47,5 @@ pub fn appmodel(dir: &Path, args: &[&str]) -> Run {
         stderr: String::from_utf8(out.stderr).unwrap(),
     }
 }
+
+pub mod engines;

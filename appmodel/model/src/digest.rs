@@ -105,10 +105,18 @@ mod tests {
         assert_eq!(d.to_string(), text);
         assert_eq!(d.short(), "sha256:abababababab");
         assert!("sha256:ABAB".parse::<Digest>().is_err());
-        assert!(format!("md5:{}", "ab".repeat(32)).parse::<Digest>().is_err());
+        assert!(format!("md5:{}", "ab".repeat(32))
+            .parse::<Digest>()
+            .is_err());
         assert_eq!(
-            format!("sha256:{}", "AB".repeat(32)).parse::<Digest>().unwrap_err().to_string(),
-            format!("invalid digest `sha256:{}`: expected `sha256:` and 64 lowercase hex digits", "AB".repeat(32))
+            format!("sha256:{}", "AB".repeat(32))
+                .parse::<Digest>()
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "invalid digest `sha256:{}`: expected `sha256:` and 64 lowercase hex digits",
+                "AB".repeat(32)
+            )
         );
         assert_eq!(Digest::from_sha256(&[0xab; 32]), d);
     }

@@ -38,8 +38,8 @@ use serde::de::DeserializeOwned;
 pub use config::SiteConfig;
 pub use diag::{Diagnostic, Report};
 pub use digest::Digest;
-pub use record::VersionRecord;
 pub use graph::DependencyGraph;
+pub use record::VersionRecord;
 pub use types::AppModel;
 
 /// Errors of this crate.

@@ -120,19 +120,31 @@ impl VersionRecord {
                 .zip(other.model_text.lines())
                 .position(|(a, b)| a != b)
                 .map_or_else(
-                    || self.model_text.lines().count().min(other.model_text.lines().count()) + 1,
+                    || {
+                        self.model_text
+                            .lines()
+                            .count()
+                            .min(other.model_text.lines().count())
+                            + 1
+                    },
                     |i| i + 1,
                 );
             out.push(format!("the model text differs from line {line} on"));
         } else if self.model != other.model {
             out.push("the model differs".to_string());
         }
-        let names: BTreeSet<&String> = self.components.keys().chain(other.components.keys()).collect();
+        let names: BTreeSet<&String> = self
+            .components
+            .keys()
+            .chain(other.components.keys())
+            .collect();
         for name in names {
             match (self.components.get(name), other.components.get(name)) {
                 (Some(a), Some(b)) if a != b => {
                     for (platform, img) in &a.images {
-                        if b.images.get(platform).map(|i| &i.manifest.digest) != Some(&img.manifest.digest) {
+                        if b.images.get(platform).map(|i| &i.manifest.digest)
+                            != Some(&img.manifest.digest)
+                        {
                             out.push(format!(
                                 "component `{name}`: image for {platform} was {}",
                                 img.manifest.digest
@@ -141,21 +153,143 @@ impl VersionRecord {
                     }
                     for (platform, bin) in &a.binaries {
                         if b.binaries.get(platform).map(|x| &x.digest) != Some(&bin.digest) {
-                            out.push(format!("component `{name}`: binary for {platform} was {}", bin.digest));
+                            out.push(format!(
+                                "component `{name}`: binary for {platform} was {}",
+                                bin.digest
+                            ));
                         }
                     }
                     if a.image_source != b.image_source {
                         out.push(format!("component `{name}`: image source differs"));
                     }
-                    if !out.iter().any(|l| l.starts_with(&format!("component `{name}`"))) {
+                    if !out
+                        .iter()
+                        .any(|l| l.starts_with(&format!("component `{name}`")))
+                    {
                         out.push(format!("component `{name}`: artifacts differ"));
                     }
                 }
-                (Some(_), None) => out.push(format!("component `{name}` was published, now missing")),
+                (Some(_), None) => {
+                    out.push(format!("component `{name}` was published, now missing"))
+                }
                 (None, Some(_)) => out.push(format!("component `{name}` is new")),
                 _ => {}
             }
         }
         out
+    }
+}
+
+/// How version `to` differs from version `from` (`appmodel diff A B`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionDiff {
+    pub app: String,
+    pub from: String,
+    pub to: String,
+    pub components_added: Vec<String>,
+    pub components_removed: Vec<String>,
+    /// Components whose definition or artifacts changed, with what changed.
+    pub components_changed: BTreeMap<String, Vec<String>>,
+    pub parameters_added: Vec<String>,
+    pub parameters_removed: Vec<String>,
+    /// Blobs `to` needs that `from` did not have: what a delta bundle carries.
+    pub new_blobs: usize,
+    pub new_bytes: u64,
+}
+
+impl VersionDiff {
+    pub fn between(from: &VersionRecord, to: &VersionRecord) -> VersionDiff {
+        let names = |r: &VersionRecord| {
+            r.model
+                .components
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<BTreeSet<_>>()
+        };
+        let (a, b) = (names(from), names(to));
+        let mut changed = BTreeMap::new();
+        for name in a.intersection(&b) {
+            let mut what = Vec::new();
+            // Binary paths are where the vendor kept the files; the digests below say
+            // whether the binaries changed.
+            let definition = |r: &VersionRecord| {
+                r.model.component(name).cloned().map(|mut c| {
+                    c.binaries.clear();
+                    c
+                })
+            };
+            if definition(from) != definition(to) {
+                what.push("definition".to_string());
+            }
+            let (aa, ab) = (from.components.get(name), to.components.get(name));
+            let images = |x: Option<&ComponentArtifacts>| {
+                x.map(|c| {
+                    c.images
+                        .values()
+                        .map(|i| i.manifest.digest.clone())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let bins = |x: Option<&ComponentArtifacts>| {
+                x.map(|c| {
+                    c.binaries
+                        .values()
+                        .map(|b| b.digest.clone())
+                        .collect::<Vec<_>>()
+                })
+            };
+            if images(aa) != images(ab) {
+                what.push("image".to_string());
+            }
+            if bins(aa) != bins(ab) {
+                what.push("binary".to_string());
+            }
+            if !what.is_empty() {
+                changed.insert(name.clone(), what);
+            }
+        }
+        let params = |r: &VersionRecord| {
+            r.model
+                .parameters
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<BTreeSet<_>>()
+        };
+        let (pa, pb) = (params(from), params(to));
+        let old = from.blobs();
+        let fresh: Vec<u64> = to
+            .blobs()
+            .iter()
+            .filter(|(d, _)| !old.contains_key(*d))
+            .map(|(_, b)| b.size)
+            .collect();
+        VersionDiff {
+            app: to.app.clone(),
+            from: from.version.clone(),
+            to: to.version.clone(),
+            components_added: b.difference(&a).cloned().collect(),
+            components_removed: a.difference(&b).cloned().collect(),
+            components_changed: changed,
+            parameters_added: pb.difference(&pa).cloned().collect(),
+            parameters_removed: pa.difference(&pb).cloned().collect(),
+            new_blobs: fresh.len(),
+            new_bytes: fresh.iter().sum(),
+        }
+    }
+}
+
+/// Bytes for people: `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
     }
 }

@@ -30,7 +30,10 @@ pub struct BlobWriter {
 impl BlobWriter {
     pub(crate) fn new(store: &Store, what: &str, expected: Option<Digest>) -> Result<BlobWriter> {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = store.root().join("tmp").join(format!("blob-{}-{n}", std::process::id()));
+        let tmp = store
+            .root()
+            .join("tmp")
+            .join(format!("blob-{}-{n}", std::process::id()));
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
         Ok(BlobWriter {
             file: Some(file),
@@ -53,14 +56,14 @@ impl BlobWriter {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(StoreError::Io {
-                        action: "read",
-                        path: PathBuf::from(&self.what),
+                    return Err(StoreError::ReadFailed {
+                        what: self.what.clone(),
                         source: e,
                     })
                 }
             };
-            self.write_all(&buf[..n]).map_err(io_err("write", &self.tmp.clone()))?;
+            self.write_all(&buf[..n])
+                .map_err(io_err("write", &self.tmp.clone()))?;
             total += n as u64;
         }
         Ok(total)
@@ -99,7 +102,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self.file.as_mut().ok_or_else(|| io::Error::other("blob already committed"))?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob already committed"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;

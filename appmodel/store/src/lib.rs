@@ -66,13 +66,26 @@ pub enum StoreError {
     },
     #[error("blob `{0}` is not in the store")]
     MissingBlob(Digest),
+    #[error("cannot read {what}")]
+    ReadFailed {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_path_buf();
-    move |source| StoreError::Io { action, path, source }
+    move |source| StoreError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// A store directory.
@@ -162,12 +175,31 @@ impl Store {
         self.root.join("blobs/sha256").join(digest.hex())
     }
 
+    /// Every blob in the store.
+    pub fn blob_digests(&self) -> Result<BTreeSet<Digest>> {
+        let dir = self.root.join("blobs/sha256");
+        Ok(fs::read_dir(&dir)
+            .map_err(io_err("read", &dir))?
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|h| Digest::from_hex(h).ok())
+            })
+            .collect())
+    }
+
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
     /// A writer for a new blob; `expected` makes `commit` refuse other content.
-    pub fn blob_writer(&self, _lock: &StoreLock, what: &str, expected: Option<Digest>) -> Result<BlobWriter> {
+    pub fn blob_writer(
+        &self,
+        _lock: &StoreLock,
+        what: &str,
+        expected: Option<Digest>,
+    ) -> Result<BlobWriter> {
         BlobWriter::new(self, what, expected)
     }
 
@@ -181,7 +213,9 @@ impl Store {
     ) -> Result<(Digest, u64)> {
         if let Some(d) = &expected {
             if self.has_blob(d) {
-                let size = fs::metadata(self.blob_path(d)).map_err(io_err("read", &self.blob_path(d)))?.len();
+                let size = fs::metadata(self.blob_path(d))
+                    .map_err(io_err("read", &self.blob_path(d)))?
+                    .len();
                 return Ok((d.clone(), size));
             }
         }
@@ -216,12 +250,17 @@ impl Store {
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         let path = self.blob_path(digest);
-        self.open_blob(digest)?.read_to_end(&mut buf).map_err(io_err("read", &path))?;
+        self.open_blob(digest)?
+            .read_to_end(&mut buf)
+            .map_err(io_err("read", &path))?;
         Ok(buf)
     }
 
     fn record_path(&self, app: &str, version: &str) -> PathBuf {
-        self.root.join("records").join(app).join(format!("{version}.json"))
+        self.root
+            .join("records")
+            .join(app)
+            .join(format!("{version}.json"))
     }
 
     pub fn record(&self, app: &str, version: &str) -> Result<Option<VersionRecord>> {
@@ -234,7 +273,10 @@ impl Store {
         let mut out = Vec::new();
         for app in fs::read_dir(&dir).map_err(io_err("read", &dir))?.flatten() {
             let app_dir = app.path();
-            for entry in fs::read_dir(&app_dir).map_err(io_err("read", &app_dir))?.flatten() {
+            for entry in fs::read_dir(&app_dir)
+                .map_err(io_err("read", &app_dir))?
+                .flatten()
+            {
                 let p = entry.path();
                 if p.extension().is_some_and(|e| e == "json") {
                     if let Some(r) = read_record(&p)? {
@@ -244,9 +286,14 @@ impl Store {
             }
         }
         out.sort_by(|a, b| {
-            a.app.cmp(&b.app).then_with(|| match (semver::Version::parse(&a.version), semver::Version::parse(&b.version)) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.version.cmp(&b.version),
+            a.app.cmp(&b.app).then_with(|| {
+                match (
+                    semver::Version::parse(&a.version),
+                    semver::Version::parse(&b.version),
+                ) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => a.version.cmp(&b.version),
+                }
             })
         });
         Ok(out)
@@ -276,10 +323,11 @@ impl Store {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         }
-        let json = serde_json::to_vec_pretty(record).map_err(|source| StoreError::CorruptRecord {
-            path: path.clone(),
-            source,
-        })?;
+        let json =
+            serde_json::to_vec_pretty(record).map_err(|source| StoreError::CorruptRecord {
+                path: path.clone(),
+                source,
+            })?;
         write_atomic(&path, &json)?;
         index::write(self, &self.records()?)?;
         Ok(PutOutcome::Created)
@@ -344,7 +392,15 @@ mod tests {
         components.insert(
             "a".to_string(),
             ComponentArtifacts {
-                binaries: [("linux/amd64".to_string(), BlobRef { digest, size, media_type: media::BINARY.into() })].into(),
+                binaries: [(
+                    "linux/amd64".to_string(),
+                    BlobRef {
+                        digest,
+                        size,
+                        media_type: media::BINARY.into(),
+                    },
+                )]
+                .into(),
                 ..Default::default()
             },
         );
@@ -370,10 +426,21 @@ mod tests {
         let (b, _) = store.put_bytes(&lock, "x", b"hello").unwrap();
         assert_eq!(a, b);
         assert_eq!(size, 5);
-        assert_eq!(a.to_string(), "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            a.to_string(),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(std::fs::read(store.blob_path(&a)).unwrap(), b"hello");
-        assert_eq!(std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count(), 1);
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            1
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -382,7 +449,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
         let claimed: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
-        let mut w = store.blob_writer(&lock, "layer `x`", Some(claimed.clone())).unwrap();
+        let mut w = store
+            .blob_writer(&lock, "layer `x`", Some(claimed.clone()))
+            .unwrap();
         w.write_all(b"not what was promised").unwrap();
         let err = w.commit().unwrap_err();
         let text = err.to_string();
@@ -390,8 +459,16 @@ mod tests {
             text.starts_with(&format!("content of layer `x` does not match its digest: expected `{claimed}`, got `sha256:")),
             "{text}"
         );
-        assert_eq!(std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count(), 0);
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -402,8 +479,16 @@ mod tests {
         let mut w = store.blob_writer(&lock, "x", None).unwrap();
         w.write_all(b"partial").unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -415,7 +500,10 @@ mod tests {
         assert_eq!(store.put_record(&lock, &r1).unwrap(), PutOutcome::Created);
         let mut again = r1.clone();
         again.published_at = "2027-01-01T00:00:00Z".into();
-        assert_eq!(store.put_record(&lock, &again).unwrap(), PutOutcome::Unchanged);
+        assert_eq!(
+            store.put_record(&lock, &again).unwrap(),
+            PutOutcome::Unchanged
+        );
         let r2 = record(&store, &lock, "1.0.0", b"binary two");
         let err = store.put_record(&lock, &r2).unwrap_err().to_string();
         assert!(
@@ -434,7 +522,14 @@ mod tests {
         store.put_record(&lock, &r).unwrap();
         store.put_bytes(&lock, "orphan", b"twelve bytes").unwrap();
         let report = store.gc(&lock).unwrap();
-        assert_eq!(report, GcReport { blobs_removed: 1, bytes_freed: 12, blobs_kept: 1 });
+        assert_eq!(
+            report,
+            GcReport {
+                blobs_removed: 1,
+                bytes_freed: 12,
+                blobs_kept: 1
+            }
+        );
         assert_eq!(store.gc(&lock).unwrap().blobs_removed, 0);
     }
 
@@ -444,9 +539,16 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
         for v in ["1.10.0", "1.2.0", "1.9.1"] {
-            store.put_record(&lock, &record(&store, &lock, v, v.as_bytes())).unwrap();
+            store
+                .put_record(&lock, &record(&store, &lock, v, v.as_bytes()))
+                .unwrap();
         }
-        let versions: Vec<String> = store.records().unwrap().into_iter().map(|r| r.version).collect();
+        let versions: Vec<String> = store
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
         assert_eq!(versions, ["1.2.0", "1.9.1", "1.10.0"]);
     }
 }
