@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # End-to-end tests publish the sample's real programs: build them first.
 bash samples/im-stack/build.sh
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
