@@ -45,6 +45,142 @@ pub enum Command {
     Diff(DiffArgs),
     /// Remove blobs no published version references.
     Gc(GcArgs),
+    /// Write a published version as an offline bundle (a directory or one tar file).
+    Export(ExportArgs),
+    /// On site: verify a bundle (directory, mounted disc or tar) and import it.
+    Import(ImportArgs),
+    /// Make a signing key pair for bundles (minisign format).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// On site: pin the vendor keys whose signatures this site accepts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormArg {
+    /// docker-compose project with its images.
+    Compose,
+    /// Helm chart with its images.
+    Helm,
+    /// systemd units with static binaries.
+    Systemd,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true, group(clap::ArgGroup::new("output").required(true).args(["dir", "archive"])))]
+pub struct ExportArgs {
+    /// The form of the bundle.
+    #[arg(long, value_enum)]
+    pub format: FormArg,
+    /// The version to export [default: the newest published].
+    #[arg(long = "version", id = "export_version", value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Write the bundle as a directory.
+    #[arg(short = 'o', long = "output", id = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Write the bundle as one tar file.
+    #[arg(long = "archive", value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Delta bundle: leave out every blob this earlier version already had.
+    #[arg(long = "since", value_name = "VERSION")]
+    pub since: Option<String>,
+    /// Sign the bundle's manifest with this secret key (from `appmodel key generate`).
+    #[arg(long = "sign", value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// Password of the secret key, if it has one.
+    #[arg(
+        long = "key-password",
+        env = "APPMODEL_KEY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub key_password: Option<String>,
+    /// The appmodel executable to ship in the bundle [default: this one]. Ship a static build.
+    #[arg(long = "tool", value_name = "FILE")]
+    pub tool: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the site's state lives.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The site state directory.
+    #[arg(
+        long = "state-dir",
+        env = "APPMODEL_STATE_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/appmodel"
+    )]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle: a directory, a mounted disc, or a tar file.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write NAME.key (secret) and NAME.pub (public).
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// Path prefix of the key files.
+    #[arg(
+        short = 'o',
+        long = "output",
+        default_value = "appmodel-signing",
+        value_name = "NAME"
+    )]
+    pub output: PathBuf,
+    /// Protect the secret key with this password.
+    #[arg(
+        long = "password",
+        env = "APPMODEL_KEY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+    /// A comment stored with the keys (e.g. the vendor's name).
+    #[arg(long = "comment", default_value = "appmodel bundle signing key")]
+    pub comment: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Pin a vendor's public key: from now on only bundles it signed are imported.
+    Add(TrustAddArgs),
+    /// List the pinned keys.
+    List(TrustListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustAddArgs {
+    /// The public key file (`.pub`).
+    #[arg(value_name = "KEY")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustListArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,13 +7,17 @@
 mod args;
 mod config;
 mod diff;
+mod export;
 mod gc;
 mod graph;
+mod import;
+mod key;
 mod output;
 mod publish;
 mod schema;
 mod show;
 mod store;
+mod trust;
 mod validate;
 mod versions;
 
@@ -21,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, ConfigCommand};
+use args::{Cli, Command, ConfigCommand, KeyCommand, TrustCommand};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -56,6 +60,11 @@ fn main() -> ExitCode {
         Command::Show(a) => show::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Gc(a) => gc::run(&a),
+        Command::Export(a) => export::run(&a),
+        Command::Import(a) => import::run(&a),
+        Command::Key(KeyCommand::Generate(a)) => key::generate(&a),
+        Command::Trust(TrustCommand::Add(a)) => trust::add(&a),
+        Command::Trust(TrustCommand::List(a)) => trust::list(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,11 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.is::<ModelError>()
             || e.downcast_ref::<PublishError>()
                 .is_some_and(PublishError::is_user_error)
+            || e.downcast_ref::<appmodel_importer::ImportError>()
+                .is_some_and(appmodel_importer::ImportError::is_user_error)
+            || e.downcast_ref::<appmodel_exporters::ExportError>()
+                .is_some_and(appmodel_exporters::ExportError::is_user_error)
+            || e.is::<appmodel_signing::SignError>()
             || matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(

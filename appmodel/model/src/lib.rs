@@ -12,11 +12,13 @@
 //! - [`config`] and [`params`]: the site configuration and parameter value checks.
 //! - [`digest`] and [`record`]: content digests and the published version record that
 //!   pins every artifact (shared by the store, the exporters and the importer).
+//! - [`bundle`]: the offline bundle's manifest, shared by the exporters and the importer.
 //! - [`diag`]: findings with file:line:column, rendered for people or as JSON.
 //!
 //! [`load_model`] and [`load_site_config`] run all of it and return either a checked value
 //! or a [`Report`] with every finding.
 
+pub mod bundle;
 pub mod config;
 pub mod diag;
 pub mod digest;

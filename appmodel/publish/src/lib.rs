@@ -128,15 +128,9 @@ pub fn publish(store: &Store, opts: &PublishOptions) -> Result<PublishReport, Pu
     let before: BTreeSet<Digest> = store.blob_digests()?;
     let result = publish_locked(store, &lock, opts, &loaded, model, &before);
     if result.is_err() {
-        // Leave the store as it was: drop the blobs this attempt added that no version uses.
-        let referenced: BTreeSet<Digest> = store
-            .records()
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|r| r.blobs().into_keys().cloned().collect::<Vec<_>>())
-            .collect();
+        // Leave the store as it was: drop every blob this attempt added.
         for d in store.blob_digests().unwrap_or_default() {
-            if !before.contains(&d) && !referenced.contains(&d) {
+            if !before.contains(&d) {
                 let _ = std::fs::remove_file(store.blob_path(&d));
             }
         }
@@ -250,7 +244,7 @@ fn publish_locked(
         model,
         components,
     };
-    let outcome = store.put_record(lock, &record)?;
+    let outcome = store.put_record(lock, &record, record.blobs().into_keys())?;
     let record = match outcome {
         PutOutcome::Created => record,
         PutOutcome::Unchanged => store

@@ -93,6 +93,13 @@ impl BlobWriter {
         if dest.exists() {
             let _ = fs::remove_file(&self.tmp);
         } else {
+            // Read-only: blobs are immutable, and exports may hard-link them.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&self.tmp, fs::Permissions::from_mode(0o444))
+                    .map_err(io_err("protect", &self.tmp))?;
+            }
             fs::rename(&self.tmp, &dest).map_err(io_err("rename into", &dest))?;
             sync_dir(&self.blobs)?;
         }

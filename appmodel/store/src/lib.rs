@@ -146,6 +146,10 @@ impl Store {
         if !root.join("index.json").exists() {
             index::write(&store, &[])?;
         }
+        let lock = root.join("lock");
+        if !lock.exists() {
+            File::create(&lock).map_err(io_err("create", &lock))?;
+        }
         Ok(store)
     }
 
@@ -299,12 +303,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a version. All its blobs must be in the store already. The same content again
-    /// is a no-op; different content for an existing version is refused.
-    pub fn put_record(&self, _lock: &StoreLock, record: &VersionRecord) -> Result<PutOutcome> {
-        for digest in record.blobs().keys() {
+    /// Records a version. The blobs in `must_have` must be in the store already: all of the
+    /// record's blobs for a vendor's store, those of the imported form on a site. The same
+    /// content again is a no-op; different content for an existing version is refused.
+    pub fn put_record<'d>(
+        &self,
+        _lock: &StoreLock,
+        record: &VersionRecord,
+        must_have: impl IntoIterator<Item = &'d Digest>,
+    ) -> Result<PutOutcome> {
+        for digest in must_have {
             if !self.has_blob(digest) {
-                return Err(StoreError::MissingBlob((*digest).clone()));
+                return Err(StoreError::MissingBlob(digest.clone()));
             }
         }
         if let Some(existing) = self.record(&record.app, &record.version)? {
@@ -497,15 +507,20 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
         let r1 = record(&store, &lock, "1.0.0", b"binary one");
-        assert_eq!(store.put_record(&lock, &r1).unwrap(), PutOutcome::Created);
+        assert_eq!(
+            store
+                .put_record(&lock, &r1, r1.blobs().into_keys())
+                .unwrap(),
+            PutOutcome::Created
+        );
         let mut again = r1.clone();
         again.published_at = "2027-01-01T00:00:00Z".into();
         assert_eq!(
-            store.put_record(&lock, &again).unwrap(),
+            store.put_record(&lock, &again, []).unwrap(),
             PutOutcome::Unchanged
         );
         let r2 = record(&store, &lock, "1.0.0", b"binary two");
-        let err = store.put_record(&lock, &r2).unwrap_err().to_string();
+        let err = store.put_record(&lock, &r2, []).unwrap_err().to_string();
         assert!(
             err.starts_with("version 1.0.0 of `demo` is already published with different content: component `a`: binary for linux/amd64 was sha256:"),
             "{err}"
@@ -519,7 +534,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
         let r = record(&store, &lock, "1.0.0", b"kept");
-        store.put_record(&lock, &r).unwrap();
+        store.put_record(&lock, &r, r.blobs().into_keys()).unwrap();
         store.put_bytes(&lock, "orphan", b"twelve bytes").unwrap();
         let report = store.gc(&lock).unwrap();
         assert_eq!(
@@ -539,9 +554,8 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lock = store.lock().unwrap();
         for v in ["1.10.0", "1.2.0", "1.9.1"] {
-            store
-                .put_record(&lock, &record(&store, &lock, v, v.as_bytes()))
-                .unwrap();
+            let r = record(&store, &lock, v, v.as_bytes());
+            store.put_record(&lock, &r, r.blobs().into_keys()).unwrap();
         }
         let versions: Vec<String> = store
             .records()

@@ -1,0 +1,94 @@
+use anyhow::{Context, Result};
+use appmodel_exporters::{export, ExportOptions, Output};
+use appmodel_model::bundle::Form;
+use appmodel_model::record::human_bytes;
+use serde_json::json;
+
+use crate::args::{ExportArgs, FormArg};
+use crate::output::{print_json, UserError};
+
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let store = crate::store::open(&args.store)?;
+    let app = crate::store::app(&store, args.app.app.as_deref())?;
+    let version = match &args.version {
+        Some(v) => crate::store::record(&store, &app, v)?.version,
+        None => store
+            .records()?
+            .into_iter()
+            .rfind(|r| r.app == app)
+            .map(|r| r.version)
+            .ok_or_else(|| {
+                UserError::new(
+                    format!("`{app}` has no published version"),
+                    "publish one with `appmodel publish`",
+                )
+            })?,
+    };
+    let since = match &args.since {
+        Some(v) => Some(crate::store::record(&store, &app, v)?.version),
+        None => None,
+    };
+    let form = match args.format {
+        FormArg::Compose => Form::Compose,
+        FormArg::Helm => Form::Helm,
+        FormArg::Systemd => Form::Systemd,
+    };
+    let output = match (&args.dir, &args.archive) {
+        (Some(d), _) => Output::Dir(d.clone()),
+        (None, Some(f)) => Output::Archive(f.clone()),
+        (None, None) => unreachable!("clap requires one of --output and --archive"),
+    };
+    let tool = match &args.tool {
+        Some(t) => t.clone(),
+        None => std::env::current_exe().context("cannot find the appmodel executable to ship")?,
+    };
+    let secret = match &args.sign {
+        Some(path) => Some(
+            appmodel_signing::SecretKey::load(path, args.key_password.as_deref())
+                .with_context(|| format!("cannot use the signing key `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+    let trusted_comment = format!("{app} {version} {form} bundle");
+    let sign = |bytes: &[u8]| -> Result<String, String> {
+        match &secret {
+            Some(key) => appmodel_signing::sign(key, &mut &bytes[..], &trusted_comment)
+                .map(|s| s.to_text())
+                .map_err(|e| e.to_string()),
+            None => Err("no key".into()),
+        }
+    };
+    let opts = ExportOptions {
+        app: app.clone(),
+        version: version.clone(),
+        form,
+        since,
+        output,
+        tool,
+        signer: secret
+            .as_ref()
+            .map(|_| &sign as appmodel_exporters::Signer<'_>),
+    };
+    let report = export(&store, &opts)?;
+    if args.json {
+        return print_json(&json!({
+            "path": report.path, "app": app, "version": version, "form": form.as_str(),
+            "files": report.manifest.files.len(), "bytes": report.bytes, "linked_bytes": report.linked_bytes,
+            "signed": report.signed, "base": report.manifest.base.as_ref().map(|b| &b.version),
+        }));
+    }
+    println!(
+        "exported {app} {version} ({form} form{}) to `{}`: {} files, {}{}",
+        report
+            .manifest
+            .base
+            .as_ref()
+            .map(|b| format!(", delta since {}", b.version))
+            .unwrap_or_default(),
+        report.path.display(),
+        report.manifest.files.len(),
+        human_bytes(report.bytes),
+        if report.signed { ", signed" } else { "" }
+    );
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Exporters: one published version -> one offline bundle.
+//!
+//! - [`plan`]: decides the bundle's content (record, tool, OCI layout, blobs, form files)
+//!   and builds its manifest before a single byte is written;
+//! - [`write`]: writes the planned bundle as a directory or a tar, deterministically;
+//! - [`forms`]: what each form (compose, helm, systemd) needs from the record.
+//!
+//! The manifest, with every file's size and sha256, is written first and is the bundle's
+//! root of trust; a signature over its bytes may follow. Exporting the same version twice
+//! gives byte-identical output.
+
+pub mod forms;
+pub mod plan;
+pub mod write;
+
+use std::path::PathBuf;
+
+use appmodel_model::bundle::Form;
+use appmodel_model::Digest;
+use appmodel_store::{Store, StoreError};
+
+pub use plan::Plan;
+
+/// Errors of exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("version {version} of `{app}` is not published")]
+    NotPublished { app: String, version: String },
+    #[error("component `{component}` cannot be exported to the {form} form: {reason}")]
+    NotExportable {
+        component: String,
+        form: Form,
+        reason: String,
+    },
+    #[error("`{}` exists already", .0.display())]
+    OutputExists(PathBuf),
+    #[error("cannot {action} `{}`", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("blob `{digest}` in the store is corrupt: its content hashes to `{actual}`")]
+    CorruptBlob { digest: Digest, actual: Digest },
+    #[error("cannot sign the bundle: {0}")]
+    Sign(String),
+}
+
+impl ExportError {
+    /// A problem with the request, as opposed to the machine or the store.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            ExportError::NotPublished { .. }
+                | ExportError::NotExportable { .. }
+                | ExportError::OutputExists(_)
+                | ExportError::Sign(_)
+        )
+    }
+}
+
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> ExportError {
+    let path = path.to_path_buf();
+    move |source| ExportError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Where the bundle goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A directory (for a USB stick, or to burn as is).
+    Dir(PathBuf),
+    /// One tar file with the same content.
+    Archive(PathBuf),
+}
+
+/// Signs the manifest's bytes, returning the signature file's text.
+pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
+
+/// What to export.
+pub struct ExportOptions<'a> {
+    pub app: String,
+    pub version: String,
+    pub form: Form,
+    /// Make a delta bundle: leave out every blob this version already had.
+    pub since: Option<String>,
+    pub output: Output,
+    /// The appmodel executable to ship in the bundle (static, for the site).
+    pub tool: PathBuf,
+    pub signer: Option<Signer<'a>>,
+}
+
+/// What an export wrote.
+#[derive(Debug)]
+pub struct ExportReport {
+    pub manifest: appmodel_model::bundle::BundleManifest,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Bytes hard-linked from the store instead of copied.
+    pub linked_bytes: u64,
+    pub signed: bool,
+}
+
+/// Exports one version.
+pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, ExportError> {
+    let plan = plan::plan(store, opts)?;
+    let signature = match opts.signer {
+        Some(sign) => Some(sign(&plan.manifest_bytes).map_err(ExportError::Sign)?),
+        None => None,
+    };
+    let (path, linked_bytes) = match &opts.output {
+        Output::Dir(dir) => (
+            dir.clone(),
+            write::write_dir(store, &plan, signature.as_deref(), dir)?,
+        ),
+        Output::Archive(file) => (
+            file.clone(),
+            write::write_tar(store, &plan, signature.as_deref(), file)?,
+        ),
+    };
+    Ok(ExportReport {
+        bytes: plan.manifest.total_bytes(),
+        manifest: plan.manifest,
+        path,
+        linked_bytes,
+        signed: signature.is_some(),
+    })
+}

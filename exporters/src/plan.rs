@@ -1,0 +1,217 @@
+//! Planning a bundle: every file, its size and digest, before anything is written.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use appmodel_model::bundle::{
+    BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE, TOOL_FILE,
+};
+use appmodel_model::record::{media, VersionRecord};
+use appmodel_model::Digest;
+use appmodel_store::Store;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::forms::needs;
+use crate::{io_err, ExportError, ExportOptions};
+
+/// Where a planned file's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Bytes(Vec<u8>),
+    /// A blob in the store.
+    Blob(Digest),
+    /// A file on disk (the appmodel tool).
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    pub entry: BundleFile,
+    pub source: Source,
+}
+
+/// A bundle, decided.
+#[derive(Debug)]
+pub struct Plan {
+    pub manifest: BundleManifest,
+    pub manifest_bytes: Vec<u8>,
+    pub files: Vec<PlannedFile>,
+}
+
+fn bytes_file(path: &str, bytes: Vec<u8>) -> PlannedFile {
+    PlannedFile {
+        entry: BundleFile {
+            path: path.to_string(),
+            size: bytes.len() as u64,
+            sha256: Digest::from_sha256(&Sha256::digest(&bytes)),
+            executable: false,
+        },
+        source: Source::Bytes(bytes),
+    }
+}
+
+fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(value).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError> {
+    let not_published = |v: &str| ExportError::NotPublished {
+        app: opts.app.clone(),
+        version: v.to_string(),
+    };
+    let record = store
+        .record(&opts.app, &opts.version)?
+        .ok_or_else(|| not_published(&opts.version))?;
+    let base = match &opts.since {
+        Some(v) => Some(
+            store
+                .record(&opts.app, v)?
+                .ok_or_else(|| not_published(v))?,
+        ),
+        None => None,
+    };
+    let needs = needs(&record, opts.form)?;
+    let mut files = vec![
+        bytes_file(RECORD_FILE, json_bytes(&record)),
+        bytes_file(
+            "README.txt",
+            readme(&record, opts.form, base.as_ref()).into_bytes(),
+        ),
+        tool_file(opts)?,
+    ];
+
+    if matches!(opts.form, Form::Compose | Form::Helm) {
+        files.push(bytes_file(
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ));
+        let manifests: Vec<_> = needs
+            .images
+            .iter()
+            .map(|(component, platform, img)| {
+                let (os, arch) = platform.split_once('/').unwrap_or((platform.as_str(), ""));
+                json!({
+                    "mediaType": media::OCI_MANIFEST,
+                    "digest": img.manifest.digest,
+                    "size": img.manifest.size,
+                    "platform": {"os": os, "architecture": arch},
+                    "annotations": {
+                        "org.opencontainers.image.ref.name": format!("{}/{component}:{}", record.app, record.version),
+                        "dev.appmodel.component": component,
+                    }
+                })
+            })
+            .collect();
+        files.push(bytes_file(
+            "index.json",
+            json_bytes(
+                &json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests}),
+            ),
+        ));
+    }
+
+    let base_blobs = base.as_ref().map(|b| {
+        b.blobs()
+            .into_keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    });
+    let mut held_by_site = Vec::new();
+    for (digest, blob) in needs.blobs() {
+        if base_blobs.as_ref().is_some_and(|b| b.contains(digest)) {
+            held_by_site.push(digest.clone());
+            continue;
+        }
+        files.push(PlannedFile {
+            entry: BundleFile {
+                path: format!("blobs/sha256/{}", digest.hex()),
+                size: blob.size,
+                sha256: digest.clone(),
+                executable: false,
+            },
+            source: Source::Blob(digest.clone()),
+        });
+    }
+    files.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+
+    let manifest = BundleManifest {
+        format: BUNDLE_FORMAT,
+        app: record.app.clone(),
+        version: record.version.clone(),
+        form: opts.form,
+        platforms: record.model.app.platforms(),
+        written_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
+        base: base.map(|b| DeltaBase {
+            version: b.version,
+            blobs: held_by_site,
+        }),
+        files: files.iter().map(|f| f.entry.clone()).collect(),
+    };
+    let manifest_bytes = json_bytes(&manifest);
+    Ok(Plan {
+        manifest,
+        manifest_bytes,
+        files,
+    })
+}
+
+fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
+    let path = &opts.tool;
+    let mut f = File::open(path).map_err(io_err("read", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err("read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(PlannedFile {
+        entry: BundleFile {
+            path: TOOL_FILE.to_string(),
+            size,
+            sha256: Digest::from_sha256(&hasher.finalize()),
+            executable: true,
+        },
+        source: Source::File(path.clone()),
+    })
+}
+
+/// The note for the person on site.
+fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> String {
+    let delta = match base {
+        Some(b) => format!(
+            "\nThis is a DELTA bundle: it holds only what changed since {} {}.\nThe site must have imported {} first; `appmodel import` says so if not.\n",
+            b.app, b.version, b.version
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{app} {version} — offline bundle ({form} form)\n\
+         {line}\n\
+         {desc}\n\
+         {delta}\n\
+         Everything needed is on this medium, including the `appmodel` program itself.\n\
+         No network access is needed.\n\n\
+         1. Check and import the bundle into this host's store (as root):\n\n\
+         \x20     ./appmodel import .            # or: /media/disc/appmodel import /media/disc\n\n\
+         \x20  Every file is checked against bundle.json (size and sha256) before anything\n\
+         \x20  changes. A signed bundle (bundle.json.minisig) is checked against the keys\n\
+         \x20  pinned with `appmodel trust add KEY.pub`; once a key is pinned, unsigned\n\
+         \x20  bundles are refused. Stock minisign can check it too:\n\n\
+         \x20     minisign -Vm bundle.json -p VENDOR.pub\n\n\
+         Files: bundle.json (manifest), record.json (the published version), appmodel (the\n\
+         tool, static linux/amd64), blobs/ (content by sha256), index.json (OCI image layout).\n",
+        app = record.app,
+        version = record.version,
+        line = "=".repeat(60),
+        desc = record.model.app.description.clone().unwrap_or_default(),
+    )
+}

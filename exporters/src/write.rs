@@ -1,0 +1,218 @@
+//! Writing a planned bundle: the manifest (and signature) first, then every file in path
+//! order. Store blobs are hard-linked into a directory bundle when the filesystem allows,
+//! copied otherwise; every copied byte is hashed and checked against the plan. Output goes
+//! to a temporary name and is renamed into place when complete.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use appmodel_model::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
+use appmodel_model::Digest;
+use appmodel_store::Store;
+use sha2::{Digest as _, Sha256};
+
+use crate::plan::{Plan, PlannedFile, Source};
+use crate::{io_err, ExportError};
+
+const CHUNK: usize = 1 << 20;
+
+fn partial_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+fn open_source(store: &Store, f: &PlannedFile) -> Result<Box<dyn Read>, ExportError> {
+    Ok(match &f.source {
+        Source::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
+        Source::Blob(d) => Box::new(store.open_blob(d)?),
+        Source::File(p) => Box::new(File::open(p).map_err(io_err("read", p))?),
+    })
+}
+
+/// Copies `reader` to `out` while hashing; fails if the bytes are not the planned ones.
+fn copy_checked(
+    reader: &mut dyn Read,
+    out: &mut dyn Write,
+    f: &PlannedFile,
+    dest: &Path,
+) -> Result<(), ExportError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(io_err("read the source of", dest))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err("write", dest))?;
+        size += n as u64;
+    }
+    let actual = Digest::from_sha256(&hasher.finalize());
+    if actual != f.entry.sha256 || size != f.entry.size {
+        return Err(ExportError::CorruptBlob {
+            digest: f.entry.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a directory bundle. Returns the bytes hard-linked from the store.
+pub fn write_dir(
+    store: &Store,
+    plan: &Plan,
+    signature: Option<&str>,
+    out: &Path,
+) -> Result<u64, ExportError> {
+    if out.exists() {
+        return Err(ExportError::OutputExists(out.to_path_buf()));
+    }
+    let tmp = partial_path(out);
+    let _ = fs::remove_dir_all(&tmp);
+    let result = write_dir_into(store, plan, signature, &tmp);
+    match result {
+        Ok(linked) => {
+            fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
+            Ok(linked)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn write_dir_into(
+    store: &Store,
+    plan: &Plan,
+    signature: Option<&str>,
+    dir: &Path,
+) -> Result<u64, ExportError> {
+    fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    fs::write(dir.join(MANIFEST_FILE), &plan.manifest_bytes)
+        .map_err(io_err("write", &dir.join(MANIFEST_FILE)))?;
+    if let Some(sig) = signature {
+        fs::write(dir.join(SIGNATURE_FILE), sig)
+            .map_err(io_err("write", &dir.join(SIGNATURE_FILE)))?;
+    }
+    let mut linked = 0;
+    for f in &plan.files {
+        let dest = dir.join(&f.entry.path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        }
+        if let Source::Blob(d) = &f.source {
+            // Store blobs are read-only and content-addressed: a link is as good as a copy.
+            if fs::hard_link(store.blob_path(d), &dest).is_ok() {
+                linked += f.entry.size;
+                continue;
+            }
+        }
+        let mut reader = open_source(store, f)?;
+        let mut file = File::create(&dest).map_err(io_err("create", &dest))?;
+        copy_checked(&mut reader, &mut file, f, &dest)?;
+        set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
+    }
+    Ok(linked)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<(), ExportError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(io_err("set permissions of", path))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> Result<(), ExportError> {
+    Ok(())
+}
+
+fn header(size: u64, executable: bool) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(size);
+    h.set_mode(if executable { 0o755 } else { 0o644 });
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// Writes a tar bundle: same content, fixed headers (mtime 0, root owner), path order.
+pub fn write_tar(
+    store: &Store,
+    plan: &Plan,
+    signature: Option<&str>,
+    out: &Path,
+) -> Result<u64, ExportError> {
+    if out.exists() {
+        return Err(ExportError::OutputExists(out.to_path_buf()));
+    }
+    let tmp = partial_path(out);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut tar = tar::Builder::new(io::BufWriter::with_capacity(CHUNK, file));
+        let add_bytes = |tar: &mut tar::Builder<_>, path: &str, bytes: &[u8]| {
+            let mut h = header(bytes.len() as u64, false);
+            tar.append_data(&mut h, path, bytes)
+                .map_err(io_err("write", &tmp))
+        };
+        add_bytes(&mut tar, MANIFEST_FILE, &plan.manifest_bytes)?;
+        if let Some(sig) = signature {
+            add_bytes(&mut tar, SIGNATURE_FILE, sig.as_bytes())?;
+        }
+        for f in &plan.files {
+            let mut h = header(f.entry.size, f.entry.executable);
+            let mut reader = open_source(store, f)?;
+            let mut checked = CheckedReader {
+                inner: &mut reader,
+                hasher: Sha256::new(),
+                size: 0,
+            };
+            tar.append_data(&mut h, &f.entry.path, &mut checked)
+                .map_err(io_err("write", &tmp))?;
+            let actual = Digest::from_sha256(&checked.hasher.finalize());
+            if actual != f.entry.sha256 || checked.size != f.entry.size {
+                return Err(ExportError::CorruptBlob {
+                    digest: f.entry.sha256.clone(),
+                    actual,
+                });
+            }
+        }
+        let writer = tar.into_inner().map_err(io_err("write", &tmp))?;
+        let file = writer.into_inner().map_err(|e| ExportError::Io {
+            action: "write",
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err("sync", &tmp))?;
+        fs::rename(&tmp, out).map_err(io_err("rename into", out))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| 0)
+}
+
+struct CheckedReader<'a> {
+    inner: &'a mut dyn Read,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Read for CheckedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,551 @@
+//! `appmodel import PATH`: verify a bundle and bring it into the site's state.
+//!
+//! Order of checks: the manifest and its signature first; for a delta, that the site holds
+//! the base's blobs; then every entry, streamed: only plain relative paths of regular files
+//! (and directories), each listed once, each of the listed size and sha256. Blobs stream
+//! straight into the site store (skipped when already there, which makes an interrupted
+//! import resumable); other files go to a staging directory. Only when all is verified do
+//! the version record and the bundle's files become visible. On any failure the state
+//! directory is left as it was.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use appmodel_model::bundle::{
+    is_safe_path, BundleFile, BundleManifest, Form, BUNDLE_FORMAT, MANIFEST_FILE, RECORD_FILE,
+    SIGNATURE_FILE,
+};
+use appmodel_model::record::VersionRecord;
+use appmodel_model::Digest;
+use appmodel_store::{StoreError, StoreLock};
+use sha2::{Digest as _, Sha256};
+
+use crate::site::Site;
+use crate::{io_err, ImportError};
+
+const MAX_MANIFEST: u64 = 64 << 20;
+const CHUNK: usize = 1 << 20;
+
+/// What an import did.
+#[derive(Debug)]
+pub struct ImportReport {
+    pub app: String,
+    pub version: String,
+    pub form: Form,
+    pub files: usize,
+    pub new_blobs: usize,
+    pub new_bytes: u64,
+    /// Blobs the site already held (skipped).
+    pub present_blobs: usize,
+    /// The key id that signed the bundle, when a pinned key verified it.
+    pub signed_by: Option<String>,
+    /// The bundle carried a signature but no key is pinned, so it was not checked.
+    pub signature_unchecked: bool,
+    pub delta_base: Option<String>,
+}
+
+/// Imports the bundle at `path` (a directory or a tar file).
+pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
+    let _site_lock = site.lock()?;
+    let store_lock = site.store().lock()?;
+    let before = site.store().blob_digests()?;
+    let staging = site
+        .staging()
+        .join(format!("import-{}", std::process::id()));
+    fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
+    let result = Importer {
+        site,
+        lock: &store_lock,
+        staging: &staging,
+        seen: BTreeSet::new(),
+        report: None,
+    }
+    .run(path);
+    let _ = fs::remove_dir_all(&staging);
+    if result.is_err() {
+        for d in site.store().blob_digests().unwrap_or_default() {
+            if !before.contains(&d) {
+                let _ = fs::remove_file(site.store().blob_path(&d));
+            }
+        }
+    }
+    result
+}
+
+struct Importer<'a> {
+    site: &'a Site,
+    lock: &'a StoreLock,
+    staging: &'a Path,
+    seen: BTreeSet<String>,
+    report: Option<ImportReport>,
+}
+
+fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
+    ImportError::NotABundle {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Importer<'_> {
+    fn run(mut self, path: &Path) -> Result<ImportReport, ImportError> {
+        let meta = fs::metadata(path).map_err(io_err("read", path))?;
+        let manifest = if meta.is_dir() {
+            self.read_dir_bundle(path)?
+        } else {
+            self.read_tar_bundle(path)?
+        };
+        for f in &manifest.files {
+            if !self.seen.contains(&f.path) {
+                return Err(ImportError::MissingFile {
+                    path: f.path.clone(),
+                });
+            }
+        }
+        self.commit(&manifest)
+    }
+
+    /// Parses and checks the manifest and its signature, and the delta base.
+    fn accept_manifest(
+        &mut self,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<BundleManifest, ImportError> {
+        let manifest: BundleManifest =
+            serde_json::from_slice(bytes).map_err(|e| ImportError::BadManifest(e.to_string()))?;
+        if manifest.format > BUNDLE_FORMAT {
+            return Err(ImportError::UnsupportedFormat {
+                found: manifest.format,
+                supported: BUNDLE_FORMAT,
+            });
+        }
+        let mut paths = BTreeSet::new();
+        for f in &manifest.files {
+            if !is_safe_path(&f.path) || f.path == MANIFEST_FILE || f.path == SIGNATURE_FILE {
+                return Err(ImportError::BadManifest(format!(
+                    "it lists the path `{}`",
+                    f.path
+                )));
+            }
+            if !paths.insert(f.path.as_str()) {
+                return Err(ImportError::BadManifest(format!(
+                    "it lists `{}` twice",
+                    f.path
+                )));
+            }
+            if let Some(hex) = f.path.strip_prefix("blobs/sha256/") {
+                if hex != f.sha256.hex() {
+                    return Err(ImportError::BadManifest(format!(
+                        "blob `{}` is listed with sha256 `{}`",
+                        f.path, f.sha256
+                    )));
+                }
+            }
+        }
+        if manifest.file(RECORD_FILE).is_none() {
+            return Err(ImportError::BadManifest(format!(
+                "it does not list `{RECORD_FILE}`"
+            )));
+        }
+        let (signed_by, unchecked) = check_signature(self.site, bytes, signature)?;
+        let mut base = None;
+        if let Some(b) = &manifest.base {
+            let missing = b
+                .blobs
+                .iter()
+                .filter(|d| !self.site.store().has_blob(d))
+                .count();
+            if missing > 0 {
+                return Err(ImportError::MissingBase {
+                    app: manifest.app.clone(),
+                    base: b.version.clone(),
+                    missing,
+                });
+            }
+            base = Some(b.version.clone());
+        }
+        self.report = Some(ImportReport {
+            app: manifest.app.clone(),
+            version: manifest.version.clone(),
+            form: manifest.form,
+            files: manifest.files.len(),
+            new_blobs: 0,
+            new_bytes: 0,
+            present_blobs: 0,
+            signed_by,
+            signature_unchecked: unchecked,
+            delta_base: base,
+        });
+        fs::write(self.staging.join(MANIFEST_FILE), bytes)
+            .map_err(io_err("write", &self.staging.join(MANIFEST_FILE)))?;
+        if let Some(sig) = signature {
+            fs::write(self.staging.join(SIGNATURE_FILE), sig)
+                .map_err(io_err("write", &self.staging.join(SIGNATURE_FILE)))?;
+        }
+        Ok(manifest)
+    }
+
+    fn read_dir_bundle(&mut self, dir: &Path) -> Result<BundleManifest, ImportError> {
+        let mpath = dir.join(MANIFEST_FILE);
+        if !mpath.is_file() {
+            return Err(not_a_bundle(dir, "it has no bundle.json"));
+        }
+        let bytes = read_limited(
+            &mut File::open(&mpath).map_err(io_err("read", &mpath))?,
+            &mpath,
+        )?;
+        let spath = dir.join(SIGNATURE_FILE);
+        let signature = match fs::read_to_string(&spath) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err("read", &spath)(e)),
+        };
+        let manifest = self.accept_manifest(&bytes, signature.as_deref())?;
+        let listed: BTreeMap<&str, &BundleFile> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f))
+            .collect();
+        // Nothing but the listed files may be there.
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).map_err(io_err("read", &d))? {
+                let entry = entry.map_err(io_err("read", &d))?;
+                let p = entry.path();
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let kind = entry.file_type().map_err(io_err("read", &p))?;
+                if kind.is_symlink() {
+                    return Err(ImportError::UnsafeEntry {
+                        path: rel,
+                        reason: "a symbolic link".into(),
+                    });
+                } else if kind.is_dir() {
+                    stack.push(p);
+                } else if !kind.is_file() {
+                    return Err(ImportError::UnsafeEntry {
+                        path: rel,
+                        reason: "not a regular file".into(),
+                    });
+                } else if rel != MANIFEST_FILE
+                    && rel != SIGNATURE_FILE
+                    && !listed.contains_key(rel.as_str())
+                {
+                    return Err(ImportError::UnlistedFile { path: rel });
+                }
+            }
+        }
+        for f in &manifest.files {
+            let p = dir.join(&f.path);
+            let mut file = match File::open(&p) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ImportError::MissingFile {
+                        path: f.path.clone(),
+                    })
+                }
+                Err(e) => return Err(io_err("read", &p)(e)),
+            };
+            let size = file.metadata().map_err(io_err("read", &p))?.len();
+            self.take(f, size, &mut file)?;
+        }
+        Ok(manifest)
+    }
+
+    fn read_tar_bundle(&mut self, path: &Path) -> Result<BundleManifest, ImportError> {
+        let file = File::open(path).map_err(io_err("read", path))?;
+        let mut archive = tar::Archive::new(io::BufReader::with_capacity(CHUNK, file));
+        let entries = archive.entries().map_err(io_err("read", path))?;
+        let mut manifest: Option<BundleManifest> = None;
+        let mut pending_manifest: Option<Vec<u8>> = None;
+        for entry in entries {
+            let mut entry =
+                entry.map_err(|e| not_a_bundle(path, &format!("unreadable tar: {e}")))?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let kind = entry.header().entry_type();
+            let name = raw
+                .strip_prefix("./")
+                .unwrap_or(&raw)
+                .trim_end_matches('/')
+                .to_string();
+            if kind.is_dir() && (name.is_empty() || is_safe_path(&name)) {
+                continue;
+            }
+            if !is_safe_path(&name) {
+                let reason = if raw.starts_with('/') {
+                    "an absolute path"
+                } else {
+                    "not a plain relative path"
+                };
+                return Err(ImportError::UnsafeEntry {
+                    path: raw,
+                    reason: reason.into(),
+                });
+            }
+            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+                let what = match kind {
+                    tar::EntryType::Symlink => "a symbolic link",
+                    tar::EntryType::Link => "a hard link",
+                    tar::EntryType::Char | tar::EntryType::Block => "a device",
+                    tar::EntryType::Fifo => "a FIFO",
+                    _ => "not a regular file",
+                };
+                return Err(ImportError::UnsafeEntry {
+                    path: name,
+                    reason: what.into(),
+                });
+            }
+            match (&manifest, name.as_str()) {
+                (None, MANIFEST_FILE) if pending_manifest.is_none() => {
+                    pending_manifest = Some(read_limited(&mut entry, path)?);
+                }
+                (None, SIGNATURE_FILE) if pending_manifest.is_some() => {
+                    let sig = read_limited(&mut entry, path)?;
+                    let sig = String::from_utf8_lossy(&sig).into_owned();
+                    manifest = Some(self.accept_manifest(
+                        &pending_manifest.take().unwrap_or_default(),
+                        Some(&sig),
+                    )?);
+                }
+                (None, _) => {
+                    let Some(bytes) = pending_manifest.take() else {
+                        return Err(not_a_bundle(path, "its first entry is not bundle.json"));
+                    };
+                    let m = self.accept_manifest(&bytes, None)?;
+                    self.tar_entry(&m, &name, &mut entry)?;
+                    manifest = Some(m);
+                }
+                (Some(m), _) => {
+                    let m = m.clone();
+                    self.tar_entry(&m, &name, &mut entry)?;
+                }
+            }
+        }
+        match (manifest, pending_manifest) {
+            (Some(m), _) => Ok(m),
+            (None, Some(bytes)) => self.accept_manifest(&bytes, None),
+            (None, None) => Err(not_a_bundle(path, "it has no bundle.json")),
+        }
+    }
+
+    fn tar_entry(
+        &mut self,
+        manifest: &BundleManifest,
+        name: &str,
+        entry: &mut tar::Entry<'_, impl Read>,
+    ) -> Result<(), ImportError> {
+        if name == MANIFEST_FILE || name == SIGNATURE_FILE {
+            return Err(ImportError::DuplicateEntry {
+                path: name.to_string(),
+            });
+        }
+        let Some(f) = manifest.file(name) else {
+            return Err(ImportError::UnlistedFile {
+                path: name.to_string(),
+            });
+        };
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| ImportError::UnsafeEntry {
+                path: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        let f = f.clone();
+        self.take(&f, size, entry)
+    }
+
+    /// Verifies one listed file while streaming it to its place.
+    fn take(
+        &mut self,
+        f: &BundleFile,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<(), ImportError> {
+        if !self.seen.insert(f.path.clone()) {
+            return Err(ImportError::DuplicateEntry {
+                path: f.path.clone(),
+            });
+        }
+        if size != f.size {
+            return Err(ImportError::SizeMismatch {
+                path: f.path.clone(),
+                expected: f.size,
+                actual: size,
+            });
+        }
+        let store = self.site.store();
+        if f.path.starts_with("blobs/sha256/") {
+            let report = self.report.as_mut();
+            if store.has_blob(&f.sha256) {
+                if let Some(r) = report {
+                    r.present_blobs += 1;
+                }
+                return Ok(());
+            }
+            match store.put_reader(
+                self.lock,
+                &format!("`{}`", f.path),
+                reader,
+                Some(f.sha256.clone()),
+            ) {
+                Ok(_) => {}
+                Err(StoreError::DigestMismatch {
+                    expected, actual, ..
+                }) => {
+                    return Err(ImportError::DigestMismatch {
+                        path: f.path.clone(),
+                        expected,
+                        actual,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(r) = self.report.as_mut() {
+                r.new_blobs += 1;
+                r.new_bytes += f.size;
+            }
+            return Ok(());
+        }
+        let dest = self.staging.join(&f.path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        }
+        let mut out = File::create(&dest).map_err(io_err("create", &dest))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(io_err("read", Path::new(&f.path)))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io_err("write", &dest))?;
+            total += n as u64;
+        }
+        let actual = Digest::from_sha256(&hasher.finalize());
+        if total != f.size {
+            return Err(ImportError::SizeMismatch {
+                path: f.path.clone(),
+                expected: f.size,
+                actual: total,
+            });
+        }
+        if actual != f.sha256 {
+            return Err(ImportError::DigestMismatch {
+                path: f.path.clone(),
+                expected: f.sha256.clone(),
+                actual,
+            });
+        }
+        out.sync_all().map_err(io_err("sync", &dest))?;
+        #[cfg(unix)]
+        if f.executable {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set permissions of", &dest))?;
+        }
+        Ok(())
+    }
+
+    /// Everything checked: record the version and keep the bundle's files.
+    fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
+        let record_path = self.staging.join(RECORD_FILE);
+        let bytes = fs::read(&record_path).map_err(io_err("read", &record_path))?;
+        let record: VersionRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| ImportError::BadManifest(format!("record.json: {e}")))?;
+        if record.app != manifest.app || record.version != manifest.version {
+            return Err(ImportError::RecordMismatch {
+                expected: format!("{} {}", manifest.app, manifest.version),
+                found: format!("{} {}", record.app, record.version),
+            });
+        }
+        // The form's blobs: the bundle's (all verified above) and, for a delta, the base's.
+        let mut needed: Vec<Digest> = manifest
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("blobs/"))
+            .map(|f| f.sha256.clone())
+            .collect();
+        needed.extend(manifest.base.iter().flat_map(|b| b.blobs.iter().cloned()));
+        self.site.store().put_record(self.lock, &record, &needed)?;
+        let dest = self
+            .site
+            .bundle_dir(&manifest.app, &manifest.version, manifest.form);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        }
+        // Keep only non-blob files (blobs live in the store).
+        let _ = fs::remove_dir_all(self.staging.join("blobs"));
+        if dest.exists() {
+            let old = self
+                .site
+                .staging()
+                .join(format!("replaced-{}", std::process::id()));
+            fs::rename(&dest, &old).map_err(io_err("replace", &dest))?;
+            let _ = fs::remove_dir_all(&old);
+        }
+        fs::rename(self.staging, &dest).map_err(io_err("rename into", &dest))?;
+        self.report
+            .take()
+            .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))
+    }
+}
+
+fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportError> {
+    let mut buf = Vec::new();
+    reader
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut buf)
+        .map_err(io_err("read", path))?;
+    if buf.len() as u64 > MAX_MANIFEST {
+        return Err(not_a_bundle(path, "bundle.json is larger than 64 MiB"));
+    }
+    Ok(buf)
+}
+
+/// Checks the signature against the pinned keys. Returns the signing key id, and whether a
+/// signature was present but could not be checked because no key is pinned.
+fn check_signature(
+    site: &Site,
+    manifest: &[u8],
+    signature: Option<&str>,
+) -> Result<(Option<String>, bool), ImportError> {
+    let keys = site.trusted_keys()?;
+    match (keys.is_empty(), signature) {
+        (true, None) => Ok((None, false)),
+        (true, Some(_)) => Ok((None, true)),
+        (false, None) => Err(ImportError::Unsigned {
+            keys: keys
+                .iter()
+                .map(|(n, _)| n.trim_end_matches(".pub").to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        (false, Some(sig)) => {
+            let mut last = String::new();
+            for (name, text) in &keys {
+                let key = match appmodel_signing::PublicKey::from_text(text) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        last = format!("pinned key `{name}`: {e}");
+                        continue;
+                    }
+                };
+                match appmodel_signing::verify(&key, &mut &manifest[..], sig) {
+                    Ok(v) => return Ok((Some(v.key_id), false)),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(ImportError::BadSignature(last))
+        }
+    }
+}

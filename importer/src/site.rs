@@ -1,0 +1,118 @@
+//! The site's state directory.
+//!
+//! ```text
+//! STATE/lock                                    one command at a time
+//! STATE/store/                                  blobs and version records (appmodel-store)
+//! STATE/bundles/<app>/<version>/<form>/         the imported bundle's files, blobs aside
+//! STATE/trust/<key id>.pub                      pinned vendor keys
+//! STATE/staging/                                files of an import in progress
+//! ```
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use appmodel_model::bundle::Form;
+use appmodel_store::Store;
+
+use crate::{io_err, ImportError};
+
+/// Where the site state lives when no `--state-dir` is given.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/appmodel";
+
+#[derive(Debug)]
+pub struct Site {
+    root: PathBuf,
+    store: Store,
+}
+
+/// Held while a command changes the site.
+#[derive(Debug)]
+pub struct SiteLock {
+    _file: File,
+}
+
+impl Site {
+    pub fn open(root: &Path) -> Result<Site, ImportError> {
+        for dir in ["bundles", "trust", "staging"] {
+            let d = root.join(dir);
+            fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+        }
+        let store = Store::open(&root.join("store"))?;
+        let lock = root.join("lock");
+        if !lock.exists() {
+            File::create(&lock).map_err(io_err("create", &lock))?;
+        }
+        Ok(Site {
+            root: root.to_path_buf(),
+            store,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn lock(&self) -> Result<SiteLock, ImportError> {
+        let path = self.root.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        file.lock().map_err(io_err("lock", &path))?;
+        let staging = self.root.join("staging");
+        for entry in fs::read_dir(&staging)
+            .map_err(io_err("read", &staging))?
+            .flatten()
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+        Ok(SiteLock { _file: file })
+    }
+
+    pub fn bundle_dir(&self, app: &str, version: &str, form: Form) -> PathBuf {
+        self.root
+            .join("bundles")
+            .join(app)
+            .join(version)
+            .join(form.as_str())
+    }
+
+    pub fn staging(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    pub fn trust_dir(&self) -> PathBuf {
+        self.root.join("trust")
+    }
+
+    /// Pins a vendor public key (the text of a minisign `.pub` file). Returns its key id.
+    pub fn add_trusted_key(&self, text: &str) -> Result<String, ImportError> {
+        let key = appmodel_signing::PublicKey::from_text(text)
+            .map_err(|e| ImportError::BadKey(e.to_string()))?;
+        let id = key.key_id();
+        let path = self.trust_dir().join(format!("{id}.pub"));
+        appmodel_store::write_atomic(&path, text.as_bytes())?;
+        Ok(id)
+    }
+
+    /// The pinned public keys' texts, by file name.
+    pub fn trusted_keys(&self) -> Result<Vec<(String, String)>, ImportError> {
+        let dir = self.trust_dir();
+        let mut keys = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("read", &dir))?.flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "pub") {
+                let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
+                keys.push((entry.file_name().to_string_lossy().into_owned(), text));
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}

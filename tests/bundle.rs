@@ -1,0 +1,740 @@
+//! Offline bundles end to end: publish -> export -> import, byte-identical re-export, delta
+//! bundles, and bad bundles refused with the offending file named and the site unchanged.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{appmodel, Run};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A vendor store with demo 1.0.0 and 1.1.0; 1.1.0 changes component `b` only.
+struct Vendor {
+    dir: tempfile::TempDir,
+}
+
+impl Vendor {
+    fn new() -> Vendor {
+        let v = Vendor {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        // A small stand-in for the appmodel executable keeps bundles small in these tests.
+        std::fs::write(
+            v.dir.path().join("tool"),
+            b"#!/bin/sh\necho stand-in for appmodel\n",
+        )
+        .unwrap();
+        for (version, b_payload) in [("1.0.0", "b one"), ("1.1.0", "b two")] {
+            let m = v.dir.path().join(format!("m{version}"));
+            std::fs::create_dir_all(m.join("bin")).unwrap();
+            std::fs::write(m.join("bin/a"), vec![b'a'; 300_000]).unwrap();
+            std::fs::write(m.join("bin/b"), b_payload).unwrap();
+            let model = format!(
+                "apiVersion: appmodel/v1\napp: {{name: demo, version: {version}}}\ncomponents:\n  - name: a\n    binaries: {{linux/amd64: bin/a}}\n    image: {{from_binary: true}}\n    ports: [{{name: http, port: 8080, protocol: http}}]\n  - name: b\n    binaries: {{linux/amd64: bin/b}}\n    image: {{from_binary: true}}\n    depends_on: [a]\n"
+            );
+            std::fs::write(m.join("appmodel.yaml"), model).unwrap();
+            let run = v.run(&["publish", "-f", m.join("appmodel.yaml").to_str().unwrap()]);
+            assert_eq!(run.code, 0, "{}", run.transcript());
+        }
+        v
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let store = self.store();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--store", store.to_str().unwrap()]);
+        appmodel(self.dir.path(), &all)
+    }
+
+    /// Exports and returns the bundle's path. `out` is a name under the vendor's dir.
+    fn export(&self, out: &str, extra: &[&str]) -> PathBuf {
+        let path = self.dir.path().join(out);
+        let tool = self.dir.path().join("tool");
+        let tool = tool.to_str().unwrap();
+        let mut args = vec!["export"];
+        if !extra.contains(&"--tool") {
+            args.extend(["--tool", tool]);
+        }
+        let p = path.to_str().unwrap().to_string();
+        if out.ends_with(".tar") {
+            args.extend(["--archive", &p]);
+        } else {
+            args.extend(["-o", &p]);
+        }
+        args.extend_from_slice(extra);
+        let run = self.run(&args);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        path
+    }
+}
+
+/// A site state directory.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn import(&self, bundle: &Path) -> Run {
+        let state = self.state();
+        appmodel(
+            self.dir.path(),
+            &[
+                "import",
+                bundle.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+        )
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let state = self.state();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--state-dir", state.to_str().unwrap()]);
+        appmodel(self.dir.path(), &all)
+    }
+
+    /// Every file under the state directory with its content hash.
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let root = self.state();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(&root).unwrap().display().to_string();
+                if p.is_dir() {
+                    out.insert(rel + "/", String::new());
+                    stack.push(p);
+                } else {
+                    out.insert(
+                        rel,
+                        format!("{:x}", Sha256::digest(std::fs::read(&p).unwrap())),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Imports `bad` and checks it is refused with `message` and nothing changed.
+    fn refuses(&self, bad: &Path, message: &str) {
+        let before = self.snapshot();
+        let run = self.import(bad);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(
+            run.stderr.contains(message),
+            "expected `{message}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(
+            self.snapshot(),
+            before,
+            "a refused import must not change the site"
+        );
+    }
+}
+
+fn manifest(bundle: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap()
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Copies a directory bundle so a test can damage the copy.
+fn copy_bundle(src: &Path, dst: &Path) {
+    for (rel, bytes) in tree(src) {
+        let p = dst.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+fn a_layer(bundle: &Path) -> String {
+    let m = manifest(bundle);
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("blobs/"))
+        .max_by_key(|f| f["size"].as_u64().unwrap())
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_bundle_round_trips_from_store_to_site() {
+    let vendor = Vendor::new();
+    // This one ships the real appmodel executable.
+    let bundle = vendor.export(
+        "b-dir",
+        &[
+            "--format",
+            "compose",
+            "--version",
+            "1.0.0",
+            "--tool",
+            env!("CARGO_BIN_EXE_appmodel"),
+        ],
+    );
+    let m = manifest(&bundle);
+    assert_eq!(m["app"], "demo");
+    assert_eq!(m["version"], "1.0.0");
+    assert_eq!(m["form"], "compose");
+    let paths: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    for p in [
+        "README.txt",
+        "appmodel",
+        "index.json",
+        "oci-layout",
+        "record.json",
+    ] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    let shipped = std::process::Command::new(bundle.join("appmodel"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shipped.stdout),
+        format!("appmodel {}\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    let site = Site::new();
+    let run = site.import(&bundle);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .starts_with("imported demo 1.0.0 (compose form): "),
+        "{}",
+        run.stdout
+    );
+    let state = site.state();
+    assert!(state.join("store/records/demo/1.0.0.json").is_file());
+    assert!(state
+        .join("bundles/demo/1.0.0/compose/bundle.json")
+        .is_file());
+    for f in m["files"].as_array().unwrap() {
+        let p = f["path"].as_str().unwrap();
+        if let Some(hex) = p.strip_prefix("blobs/sha256/") {
+            assert!(state.join("store/blobs/sha256").join(hex).is_file(), "{p}");
+        }
+    }
+
+    // Importing again is a no-op that skips every blob; a tar of the same bundle too.
+    let run = site.import(&bundle);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.contains(", 0 B new in 0 blobs, "),
+        "{}",
+        run.stdout
+    );
+    let tar = vendor.export("b.tar", &["--format", "compose", "--version", "1.0.0"]);
+    let run = site.import(&tar);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+
+    // The site's store is an OCI layout skopeo can read (when skopeo is here).
+    if common::engines::require("skopeo") {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                &format!("oci:{}:demo/a:1.0.0", state.join("store").display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn exporting_twice_gives_byte_identical_bundles() {
+    let vendor = Vendor::new();
+    let d1 = vendor.export("d1", &["--format", "compose"]);
+    let d2 = vendor.export("d2", &["--format", "compose"]);
+    assert_eq!(tree(&d1), tree(&d2));
+    let t1 = vendor.export("t1.tar", &["--format", "systemd"]);
+    let t2 = vendor.export("t2.tar", &["--format", "systemd"]);
+    assert_eq!(std::fs::read(&t1).unwrap(), std::fs::read(&t2).unwrap());
+    // The newest version is the default.
+    assert_eq!(manifest(&d1)["version"], "1.1.0");
+}
+
+#[test]
+fn the_systemd_form_carries_binaries_not_images() {
+    let vendor = Vendor::new();
+    let bundle = vendor.export("s", &["--format", "systemd"]);
+    let m = manifest(&bundle);
+    let paths: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(!paths.contains(&"index.json"));
+    assert_eq!(
+        paths.iter().filter(|p| p.starts_with("blobs/")).count(),
+        2,
+        "two binaries: {paths:?}"
+    );
+}
+
+#[test]
+fn a_delta_bundle_is_smaller_and_needs_its_base() {
+    let vendor = Vendor::new();
+    let full = vendor.export("full-1.1", &["--format", "compose", "--version", "1.1.0"]);
+    let delta = vendor.export(
+        "delta-1.1",
+        &[
+            "--format",
+            "compose",
+            "--version",
+            "1.1.0",
+            "--since",
+            "1.0.0",
+        ],
+    );
+    let size = |b: &Path| {
+        manifest(b)["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["size"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let blobs = |b: &Path| {
+        manifest(b)["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().starts_with("blobs/"))
+            .count()
+    };
+    assert!(
+        blobs(&delta) < blobs(&full),
+        "delta leaves out a's unchanged image"
+    );
+    assert!(size(&delta) < size(&full));
+    assert_eq!(manifest(&delta)["base"]["version"], "1.0.0");
+
+    // A site without 1.0.0 refuses it, naming the base.
+    let fresh = Site::new();
+    assert_eq!(
+        fresh
+            .import(&vendor.export(
+                "full-1.0-for-fresh",
+                &["--format", "systemd", "--version", "1.0.0"]
+            ))
+            .code,
+        0
+    );
+    fresh.refuses(
+        &delta,
+        "this delta bundle builds on demo 1.0.0, whose blobs this site does not hold",
+    );
+
+    // A site with 1.0.0 takes it.
+    let site = Site::new();
+    assert_eq!(
+        site.import(&vendor.export("full-1.0", &["--format", "compose", "--version", "1.0.0"]))
+            .code,
+        0
+    );
+    let run = site.import(&delta);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("(compose form, delta on 1.0.0)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn damaged_bundles_are_refused_naming_the_file() {
+    let vendor = Vendor::new();
+    let good = vendor.export("good", &["--format", "compose", "--version", "1.0.0"]);
+    let site = Site::new();
+    assert_eq!(
+        site.import(&vendor.export("other", &["--format", "systemd", "--version", "1.0.0"]))
+            .code,
+        0
+    );
+    let layer = a_layer(&good);
+
+    let flipped = vendor.dir.path().join("flipped");
+    copy_bundle(&good, &flipped);
+    let mut bytes = std::fs::read(flipped.join(&layer)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(flipped.join(&layer), bytes).unwrap();
+    site.refuses(
+        &flipped,
+        &format!(
+            "`{layer}` does not match bundle.json: expected sha256 `sha256:{}`, got `sha256:",
+            layer.trim_start_matches("blobs/sha256/")
+        ),
+    );
+
+    let truncated = vendor.dir.path().join("truncated");
+    copy_bundle(&good, &truncated);
+    let bytes = std::fs::read(truncated.join("record.json")).unwrap();
+    std::fs::write(truncated.join("record.json"), &bytes[..bytes.len() / 2]).unwrap();
+    site.refuses(
+        &truncated,
+        &format!(
+            "`record.json` is {} bytes, bundle.json says {}",
+            bytes.len() / 2,
+            bytes.len()
+        ),
+    );
+
+    let missing = vendor.dir.path().join("missing");
+    copy_bundle(&good, &missing);
+    std::fs::remove_file(missing.join(&layer)).unwrap();
+    site.refuses(
+        &missing,
+        &format!("`{layer}` is listed in bundle.json but missing from the bundle"),
+    );
+
+    let extra = vendor.dir.path().join("extra");
+    copy_bundle(&good, &extra);
+    std::fs::write(extra.join("blobs/sha256/evil.sh"), "#!/bin/sh\n").unwrap();
+    site.refuses(
+        &extra,
+        "`blobs/sha256/evil.sh` is in the bundle but not listed in bundle.json",
+    );
+
+    let link = vendor.dir.path().join("link");
+    copy_bundle(&good, &link);
+    std::os::unix::fs::symlink("/etc/passwd", link.join("passwd")).unwrap();
+    site.refuses(&link, "bundle entry `passwd` is refused: a symbolic link");
+}
+
+/// Rewrites the good tar, inserting `evil` (name, kind, content) right after bundle.json.
+fn tar_with(
+    good: &Path,
+    out: &Path,
+    name: &[u8],
+    kind: tar::EntryType,
+    content: &[u8],
+    link: Option<&str>,
+) {
+    let mut src = tar::Archive::new(std::fs::File::open(good).unwrap());
+    let mut dst = tar::Builder::new(std::fs::File::create(out).unwrap());
+    for (i, e) in src.entries().unwrap().enumerate() {
+        let mut e = e.unwrap();
+        let mut h = e.header().clone();
+        let path = e.path().unwrap().into_owned();
+        dst.append_data(&mut h, path, &mut e).unwrap();
+        if i == 0 {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_entry_type(kind);
+            h.set_size(content.len() as u64);
+            h.set_mode(0o644);
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            h.set_cksum();
+            dst.append(&h, content).unwrap();
+        }
+    }
+    dst.finish().unwrap();
+}
+
+#[test]
+fn unsafe_tar_entries_are_refused() {
+    let vendor = Vendor::new();
+    let good = vendor.export("good.tar", &["--format", "compose", "--version", "1.0.0"]);
+    let site = Site::new();
+    assert_eq!(
+        site.import(&vendor.export("seed", &["--format", "systemd", "--version", "1.0.0"]))
+            .code,
+        0
+    );
+    let dir = vendor.dir.path();
+
+    tar_with(
+        &good,
+        &dir.join("dotdot.tar"),
+        b"../x",
+        tar::EntryType::Regular,
+        b"x",
+        None,
+    );
+    site.refuses(
+        &dir.join("dotdot.tar"),
+        "bundle entry `../x` is refused: not a plain relative path",
+    );
+
+    tar_with(
+        &good,
+        &dir.join("abs.tar"),
+        b"/etc/cron.d/x",
+        tar::EntryType::Regular,
+        b"x",
+        None,
+    );
+    site.refuses(
+        &dir.join("abs.tar"),
+        "bundle entry `/etc/cron.d/x` is refused: an absolute path",
+    );
+
+    tar_with(
+        &good,
+        &dir.join("link.tar"),
+        b"record.json",
+        tar::EntryType::Symlink,
+        b"",
+        Some("/etc/shadow"),
+    );
+    site.refuses(
+        &dir.join("link.tar"),
+        "bundle entry `record.json` is refused: a symbolic link",
+    );
+
+    tar_with(
+        &good,
+        &dir.join("dev.tar"),
+        b"null",
+        tar::EntryType::Char,
+        b"",
+        None,
+    );
+    site.refuses(
+        &dir.join("dev.tar"),
+        "bundle entry `null` is refused: a device",
+    );
+
+    let record = std::fs::read(
+        vendor
+            .export("plain", &["--format", "compose", "--version", "1.0.0"])
+            .join("record.json"),
+    )
+    .unwrap();
+    tar_with(
+        &good,
+        &dir.join("dup.tar"),
+        b"record.json",
+        tar::EntryType::Regular,
+        &record,
+        None,
+    );
+    site.refuses(
+        &dir.join("dup.tar"),
+        "`record.json` appears twice in the bundle",
+    );
+
+    // A plain tar that is no bundle.
+    let mut b = tar::Builder::new(std::fs::File::create(dir.join("nobundle.tar")).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_cksum();
+    b.append_data(&mut h, "hello.txt", &b"hi"[..]).unwrap();
+    b.finish().unwrap();
+    drop(b);
+    site.refuses(
+        &dir.join("nobundle.tar"),
+        "is not an appmodel bundle: its first entry is not bundle.json",
+    );
+}
+
+#[test]
+fn the_sample_round_trips_in_all_three_forms() {
+    if !common::engines::sample_built(&common::root()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    for v in ["1.0.0", "1.1.0"] {
+        let model = common::root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml"));
+        assert_eq!(
+            appmodel(
+                dir.path(),
+                &["publish", "-f", model.to_str().unwrap(), "--store", s]
+            )
+            .code,
+            0
+        );
+    }
+    let site = Site::new();
+    for form in ["compose", "systemd", "helm"] {
+        let out = dir.path().join(format!("im-{form}.tar"));
+        let tool = dir.path().join("tool");
+        std::fs::write(&tool, b"stand-in").unwrap();
+        let run = appmodel(
+            dir.path(),
+            &[
+                "export",
+                "--format",
+                form,
+                "--version",
+                "1.1.0",
+                "--archive",
+                out.to_str().unwrap(),
+                "--tool",
+                tool.to_str().unwrap(),
+                "--store",
+                s,
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let run = site.import(&out);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+    let run = site.run(&["trust", "list"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    let run = appmodel(
+        dir,
+        &[
+            "key",
+            "generate",
+            "-o",
+            prefix.to_str().unwrap(),
+            "--comment",
+            name,
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+#[test]
+fn signed_bundles_and_pinned_keys() {
+    let vendor = Vendor::new();
+    let (secret, public) = keygen(vendor.dir.path(), "vendor");
+    let (_, other_public) = keygen(vendor.dir.path(), "other");
+    let signed = vendor.export(
+        "signed",
+        &[
+            "--format",
+            "systemd",
+            "--version",
+            "1.0.0",
+            "--sign",
+            secret.to_str().unwrap(),
+        ],
+    );
+    assert!(signed.join("bundle.json.minisig").is_file());
+    let unsigned = vendor.export("unsigned", &["--format", "systemd", "--version", "1.0.0"]);
+
+    // Without a pinned key a signed bundle imports, with a warning that nothing was checked.
+    let open = Site::new();
+    let run = open.import(&signed);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("warning: the bundle is signed, but this site pins no key"),
+        "{}",
+        run.stderr
+    );
+
+    // A site that pinned the vendor's key.
+    let site = Site::new();
+    let run = site.run(&["trust", "add", public.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let key_id = run
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    site.refuses(&unsigned, &format!("the bundle is unsigned, but this site trusts only signed bundles (pinned keys: {key_id})"));
+
+    let edited = vendor.dir.path().join("edited");
+    copy_bundle(&signed, &edited);
+    let text = std::fs::read_to_string(edited.join("bundle.json"))
+        .unwrap()
+        .replace(
+            "\"written_by\": \"appmodel",
+            "\"written_by\": \"evil appmodel",
+        );
+    std::fs::write(edited.join("bundle.json"), text).unwrap();
+    site.refuses(&edited, "the bundle's signature is not valid: ");
+
+    let run = site.import(&signed);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.ends_with(&format!("; signed by key {key_id}\n")),
+        "{}",
+        run.stdout
+    );
+
+    // A site that trusts another key refuses the vendor's signature, naming both keys.
+    let strict = Site::new();
+    assert_eq!(
+        strict
+            .run(&["trust", "add", other_public.to_str().unwrap()])
+            .code,
+        0
+    );
+    strict.refuses(&signed, &format!("the bundle's signature is not valid: signature was made with key `{key_id}`, not the trusted key `"));
+
+    // The stock minisign tool checks the same signature.
+    if common::engines::require("minisign") {
+        let out = std::process::Command::new("minisign")
+            .args([
+                "-Vm",
+                signed.join("bundle.json").to_str().unwrap(),
+                "-p",
+                public.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
