@@ -8,6 +8,7 @@ command -v readelf >/dev/null || need+=(binutils)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v minisign >/dev/null || need+=(minisign)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
