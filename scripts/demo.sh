@@ -1,41 +1,70 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: build the IM stack's static programs, check both
-# versions of its app model, show the dependency graph, write and check a site config, and
-# publish both versions into a fresh store (no network needed).
+# The main job on the bundled sample, end to end:
+#   vendor: build the IM stack's static programs, validate and graph its models, publish
+#           1.0.0 and 1.1.0, export signed compose bundles (tar files, as for a disc);
+#   site:   trust the vendor key, import, write the site configuration, install 1.0.0,
+#           write messages, upgrade to 1.1.0, verify, roll back, verify, uninstall.
+# The site part needs a Docker engine (scripts/setup.sh starts one) and host port 8080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== building the sample programs (static executables, versions 1.0.0 and 1.1.0)"
 bash samples/im-stack/build.sh
-
-echo "== building appmodel"
-cargo build --release --locked -p appmodel
-appmodel=target/release/appmodel
+echo "== building appmodel (static: it ships inside every bundle)"
+appmodel="$PWD/$(bash scripts/build-static.sh)"
+probe="$PWD/samples/im-stack/dist/im-probe"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+state="$work/site-state"
+cleanup() {
+  "$appmodel" uninstall --state-dir "$state" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
+echo; echo "######## vendor side ########"
 for v in 1.0.0 1.1.0; do
-  model=samples/im-stack/versions/$v/appmodel.yaml
-  echo "== appmodel validate -f $model"
-  $appmodel validate -f "$model"
+  echo "== appmodel validate -f samples/im-stack/versions/$v/appmodel.yaml"
+  "$appmodel" validate -f "samples/im-stack/versions/$v/appmodel.yaml"
 done
-model=samples/im-stack/versions/1.1.0/appmodel.yaml
-echo "== appmodel graph -f $model"
-$appmodel graph -f "$model"
-
-echo "== appmodel config init / check"
-$appmodel config init -f "$model" -o "$work/site-config.yaml"
-sed -i 's/^  domain:$/  domain: chat.plant.example/' "$work/site-config.yaml"
-$appmodel config check -f "$model" "$work/site-config.yaml"
-
+echo "== appmodel graph"
+"$appmodel" graph -f samples/im-stack/versions/1.1.0/appmodel.yaml
 store="$work/store"
 for v in 1.0 1.1; do
   echo "== appmodel publish v$v"
-  $appmodel publish "v$v" -f "samples/im-stack/versions/$v.0/appmodel.yaml" --store "$store"
+  "$appmodel" publish "v$v" -f "samples/im-stack/versions/$v.0/appmodel.yaml" --store "$store"
 done
-echo "== appmodel versions / show / diff"
-$appmodel versions --store "$store"
-$appmodel show 1.1 --store "$store"
-$appmodel diff 1.0 1.1 --store "$store"
+"$appmodel" versions --store "$store"
+"$appmodel" diff 1.0 1.1 --store "$store"
+echo "== appmodel key generate; appmodel export --format compose --sign"
+"$appmodel" key generate -o "$work/vendor" --comment "Example Messaging Ltd." >/dev/null
+for v in 1.0.0 1.1.0; do
+  "$appmodel" export --format compose --version "$v" --archive "$work/im-stack-$v.tar" \
+    --sign "$work/vendor.key" --store "$store"
+done
+
+echo; echo "######## site side (no network needed from here on) ########"
+disc="$work/disc"; mkdir -p "$disc"
+tar -xf "$work/im-stack-1.0.0.tar" -C "$disc" appmodel appmodel.yaml README.txt
+site_tool="$disc/appmodel"
+"$site_tool" trust add "$work/vendor.pub" --state-dir "$state"
+"$site_tool" import "$work/im-stack-1.0.0.tar" --state-dir "$state"
+"$site_tool" config init -f "$disc/appmodel.yaml" -o "$work/site-config.yaml"
+sed -i 's/^  domain:$/  domain: chat.plant.example/' "$work/site-config.yaml"
+"$site_tool" config check -f "$disc/appmodel.yaml" "$work/site-config.yaml"
+
+if ! docker info >/dev/null 2>&1; then
+  echo "no Docker engine: stopping before install"; exit 0
+fi
+"$site_tool" install --config "$work/site-config.yaml" --state-dir "$state"
+"$site_tool" status --state-dir "$state"
+secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin_secret'])" "$state/deploy/im-stack/secrets.json")
+"$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 write 100
+
+"$site_tool" import "$work/im-stack-1.1.0.tar" --state-dir "$state"
+"$site_tool" upgrade --state-dir "$state"
+"$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" verify
+"$site_tool" rollback --state-dir "$state"
+"$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 verify
+"$site_tool" history --state-dir "$state"
 echo "== done"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the demo need and starts the services they use.
-# Idempotent: skips what is already there. Needs root (or sudo) for apt-get.
+# Idempotent: skips what is already there. Needs root (or sudo) for apt-get and dockerd.
 set -euo pipefail
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 need=()
 command -v readelf >/dev/null || need+=(binutils)
@@ -9,12 +12,24 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v minisign >/dev/null || need+=(minisign)
+[ -x /usr/sbin/dockerd ] || need+=(docker.io)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 
 if [ ${#need[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${need[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
 echo "setup: system packages present"
+
+# The Docker engine (compose form). Started here when nothing answers.
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd"
+  $sudo sh -c 'nohup /usr/sbin/dockerd >/tmp/dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
+fi
+echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') answers"

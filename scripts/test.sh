@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The test suite: installs what the tests need (scripts/setup.sh), then runs every test of
-# the workspace against real engines. Under CI=true no test may skip for a missing engine.
+# The test suite: installs and starts what the tests need (scripts/setup.sh), builds the
+# sample's programs and the static appmodel that bundles ship, then runs every test of the
+# workspace against the real engines. Under CI=true no test may skip for a missing engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # End-to-end tests publish the sample's real programs: build them first.
 bash samples/im-stack/build.sh
+# Bundles ship a static appmodel; containers run it as their health probe.
+bash scripts/build-static.sh
 cargo test --workspace --locked --no-fail-fast

@@ -55,6 +55,95 @@ pub enum Command {
     /// On site: pin the vendor keys whose signatures this site accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// On site: install an imported version (checks, loads, starts in dependency order).
+    Install(InstallArgs),
+    /// On site: upgrade to an imported version; reverts by itself if it is not healthy.
+    Upgrade(UpgradeArgs),
+    /// On site: go back to an earlier revision, with its data.
+    Rollback(RollbackArgs),
+    /// On site: per component state, health, image and revision.
+    Status(SiteArgs),
+    /// On site: every revision, oldest first.
+    History(SiteArgs),
+    /// On site: stop and remove the app.
+    Uninstall(UninstallArgs),
+    /// Health probe used inside containers: exit 0 when `http://…` answers 2xx/3xx or `tcp://…` connects.
+    #[command(hide = true)]
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// The app [default: the only one imported].
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct InstallArgs {
+    /// The site configuration file (`appmodel config init` writes a template).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The version [default: the newest imported].
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Data snapshots to keep.
+    #[arg(long = "keep", default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The version [default: the newest imported].
+    #[arg(id = "upgrade_version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// A new site configuration [default: the one in use].
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the plan and stop.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    #[arg(long = "keep", default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The revision to go back to [default: the previous deployed one].
+    #[arg(value_name = "REVISION")]
+    pub revision: Option<u32>,
+    #[arg(long = "keep", default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Keep the data volumes.
+    #[arg(long = "keep-data")]
+    pub keep_data: bool,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// `http://HOST:PORT/PATH` or `tcp://HOST:PORT`.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Seconds before giving up.
+    #[arg(long = "timeout", default_value_t = 3)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -16,6 +16,7 @@ mod output;
 mod publish;
 mod schema;
 mod show;
+mod site;
 mod store;
 mod trust;
 mod validate;
@@ -65,6 +66,13 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Generate(a)) => key::generate(&a),
         Command::Trust(TrustCommand::Add(a)) => trust::add(&a),
         Command::Trust(TrustCommand::List(a)) => trust::list(&a),
+        Command::Install(a) => site::install(&a),
+        Command::Upgrade(a) => site::upgrade(&a),
+        Command::Rollback(a) => site::rollback(&a),
+        Command::Status(a) => site::status(&a),
+        Command::History(a) => site::history(&a),
+        Command::Uninstall(a) => site::uninstall(&a),
+        Command::Probe(a) => site::probe(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

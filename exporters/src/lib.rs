@@ -9,9 +9,11 @@
 //! root of trust; a signature over its bytes may follow. Exporting the same version twice
 //! gives byte-identical output.
 
+pub mod compose;
 pub mod forms;
 pub mod plan;
 pub mod write;
+pub mod yaml_out;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,8 @@ pub enum ExportError {
     CorruptBlob { digest: Digest, actual: Digest },
     #[error("cannot sign the bundle: {0}")]
     Sign(String),
+    #[error("cannot render the form's files: {0}")]
+    Render(String),
 }
 
 impl ExportError {

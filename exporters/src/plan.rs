@@ -77,6 +77,8 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     let needs = needs(&record, opts.form)?;
     let mut files = vec![
         bytes_file(RECORD_FILE, json_bytes(&record)),
+        // The model as written, so the site can run `appmodel config init -f appmodel.yaml`.
+        bytes_file("appmodel.yaml", record.model_text.clone().into_bytes()),
         bytes_file(
             "README.txt",
             readme(&record, opts.form, base.as_ref()).into_bytes(),
@@ -112,6 +114,10 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
                 &json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests}),
             ),
         ));
+    }
+
+    if opts.form == Form::Compose {
+        files.extend(compose_files(&record, &needs)?);
     }
 
     let base_blobs = base.as_ref().map(|b| {
@@ -157,6 +163,51 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         manifest_bytes,
         files,
     })
+}
+
+/// The compose project, its variables, and the docker-archive manifest for `docker load`.
+fn compose_files(
+    record: &VersionRecord,
+    needs: &crate::forms::Needs<'_>,
+) -> Result<Vec<PlannedFile>, ExportError> {
+    use crate::compose;
+    let mut names = std::collections::BTreeMap::new();
+    let mut docker = Vec::new();
+    let platform = record
+        .model
+        .app
+        .platforms()
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    for (component, p, img) in &needs.images {
+        if *p != platform {
+            continue;
+        }
+        let name = compose::image_name(
+            &record.app,
+            component,
+            &record.version,
+            img.manifest.digest.hex(),
+        );
+        docker.push(json!({
+            "Config": format!("blobs/sha256/{}", img.config.digest.hex()),
+            "RepoTags": [name],
+            "Layers": img.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
+        }));
+        names.insert(component.to_string(), name);
+    }
+    Ok(vec![
+        bytes_file(
+            compose::COMPOSE_FILE,
+            compose::compose_file(record, &names)?.into_bytes(),
+        ),
+        bytes_file(
+            compose::ENV_EXAMPLE,
+            compose::env_example(record).into_bytes(),
+        ),
+        bytes_file(compose::DOCKER_MANIFEST, json_bytes(&docker)),
+    ])
 }
 
 fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
@@ -207,6 +258,14 @@ fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> S
          \x20  pinned with `appmodel trust add KEY.pub`; once a key is pinned, unsigned\n\
          \x20  bundles are refused. Stock minisign can check it too:\n\n\
          \x20     minisign -Vm bundle.json -p VENDOR.pub\n\n\
+         2. Write the site configuration from the model in this bundle and check it:\n\n\
+         \x20     ./appmodel config init -f appmodel.yaml -o site-config.yaml\n\
+         \x20     ./appmodel config check -f appmodel.yaml site-config.yaml\n\n\
+         3. Install, and later upgrade or roll back:\n\n\
+         \x20     ./appmodel install --config site-config.yaml\n\
+         \x20     ./appmodel upgrade            # to the newest imported version\n\
+         \x20     ./appmodel rollback           # back to the previous revision, with its data\n\
+         \x20     ./appmodel status; ./appmodel history\n\n\
          Files: bundle.json (manifest), record.json (the published version), appmodel (the\n\
          tool, static linux/amd64), blobs/ (content by sha256), index.json (OCI image layout).\n",
         app = record.app,

@@ -7,8 +7,13 @@
 //!
 //! Install, upgrade and rollback per target build on the imported versions.
 
+pub mod compose;
+pub mod deploy;
 pub mod import;
+pub mod lifecycle;
+pub mod probe;
 pub mod site;
+pub mod target;
 
 use std::path::PathBuf;
 
@@ -68,6 +73,58 @@ pub enum ImportError {
         "the bundle is unsigned, but this site trusts only signed bundles (pinned keys: {keys})"
     )]
     Unsigned { keys: String },
+    #[error("the site configuration is not valid")]
+    Config(#[source] appmodel_model::ModelError),
+    #[error("{app} {version} needs a site configuration: write one with `appmodel config init -f appmodel.yaml` (the model is in the bundle) and pass it with `--config FILE`")]
+    ConfigNeeded { app: String, version: String },
+    #[error("preflight failed, nothing was changed:\n  - {}", .0.join("\n  - "))]
+    Preflight(Vec<String>),
+    #[error("{0}")]
+    Engine(String),
+    #[error(
+        "component `{component}` did not become healthy within {waited} s (last seen: {health})"
+    )]
+    Unhealthy {
+        component: String,
+        health: String,
+        waited: u64,
+    },
+    #[error("revision {revision} failed and was reverted{}: {reason}", .restored.map(|r| format!(" (revision {r} runs again, with its data)")).unwrap_or_default())]
+    Reverted {
+        revision: u32,
+        reason: String,
+        restored: Option<u32>,
+    },
+    #[error("`{0}` is not installed on this site; run `appmodel install` first")]
+    NotInstalled(String),
+    #[error("`{app}` is installed already (revision {revision}, version {version}); use `appmodel upgrade`")]
+    AlreadyInstalled {
+        app: String,
+        revision: u32,
+        version: String,
+    },
+    #[error("nothing is imported on this site; run `appmodel import BUNDLE` first")]
+    NothingImported,
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error(
+        "{app} {version} is not imported in the {form} form; run `appmodel import BUNDLE` first"
+    )]
+    NotImported {
+        app: String,
+        version: String,
+        form: appmodel_model::bundle::Form,
+    },
+    #[error("there is no revision {0}; see `appmodel history`")]
+    NoSuchRevision(u32),
+    #[error("`{0}` has no earlier revision to roll back to")]
+    NothingToRollBack(String),
+    #[error("revision {0} has no data snapshot left (only the newest are kept); cannot restore its data")]
+    NoSnapshot(u32),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the site state is inconsistent: {0}")]
+    BadState(String),
     #[error("not a usable public key: {0}")]
     BadKey(String),
     #[error("the bundle's signature is not valid: {0}")]

@@ -251,6 +251,68 @@ pub fn referenced_port<'m>(
     Ok(Some((c, Some(port))))
 }
 
+/// Resolves one reference for a target: `host` names how a component is reached there,
+/// `param` gives a parameter's value (or a placeholder the target fills in later).
+pub fn resolve(
+    model: &AppModel,
+    reference: &Reference,
+    host: &dyn Fn(&Component) -> String,
+    param: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, RefError> {
+    match reference {
+        Reference::Param(name) => param(name).ok_or_else(|| RefError {
+            message: format!("`{reference}` has no value"),
+            hint: Some(format!("set `{name}` in the site configuration")),
+        }),
+        Reference::AppName => Ok(model.app.name.clone()),
+        Reference::AppVersion => Ok(model.app.version.clone()),
+        Reference::Component { field, .. } => {
+            let Some((c, port)) = referenced_port(model, reference)? else {
+                return Err(RefError {
+                    message: format!("`{reference}` is not a component reference"),
+                    hint: None,
+                });
+            };
+            let h = host(c);
+            Ok(match (field, port) {
+                (ComponentField::Host, _) => h,
+                (ComponentField::Port(_), Some(p)) => p.port.to_string(),
+                (ComponentField::Address(_), Some(p)) => format!("{h}:{}", p.port),
+                (ComponentField::Url(_), Some(p)) => {
+                    format!(
+                        "{}://{h}:{}",
+                        p.protocol().scheme().unwrap_or("tcp"),
+                        p.port
+                    )
+                }
+                (_, None) => h,
+            })
+        }
+    }
+}
+
+/// Renders a whole string: `literal` maps literal text (e.g. to escape it for the target).
+pub fn render_for_target(
+    model: &AppModel,
+    text: &str,
+    host: &dyn Fn(&Component) -> String,
+    param: &dyn Fn(&str) -> Option<String>,
+    literal: &dyn Fn(&str) -> String,
+) -> Result<String, RefError> {
+    let template = Template::parse(text).map_err(|e| RefError {
+        message: e.message,
+        hint: e.hint,
+    })?;
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            Part::Literal(s) => out.push_str(&literal(s)),
+            Part::Ref(r) => out.push_str(&resolve(model, r, host, param)?),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

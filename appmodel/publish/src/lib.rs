@@ -265,31 +265,7 @@ fn publish_locked(
     })
 }
 
-/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use appmodel_model::record::now_rfc3339;
 
 #[cfg(test)]
 mod tests {
@@ -311,13 +287,5 @@ mod tests {
             normalize_version("one").unwrap_err().to_string(),
             "`one` is not a version: write MAJOR[.MINOR[.PATCH]], e.g. `v1.1` or `1.1.0`"
         );
-    }
-
-    #[test]
-    fn time_is_formatted_as_rfc3339() {
-        let t = now_rfc3339();
-        assert_eq!(t.len(), 20);
-        assert!(t.starts_with("20"));
-        assert!(t.ends_with('Z'));
     }
 }

@@ -1,0 +1,185 @@
+//! The site commands: install, upgrade, rollback, status, history, uninstall, probe.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use appmodel_importer::lifecycle::{self, ChangeOptions, Outcome};
+use appmodel_importer::Site;
+
+use crate::args::{InstallArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs, UpgradeArgs};
+use crate::output::{print_json, Reported};
+
+fn open(args: &SiteArgs) -> Result<Site> {
+    Ok(Site::open(&args.state.state_dir)?)
+}
+
+fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
+    if json {
+        return print_json(outcome);
+    }
+    let r = &outcome.revision;
+    println!(
+        "{verb} {} {}: revision {} ({}) is running",
+        r.app,
+        r.version,
+        r.number,
+        r.status.as_str()
+    );
+    Ok(())
+}
+
+pub fn install(args: &InstallArgs) -> Result<()> {
+    let site = open(&args.site)?;
+    let opts = ChangeOptions {
+        app: args.site.app.as_deref(),
+        version: args.version.as_deref(),
+        config: args.config.as_deref(),
+        keep: args.keep,
+        dry_run: false,
+    };
+    report(
+        &lifecycle::install(&site, &opts)?,
+        args.site.json,
+        "installed",
+    )
+}
+
+pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
+    let site = open(&args.site)?;
+    let opts = ChangeOptions {
+        app: args.site.app.as_deref(),
+        version: args.version.as_deref(),
+        config: args.config.as_deref(),
+        keep: args.keep,
+        dry_run: args.dry_run,
+    };
+    let outcome = lifecycle::upgrade(&site, &opts)?;
+    if args.site.json {
+        return print_json(&outcome);
+    }
+    if let Some(plan) = &outcome.plan {
+        let d = &plan.diff;
+        println!(
+            "plan: {} {} (revision {}) -> {}",
+            plan.app, plan.from_version, plan.from_revision, plan.to_version
+        );
+        let line = |label: &str, items: &[String]| {
+            if !items.is_empty() {
+                println!("  {label}: {}", items.join(", "));
+            }
+        };
+        line("components added", &d.components_added);
+        line("components removed", &d.components_removed);
+        for (c, what) in &d.components_changed {
+            println!("  component changed: {c} ({})", what.join(", "));
+        }
+        line("new images", &plan.images);
+        line("parameters added", &d.parameters_added);
+        line("parameters removed", &d.parameters_removed);
+    }
+    if args.dry_run {
+        println!("dry run: nothing changed");
+        return Ok(());
+    }
+    report(&outcome, false, "upgraded")
+}
+
+pub fn rollback(args: &RollbackArgs) -> Result<()> {
+    let site = open(&args.site)?;
+    let outcome = lifecycle::rollback(&site, args.site.app.as_deref(), args.revision, args.keep)?;
+    report(&outcome, args.site.json, "rolled back")
+}
+
+pub fn status(args: &SiteArgs) -> Result<()> {
+    let site = open(args)?;
+    let s = lifecycle::status(&site, args.app.as_deref())?;
+    if args.json {
+        return print_json(&s);
+    }
+    match &s.revision {
+        None => println!("{} is not installed", s.app),
+        Some(r) => {
+            println!(
+                "{} {} — revision {} ({}, {} form)",
+                s.app,
+                r.version,
+                r.number,
+                r.status.as_str(),
+                r.form
+            );
+            println!("{:<20} {:<10} {:<10} IMAGE", "COMPONENT", "STATE", "HEALTH");
+            for c in &s.components {
+                let health = serde_json::to_value(c.health)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                println!(
+                    "{:<20} {:<10} {:<10} {}",
+                    c.component,
+                    c.state,
+                    health,
+                    c.image.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn history(args: &SiteArgs) -> Result<()> {
+    let site = open(args)?;
+    let revisions = lifecycle::history(&site, args.app.as_deref())?;
+    if args.json {
+        return print_json(&revisions);
+    }
+    println!(
+        "{:<9} {:<10} {:<9} {:<12} {:<21} NOTE",
+        "REVISION", "VERSION", "ACTION", "STATUS", "CREATED"
+    );
+    for r in revisions {
+        let action = serde_json::to_value(r.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let note = match (r.rollback_to, &r.message) {
+            (_, Some(m)) => m.clone(),
+            (Some(to), None) => format!("back to revision {to}"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<9} {:<10} {:<9} {:<12} {:<21} {note}",
+            r.number,
+            r.version,
+            action,
+            r.status.as_str(),
+            r.created_at
+        );
+    }
+    Ok(())
+}
+
+pub fn uninstall(args: &UninstallArgs) -> Result<()> {
+    let site = open(&args.site)?;
+    let r = lifecycle::uninstall(&site, args.site.app.as_deref(), args.keep_data)?;
+    if args.site.json {
+        return print_json(&r);
+    }
+    println!(
+        "uninstalled {} {} (revision {}){}",
+        r.app,
+        r.version,
+        r.number,
+        if args.keep_data { "; data kept" } else { "" }
+    );
+    Ok(())
+}
+
+pub fn probe(args: &ProbeArgs) -> Result<()> {
+    match appmodel_importer::probe::probe(&args.target, Duration::from_secs(args.timeout)) {
+        Ok(msg) => {
+            println!("{msg}");
+            Ok(())
+        }
+        Err(msg) => Err(Reported(msg).into()),
+    }
+}

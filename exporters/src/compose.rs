@@ -1,0 +1,247 @@
+//! The docker-compose form: a Compose Specification project (accepted by `docker compose`
+//! v2 and `docker-compose` v1 >= 1.27) plus a `docker load`-able image archive layout.
+//!
+//! Connection info is resolved for compose (service names on the project network, declared
+//! ports). Parameters stay symbolic as `${PARAM_<name>}` and are filled in at install from
+//! the site's configuration through a generated `.env`, so one bundle serves every site.
+//! Health checks run `appmodel probe` inside the container: the static appmodel from the
+//! bundle is mounted read-only at `/.appmodel/appmodel`, so images need no shell or curl.
+
+use serde_json::{json, Map, Value};
+
+use appmodel_model::expr::render_for_target;
+use appmodel_model::record::VersionRecord;
+use appmodel_model::types::{AppModel, Component, HealthCheck, Protocol, VolumeKind};
+
+use crate::yaml_out::to_yaml;
+use crate::ExportError;
+
+/// The compose project file inside the bundle.
+pub const COMPOSE_FILE: &str = "compose/docker-compose.yaml";
+/// An example `.env`, documenting the variables install fills in.
+pub const ENV_EXAMPLE: &str = "compose/env.example";
+/// The docker-archive manifest that makes the bundle's OCI layout `docker load`-able.
+pub const DOCKER_MANIFEST: &str = "manifest.json";
+/// Where the appmodel executable is mounted in every container (for health probes).
+pub const TOOL_IN_CONTAINER: &str = "/.appmodel/appmodel";
+/// The `.env` variable holding the host path of the appmodel executable.
+pub const TOOL_VAR: &str = "APPMODEL_TOOL";
+
+/// The `.env` variable of a parameter.
+pub fn param_var(name: &str) -> String {
+    format!("PARAM_{name}")
+}
+
+/// The local image name a component's image is loaded under: unique per content.
+pub fn image_name(app: &str, component: &str, version: &str, manifest_hex: &str) -> String {
+    format!(
+        "appmodel.local/{app}/{component}:{version}-{}",
+        &manifest_hex[..12]
+    )
+}
+
+/// The named volume of a data volume.
+pub fn volume_name(component: &str, volume: &str) -> String {
+    format!("{component}-{volume}")
+}
+
+/// The bind-mount source of a config file, relative to the project directory.
+pub fn config_file_path(component: &str, volume: &str) -> String {
+    format!("config/{component}/{volume}")
+}
+
+fn escape_dollars(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
+/// Renders a model string for compose: literal `$` escaped, parameters as variables.
+fn render(model: &AppModel, text: &str) -> Result<String, ExportError> {
+    render_for_target(
+        model,
+        text,
+        &|c: &Component| c.name.clone(),
+        &|p: &str| Some(format!("${{{}}}", param_var(p))),
+        &escape_dollars,
+    )
+    .map_err(|e| ExportError::Render(e.message))
+}
+
+fn health(c: &Component, h: &HealthCheck) -> Value {
+    let port_of = |name: &str| c.port(name).map(|p| p.port).unwrap_or_default();
+    let test: Vec<String> = if let Some(http) = &h.http {
+        vec![
+            "CMD".into(),
+            TOOL_IN_CONTAINER.into(),
+            "probe".into(),
+            format!("http://127.0.0.1:{}{}", port_of(&http.port), http.path),
+        ]
+    } else if let Some(tcp) = &h.tcp {
+        vec![
+            "CMD".into(),
+            TOOL_IN_CONTAINER.into(),
+            "probe".into(),
+            format!("tcp://127.0.0.1:{}", port_of(&tcp.port)),
+        ]
+    } else if let Some(exec) = &h.exec {
+        std::iter::once("CMD".to_string())
+            .chain(exec.command.iter().cloned())
+            .collect()
+    } else {
+        vec!["NONE".into()]
+    };
+    let mut m = Map::new();
+    m.insert("test".into(), json!(test));
+    m.insert(
+        "interval".into(),
+        json!(h.interval.clone().unwrap_or_else(|| "5s".into())),
+    );
+    m.insert(
+        "timeout".into(),
+        json!(h.timeout.clone().unwrap_or_else(|| "3s".into())),
+    );
+    m.insert("retries".into(), json!(h.retries.unwrap_or(3)));
+    m.insert(
+        "start_period".into(),
+        json!(h.start_period.clone().unwrap_or_else(|| "0s".into())),
+    );
+    Value::Object(m)
+}
+
+/// The compose project for `record`. `images` maps component -> local image name.
+pub fn compose_file(
+    record: &VersionRecord,
+    images: &std::collections::BTreeMap<String, String>,
+) -> Result<String, ExportError> {
+    let model = &record.model;
+    let mut services = Map::new();
+    let mut volumes = Map::new();
+    for c in &model.components {
+        let mut s = Map::new();
+        s.insert(
+            "image".into(),
+            json!(images.get(&c.name).cloned().unwrap_or_default()),
+        );
+        if !c.command.is_empty() {
+            let cmd: Result<Vec<String>, _> = c.command.iter().map(|a| render(model, a)).collect();
+            s.insert("entrypoint".into(), json!(cmd?));
+        }
+        if !c.args.is_empty() {
+            let args: Result<Vec<String>, _> = c.args.iter().map(|a| render(model, a)).collect();
+            s.insert("command".into(), json!(args?));
+        }
+        if let Some(user) = &c.user {
+            s.insert("user".into(), json!(user));
+        }
+        if !c.env.is_empty() {
+            let mut env = Map::new();
+            for (k, v) in &c.env {
+                env.insert(k.clone(), json!(render(model, &v.to_string())?));
+            }
+            s.insert("environment".into(), Value::Object(env));
+        }
+        let ports: Vec<Value> = c
+            .ports
+            .iter()
+            .filter_map(|p| {
+                p.published().map(|host| {
+                    let proto = if p.protocol() == Protocol::Udp {
+                        "/udp"
+                    } else {
+                        ""
+                    };
+                    json!(format!("{host}:{}{proto}", p.port))
+                })
+            })
+            .collect();
+        if !ports.is_empty() {
+            s.insert("ports".into(), json!(ports));
+        }
+        let mut mounts = Vec::new();
+        for v in &c.volumes {
+            match v.kind {
+                VolumeKind::Data => {
+                    let name = volume_name(&c.name, &v.name);
+                    volumes.insert(name.clone(), json!({}));
+                    mounts.push(json!(format!("{name}:{}", v.path)));
+                }
+                VolumeKind::Config => mounts.push(json!(format!(
+                    "./{}:{}:ro",
+                    config_file_path(&c.name, &v.name),
+                    v.path
+                ))),
+            }
+        }
+        if c.health
+            .as_ref()
+            .is_some_and(|h| h.http.is_some() || h.tcp.is_some())
+        {
+            mounts.push(json!(format!("${{{TOOL_VAR}}}:{TOOL_IN_CONTAINER}:ro")));
+        }
+        if !mounts.is_empty() {
+            s.insert("volumes".into(), json!(mounts));
+        }
+        if let Some(h) = &c.health {
+            s.insert("healthcheck".into(), health(c, h));
+        }
+        if !c.depends_on.is_empty() {
+            let mut deps = Map::new();
+            for d in &c.depends_on {
+                let healthy = model.component(d).is_some_and(|x| x.health.is_some());
+                deps.insert(d.clone(), json!({"condition": if healthy { "service_healthy" } else { "service_started" }}));
+            }
+            s.insert("depends_on".into(), Value::Object(deps));
+        }
+        s.insert("restart".into(), json!("unless-stopped"));
+        if let Some(r) = &c.resources {
+            if let Some(cpu) = r.cpu {
+                s.insert("cpus".into(), json!(cpu));
+            }
+            if let Some(mem) = &r.memory {
+                let bytes = appmodel_model::units::parse_quantity(mem).unwrap_or_default();
+                s.insert("mem_limit".into(), json!(bytes.to_string()));
+            }
+        }
+        s.insert(
+            "labels".into(),
+            json!({"dev.appmodel.app": model.app.name, "dev.appmodel.version": model.app.version, "dev.appmodel.component": c.name}),
+        );
+        services.insert(c.name.clone(), Value::Object(s));
+    }
+    let mut doc = Map::new();
+    doc.insert("services".into(), Value::Object(services));
+    if !volumes.is_empty() {
+        doc.insert("volumes".into(), Value::Object(volumes));
+    }
+    let header = format!(
+        "# {} {}: docker-compose project written by appmodel.\n\
+         # Parameters are ${{PARAM_<name>}} variables; `appmodel install` writes them to .env\n\
+         # from the site configuration. Run it with `docker compose` v2 or `docker-compose` v1.\n",
+        model.app.name, model.app.version
+    );
+    Ok(header + &to_yaml(&Value::Object(doc)))
+}
+
+/// The `.env` example: every variable, with defaults where the model has them.
+pub fn env_example(record: &VersionRecord) -> String {
+    let mut out = format!(
+        "# Variables of the {} {} compose project. `appmodel install` writes the real .env\n\
+         # from the site configuration; this file documents them.\n{TOOL_VAR}=/var/lib/appmodel/bundles/{}/{}/compose/appmodel\n",
+        record.app, record.version, record.app, record.version
+    );
+    for p in &record.model.parameters {
+        let value = p
+            .default
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let note = if p.generate {
+            "  # generated at install"
+        } else if value.is_empty() {
+            "  # required"
+        } else {
+            ""
+        };
+        out.push_str(&format!("{}={value}{note}\n", param_var(&p.name)));
+    }
+    out
+}

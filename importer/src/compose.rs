@@ -1,0 +1,528 @@
+//! The compose target: a Docker engine driven through `docker compose` (v2) or
+//! `docker-compose` (v1), the tools sites have.
+//!
+//! Images are streamed from the site store into `docker load` as a docker-archive (the
+//! bundle's `manifest.json`, its OCI layout files, the blobs); nothing is written to disk
+//! twice. Parameters reach compose as environment variables of the compose process (and a
+//! `.env` file, mode 0600, for a person running compose by hand).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use appmodel_model::bundle::Form;
+use appmodel_model::expr::render_for_target;
+use appmodel_model::types::{Component, VolumeKind};
+use appmodel_model::Digest;
+use serde::Deserialize;
+
+use crate::deploy::restrict;
+use crate::site::Site;
+use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
+use crate::{io_err, ImportError};
+
+/// The compose file and docker-archive manifest inside an imported compose bundle.
+const COMPOSE_FILE: &str = "compose/docker-compose.yaml";
+const DOCKER_MANIFEST: &str = "manifest.json";
+const TOOL_VAR: &str = "APPMODEL_TOOL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `docker compose` (the v2 plugin).
+    V2,
+    /// `docker-compose` (v1).
+    V1,
+}
+
+pub struct Compose<'s> {
+    site: &'s Site,
+    tool: Tool,
+    docker: String,
+}
+
+#[derive(Deserialize)]
+struct ArchiveEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags")]
+    repo_tags: Vec<String>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+fn engine_err(what: &str, out: &std::process::Output) -> ImportError {
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    ImportError::Engine(format!(
+        "{what}: {}",
+        if text.is_empty() {
+            format!("exit status {}", out.status)
+        } else {
+            text
+        }
+    ))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, ImportError> {
+    let out = cmd
+        .output()
+        .map_err(|e| ImportError::Engine(format!("{what}: cannot run it: {e}")))?;
+    if !out.status.success() {
+        return Err(engine_err(what, &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl<'s> Compose<'s> {
+    /// Finds a compose tool: `docker compose` first, `docker-compose` otherwise.
+    pub fn detect(site: &'s Site) -> Result<Compose<'s>, ImportError> {
+        let docker = std::env::var("APPMODEL_DOCKER").unwrap_or_else(|_| "docker".into());
+        let v2 = Command::new(&docker).args(["compose", "version"]).output();
+        if v2.is_ok_and(|o| o.status.success()) {
+            return Ok(Compose {
+                site,
+                tool: Tool::V2,
+                docker,
+            });
+        }
+        let v1 = Command::new("docker-compose").arg("version").output();
+        if v1.is_ok_and(|o| o.status.success()) {
+            return Ok(Compose {
+                site,
+                tool: Tool::V1,
+                docker,
+            });
+        }
+        Err(ImportError::Engine(
+            "no compose tool found: install `docker compose` (v2) or `docker-compose` (v1)".into(),
+        ))
+    }
+
+    pub fn tool(&self) -> Tool {
+        self.tool
+    }
+
+    fn docker(&self) -> Command {
+        Command::new(&self.docker)
+    }
+
+    /// `docker compose -p APP --project-directory DIR -f DIR/docker-compose.yaml`, with the
+    /// revision's variables in its environment.
+    fn compose(&self, rev: &RevisionCtx<'_>) -> Command {
+        let mut cmd = match self.tool {
+            Tool::V2 => {
+                let mut c = self.docker();
+                c.arg("compose");
+                c
+            }
+            Tool::V1 => Command::new("docker-compose"),
+        };
+        cmd.arg("-p").arg(rev.app);
+        cmd.arg("--project-directory").arg(&rev.project_dir);
+        cmd.arg("-f")
+            .arg(rev.project_dir.join("docker-compose.yaml"));
+        for (k, v) in env_vars(rev) {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn archive_entries(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ArchiveEntry>, ImportError> {
+        let p = rev.bundle_dir.join(DOCKER_MANIFEST);
+        let bytes = fs::read(&p).map_err(io_err("read", &p))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))
+    }
+
+    fn image_id(&self, name: &str) -> Option<String> {
+        let out = self
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Id}}", name])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn containers(&self, app: &str, service: &str) -> Result<Vec<String>, ImportError> {
+        let out = run(
+            self.docker().args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.compose.project={app}"),
+                "--filter",
+                &format!("label=com.docker.compose.service={service}"),
+            ]),
+            "docker ps",
+        )?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    fn volume_name(app: &str, component: &str, volume: &str) -> String {
+        format!("{app}_{component}-{volume}")
+    }
+}
+
+fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
+    let mut vars = vec![(
+        TOOL_VAR.to_string(),
+        rev.bundle_dir.join("appmodel").display().to_string(),
+    )];
+    for (k, v) in rev.params {
+        vars.push((format!("PARAM_{k}"), v.clone()));
+    }
+    vars
+}
+
+fn blob_path(entry: &str) -> Option<Digest> {
+    entry
+        .strip_prefix("blobs/sha256/")
+        .and_then(|h| Digest::from_hex(h).ok())
+}
+
+impl Target for Compose<'_> {
+    fn form(&self) -> Form {
+        Form::Compose
+    }
+
+    fn preflight(
+        &self,
+        new: &RevisionCtx<'_>,
+        current: Option<&RevisionCtx<'_>>,
+    ) -> Result<Vec<String>, ImportError> {
+        let mut problems = Vec::new();
+        let info = self
+            .docker()
+            .args(["info", "--format", "{{.ServerVersion}} {{.DockerRootDir}}"])
+            .output();
+        let docker_root = match info {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                text.split_once(' ').map(|(_, root)| PathBuf::from(root))
+            }
+            Ok(o) => {
+                problems.push(format!(
+                    "the Docker engine does not answer: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("cannot run `{}`: {e}", self.docker));
+                None
+            }
+        };
+        // Host ports the new revision publishes that the running one does not hold already.
+        let held: Vec<u16> = current
+            .map(|c| {
+                c.record
+                    .model
+                    .components
+                    .iter()
+                    .flat_map(|x| x.ports.iter().filter_map(|p| p.published()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for c in &new.record.model.components {
+            for p in &c.ports {
+                if let Some(port) = p.published() {
+                    if !held.contains(&port) && TcpListener::bind(("0.0.0.0", port)).is_err() {
+                        problems.push(format!(
+                            "host port {port} (component `{}`, port `{}`) is in use by another program",
+                            c.name, p.name
+                        ));
+                    }
+                }
+            }
+        }
+        // Room for the images not loaded yet (compressed size, twice, for unpacking).
+        if let Some(root) = docker_root {
+            let mut need: u64 = 0;
+            for entry in self.archive_entries(new)? {
+                let loaded = entry.repo_tags.first().and_then(|t| self.image_id(t));
+                if loaded.as_deref() == blob_path(&entry.config).map(|d| d.to_string()).as_deref() {
+                    continue;
+                }
+                for layer in entry.layers.iter().filter_map(|l| blob_path(l)) {
+                    need += fs::metadata(self.site.store().blob_path(&layer))
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                        * 2;
+                }
+            }
+            if let Some(free) = free_bytes(&root) {
+                if free < need + (64 << 20) {
+                    problems.push(format!(
+                        "`{}` has {} free; the images need about {}",
+                        root.display(),
+                        appmodel_model::record::human_bytes(free),
+                        appmodel_model::record::human_bytes(need + (64 << 20))
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn prepare(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let entries = self.archive_entries(rev)?;
+        let missing: Vec<&ArchiveEntry> = entries
+            .iter()
+            .filter(|e| {
+                let want = blob_path(&e.config).map(|d| d.to_string());
+                e.repo_tags.first().and_then(|t| self.image_id(t)) != want
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            images = missing.len(),
+            "loading images into the Docker engine"
+        );
+        let mut child = self
+            .docker()
+            .args(["load", "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ImportError::Engine(format!("docker load: cannot run it: {e}")))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| ImportError::Engine("docker load: no stdin".into()))?;
+        let write_result = (|| -> Result<(), ImportError> {
+            let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, stdin));
+            let manifest: Vec<serde_json::Value> = missing
+                .iter()
+                .map(|e| serde_json::json!({"Config": e.config, "RepoTags": e.repo_tags, "Layers": e.layers}))
+                .collect();
+            let bytes =
+                serde_json::to_vec(&manifest).map_err(|e| ImportError::BadState(e.to_string()))?;
+            append(&mut tar, DOCKER_MANIFEST, &bytes)?;
+            let mut blobs: Vec<Digest> = missing
+                .iter()
+                .flat_map(|e| std::iter::once(&e.config).chain(e.layers.iter()))
+                .filter_map(|p| blob_path(p))
+                .collect();
+            blobs.sort();
+            blobs.dedup();
+            for d in blobs {
+                let path = self.site.store().blob_path(&d);
+                let mut f = fs::File::open(&path).map_err(io_err("read", &path))?;
+                let size = f.metadata().map_err(io_err("read", &path))?.len();
+                let mut h = tar::Header::new_gnu();
+                h.set_size(size);
+                h.set_mode(0o644);
+                tar.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f)
+                    .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+            }
+            tar.into_inner()
+                .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?
+                .flush()
+                .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+            Ok(())
+        })();
+        let out = child
+            .wait_with_output()
+            .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+        if !out.status.success() {
+            return Err(engine_err("docker load", &out));
+        }
+        write_result?;
+        for e in &missing {
+            let want = blob_path(&e.config).map(|d| d.to_string());
+            let name = e.repo_tags.first().cloned().unwrap_or_default();
+            let got = self.image_id(&name);
+            if got != want {
+                return Err(ImportError::Engine(format!(
+                    "image `{name}` loaded as `{}`, expected `{}`",
+                    got.unwrap_or_default(),
+                    want.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_project(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let dir = &rev.project_dir;
+        fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let src = rev.bundle_dir.join(COMPOSE_FILE);
+        fs::copy(&src, dir.join("docker-compose.yaml")).map_err(io_err("copy", &src))?;
+        let env: String = env_vars(rev)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        let env_path = dir.join(".env");
+        fs::write(&env_path, env).map_err(io_err("write", &env_path))?;
+        restrict(&env_path)?;
+        let model = &rev.record.model;
+        for c in &model.components {
+            for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Config) {
+                let text = render_for_target(
+                    model,
+                    v.content.as_deref().unwrap_or_default(),
+                    &|x: &Component| x.name.clone(),
+                    &|p: &str| rev.params.get(p).cloned(),
+                    &|s: &str| s.to_string(),
+                )
+                .map_err(|e| {
+                    ImportError::BadState(format!(
+                        "config file `{}` of `{}`: {}",
+                        v.name, c.name, e.message
+                    ))
+                })?;
+                let p = dir.join("config").join(&c.name).join(&v.name);
+                if let Some(parent) = p.parent() {
+                    fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+                }
+                fs::write(&p, text).map_err(io_err("write", &p))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, rev: &RevisionCtx<'_>, components: &[&str]) -> Result<(), ImportError> {
+        let mut cmd = self.compose(rev);
+        cmd.args(["up", "-d", "--no-deps", "--remove-orphans"])
+            .args(components);
+        run(&mut cmd, &format!("starting {}", components.join(", "))).map(|_| ())
+    }
+
+    fn health(&self, rev: &RevisionCtx<'_>, component: &str) -> Result<Health, ImportError> {
+        let ids = self.containers(rev.app, component)?;
+        let Some(id) = ids.first() else {
+            return Ok(Health::Missing);
+        };
+        let out = run(
+            self.docker().args([
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+                id,
+            ]),
+            "docker inspect",
+        )?;
+        let mut parts = out.split_whitespace();
+        let state = parts.next().unwrap_or_default();
+        Ok(match (state, parts.next()) {
+            ("running", Some("healthy")) => Health::Healthy,
+            ("running", Some("unhealthy")) => Health::Unhealthy,
+            ("running", Some(_)) => Health::Starting,
+            ("running", None) => Health::Running,
+            ("restarting" | "created", _) => Health::Starting,
+            _ => Health::Stopped,
+        })
+    }
+
+    fn stop(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let mut cmd = self.compose(rev);
+        cmd.args(["down", "--remove-orphans"]);
+        run(&mut cmd, "stopping the stack").map(|_| ())
+    }
+
+    fn data_dirs(&self, rev: &RevisionCtx<'_>, create: bool) -> Result<Vec<DataDir>, ImportError> {
+        let mut out = Vec::new();
+        for c in &rev.record.model.components {
+            for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Data) {
+                let name = Self::volume_name(rev.app, &c.name, &v.name);
+                let inspect = self
+                    .docker()
+                    .args(["volume", "inspect", "--format", "{{.Mountpoint}}", &name])
+                    .output();
+                let exists = inspect.as_ref().is_ok_and(|o| o.status.success());
+                if !exists {
+                    if !create {
+                        continue;
+                    }
+                    run(
+                        self.docker().args([
+                            "volume",
+                            "create",
+                            "--label",
+                            &format!("com.docker.compose.project={}", rev.app),
+                            "--label",
+                            &format!("com.docker.compose.volume={}-{}", c.name, v.name),
+                            &name,
+                        ]),
+                        "docker volume create",
+                    )?;
+                }
+                let path = run(
+                    self.docker()
+                        .args(["volume", "inspect", "--format", "{{.Mountpoint}}", &name]),
+                    "docker volume inspect",
+                )?;
+                out.push(DataDir {
+                    name: format!("{}-{}", c.name, v.name),
+                    path: PathBuf::from(path),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove_data(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        for c in &rev.record.model.components {
+            for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Data) {
+                let name = Self::volume_name(rev.app, &c.name, &v.name);
+                let _ = self.docker().args(["volume", "rm", "-f", &name]).output();
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
+        let mut out = Vec::new();
+        let images: BTreeMap<String, String> = self
+            .archive_entries(rev)?
+            .into_iter()
+            .filter_map(|e| {
+                let tag = e.repo_tags.first()?.clone();
+                let component = tag.split('/').nth(2)?.split(':').next()?.to_string();
+                Some((component, blob_path(&e.config)?.to_string()))
+            })
+            .collect();
+        for c in &rev.record.model.components {
+            let health = self.health(rev, &c.name)?;
+            let state = match health {
+                Health::Missing => "missing",
+                Health::Stopped => "stopped",
+                Health::Starting => "starting",
+                _ => "running",
+            };
+            out.push(ComponentStatus {
+                component: c.name.clone(),
+                state: state.to_string(),
+                health,
+                image: images.get(&c.name).cloned(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn append(tar: &mut tar::Builder<impl Write>, path: &str, bytes: &[u8]) -> Result<(), ImportError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, path, bytes)
+        .map_err(|e| ImportError::Engine(format!("docker load: {e}")))
+}
+
+/// Free bytes on the filesystem holding `path` (`df`, which every site has).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let out = Command::new("df")
+        .args(["-P", "-B1"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
+}

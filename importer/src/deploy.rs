@@ -1,0 +1,468 @@
+//! Deployments on site: revisions, history, the journal, configuration and secrets.
+//!
+//! ```text
+//! STATE/deploy/<app>/revisions/<N>/revision.json   what revision N is and its status
+//! STATE/deploy/<app>/revisions/<N>/site-config.yaml the configuration it was made with
+//! STATE/deploy/<app>/revisions/<N>/project/         the target's files (compose project …)
+//! STATE/deploy/<app>/snapshots/<N>/                 revision N's data when it was left
+//! STATE/deploy/<app>/secrets.json                   generated secrets, kept across upgrades
+//! STATE/deploy/<app>/journal.json                   the step in progress, if any
+//! ```
+//!
+//! History is append-only: every install, upgrade and rollback adds a revision; only a
+//! revision's status changes afterwards (deployed -> superseded, rolled-back, failed,
+//! uninstalled). Each step is journalled before it runs, so the next command can finish or
+//! revert a step a crash interrupted.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use appmodel_model::bundle::Form;
+use appmodel_model::config::{effective_values, needs_value};
+use appmodel_model::types::{AppModel, ParamType, Scalar, DEFAULT_SECRET_LENGTH};
+use appmodel_model::{parse_site_config, SiteConfig};
+use appmodel_store::write_atomic;
+use serde::{Deserialize, Serialize};
+
+use crate::site::Site;
+use crate::{io_err, ImportError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Being installed, upgraded to or rolled back to.
+    Pending,
+    /// Running now.
+    Deployed,
+    /// Replaced by a later upgrade.
+    Superseded,
+    /// Undone by a rollback.
+    RolledBack,
+    /// Did not become healthy (or was interrupted) and was reverted.
+    Failed,
+    /// Removed by `appmodel uninstall`.
+    Uninstalled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Deployed => "deployed",
+            Status::Superseded => "superseded",
+            Status::RolledBack => "rolled-back",
+            Status::Failed => "failed",
+            Status::Uninstalled => "uninstalled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Install,
+    Upgrade,
+    Rollback,
+}
+
+/// One entry of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    pub number: u32,
+    pub app: String,
+    pub version: String,
+    pub form: Form,
+    pub action: Action,
+    /// The revision that was running before (upgrade, rollback), or rolled back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<u32>,
+    pub status: Status,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The step in progress, written before the step runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub action: Action,
+    /// The revision being brought up.
+    pub revision: u32,
+    /// The revision running before, to return to if this one does not complete.
+    pub previous: Option<u32>,
+    pub step: Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Nothing running has been touched yet (images may be loaded).
+    Prepared,
+    /// The previous revision is being stopped and its data snapshotted.
+    Stopping,
+    /// The previous revision's data is safe in its snapshot.
+    Snapshotted,
+    /// The new revision's data is being restored (rollback) and it is being started.
+    Starting,
+}
+
+/// An app's deployment state directory.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub app: String,
+    dir: PathBuf,
+}
+
+impl Deployment {
+    pub fn new(site: &Site, app: &str) -> Deployment {
+        Deployment {
+            app: app.to_string(),
+            dir: site.root().join("deploy").join(app),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn revision_dir(&self, n: u32) -> PathBuf {
+        self.dir.join("revisions").join(n.to_string())
+    }
+
+    pub fn project_dir(&self, n: u32) -> PathBuf {
+        self.revision_dir(n).join("project")
+    }
+
+    pub fn snapshot_dir(&self, n: u32) -> PathBuf {
+        self.dir.join("snapshots").join(n.to_string())
+    }
+
+    /// Every revision, oldest first.
+    pub fn history(&self) -> Result<Vec<Revision>, ImportError> {
+        let dir = self.dir.join("revisions");
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err("read", &dir)(e)),
+        };
+        for entry in entries.flatten() {
+            let p = entry.path().join("revision.json");
+            if let Ok(bytes) = fs::read(&p) {
+                let r: Revision = serde_json::from_slice(&bytes)
+                    .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))?;
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| r.number);
+        Ok(out)
+    }
+
+    pub fn current(&self) -> Result<Option<Revision>, ImportError> {
+        Ok(self
+            .history()?
+            .into_iter()
+            .rev()
+            .find(|r| r.status == Status::Deployed))
+    }
+
+    pub fn revision(&self, n: u32) -> Result<Option<Revision>, ImportError> {
+        Ok(self.history()?.into_iter().find(|r| r.number == n))
+    }
+
+    pub fn next_number(&self) -> Result<u32, ImportError> {
+        Ok(self.history()?.last().map_or(1, |r| r.number + 1))
+    }
+
+    pub fn write_revision(&self, r: &Revision) -> Result<(), ImportError> {
+        let dir = self.revision_dir(r.number);
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let bytes =
+            serde_json::to_vec_pretty(r).map_err(|e| ImportError::BadState(e.to_string()))?;
+        write_atomic(&dir.join("revision.json"), &bytes)?;
+        Ok(())
+    }
+
+    pub fn set_status(
+        &self,
+        n: u32,
+        status: Status,
+        message: Option<String>,
+    ) -> Result<(), ImportError> {
+        if let Some(mut r) = self.revision(n)? {
+            r.status = status;
+            if message.is_some() {
+                r.message = message;
+            }
+            self.write_revision(&r)?;
+        }
+        Ok(())
+    }
+
+    pub fn journal(&self) -> Result<Option<Journal>, ImportError> {
+        let p = self.dir.join("journal.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &p)(e)),
+        }
+    }
+
+    pub fn write_journal(&self, j: &Journal) -> Result<(), ImportError> {
+        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
+        let bytes =
+            serde_json::to_vec_pretty(j).map_err(|e| ImportError::BadState(e.to_string()))?;
+        write_atomic(&self.dir.join("journal.json"), &bytes)?;
+        Ok(())
+    }
+
+    pub fn clear_journal(&self) -> Result<(), ImportError> {
+        let p = self.dir.join("journal.json");
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &p)(e)),
+        }
+    }
+
+    /// Removes snapshots beyond the newest `keep`, never those of `protect`.
+    pub fn prune_snapshots(&self, keep: usize, protect: &[u32]) -> Result<(), ImportError> {
+        let dir = self.dir.join("snapshots");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let mut numbers: Vec<u32> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        let excess = numbers.len().saturating_sub(keep);
+        for n in numbers.into_iter().take(excess) {
+            if !protect.contains(&n) {
+                let p = self.snapshot_dir(n);
+                fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Generated secrets, by parameter name.
+    pub fn secrets(&self) -> Result<BTreeMap<String, String>, ImportError> {
+        let p = self.dir.join("secrets.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(io_err("read", &p)(e)),
+        }
+    }
+
+    pub fn write_secrets(&self, secrets: &BTreeMap<String, String>) -> Result<(), ImportError> {
+        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
+        let p = self.dir.join("secrets.json");
+        let bytes =
+            serde_json::to_vec_pretty(secrets).map_err(|e| ImportError::BadState(e.to_string()))?;
+        write_atomic(&p, &bytes)?;
+        restrict(&p)
+    }
+}
+
+/// Makes a file readable by its owner only (it holds secrets).
+pub fn restrict(path: &Path) -> Result<(), ImportError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(io_err("protect", path))?;
+    }
+    Ok(())
+}
+
+/// A random secret of `len` letters and digits (safe in env files and URLs).
+pub fn generate_secret(len: usize) -> Result<String, ImportError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut f =
+        fs::File::open("/dev/urandom").map_err(io_err("read", Path::new("/dev/urandom")))?;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        f.read_exact(&mut buf)
+            .map_err(io_err("read", Path::new("/dev/urandom")))?;
+        // 62 * 4 = 248: reject 248..=255 to keep the choice uniform.
+        out.extend(
+            buf.iter()
+                .filter(|b| **b < 248)
+                .map(|b| ALPHABET[(*b % 62) as usize] as char)
+                .take(len - out.len()),
+        );
+    }
+    Ok(out)
+}
+
+/// The parameter values for a revision: the site's configuration checked against the model,
+/// defaults, and generated secrets (made once and kept). Values are rendered as strings.
+pub struct Values {
+    pub params: BTreeMap<String, String>,
+    /// The configuration file's text, kept with the revision.
+    pub config_text: String,
+}
+
+/// Reads and checks the configuration (all errors at once, with line numbers) and fills in
+/// defaults and generated secrets. Nothing is written; `new_secrets` are returned to keep.
+pub fn resolve_values(
+    model: &AppModel,
+    config_file: &Path,
+    config_text: String,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(Values, BTreeMap<String, String>), ImportError> {
+    let config: SiteConfig =
+        parse_site_config(config_file.to_path_buf(), config_text.clone(), model)
+            .map_err(ImportError::Config)?;
+    let mut params: BTreeMap<String, String> = effective_values(model, &config)
+        .into_iter()
+        .map(|(k, v)| (k, scalar_text(&v)))
+        .collect();
+    let mut new_secrets = BTreeMap::new();
+    for p in &model.parameters {
+        if params.contains_key(&p.name) {
+            continue;
+        }
+        if p.kind == ParamType::Secret && p.generate {
+            let value = match secrets.get(&p.name) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = generate_secret(p.length.unwrap_or(DEFAULT_SECRET_LENGTH) as usize)?;
+                    new_secrets.insert(p.name.clone(), v.clone());
+                    v
+                }
+            };
+            params.insert(p.name.clone(), value);
+        } else if needs_value(p) {
+            // parse_site_config has already reported this; keep the invariant explicit.
+            return Err(ImportError::BadState(format!(
+                "parameter `{}` has no value",
+                p.name
+            )));
+        }
+    }
+    Ok((
+        Values {
+            params,
+            config_text,
+        },
+        new_secrets,
+    ))
+}
+
+fn scalar_text(v: &Scalar) -> String {
+    v.to_string()
+}
+
+/// Copies a directory tree, keeping modes, owners and symlinks (for data snapshots).
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<u64, ImportError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::symlink_metadata(src).map_err(io_err("read", src))?;
+    let mut bytes = 0;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(src).map_err(io_err("read", src))?;
+        std::os::unix::fs::symlink(&target, dst).map_err(io_err("create", dst))?;
+    } else if meta.is_dir() {
+        fs::create_dir_all(dst).map_err(io_err("create", dst))?;
+        for entry in fs::read_dir(src).map_err(io_err("read", src))? {
+            let entry = entry.map_err(io_err("read", src))?;
+            bytes += copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
+        }
+    } else if meta.is_file() {
+        bytes += fs::copy(src, dst).map_err(io_err("copy into", dst))?;
+        if let Ok(f) = fs::File::open(dst) {
+            let _ = f.sync_all();
+        }
+    } else {
+        return Ok(0);
+    }
+    if !meta.file_type().is_symlink() {
+        fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode()))
+            .map_err(io_err("set permissions of", dst))?;
+    }
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+        .map_err(io_err("set the owner of", dst))?;
+    Ok(bytes)
+}
+
+/// Replaces the content of `dir` with a copy of `snapshot` (the directory itself stays, so
+/// its owner and mode are kept as the snapshot had them).
+pub fn restore_tree(snapshot: &Path, dir: &Path) -> Result<(), ImportError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    for entry in fs::read_dir(dir).map_err(io_err("read", dir))?.flatten() {
+        let p = entry.path();
+        let r = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        r.map_err(io_err("remove", &p))?;
+    }
+    for entry in fs::read_dir(snapshot)
+        .map_err(io_err("read", snapshot))?
+        .flatten()
+    {
+        copy_tree(&entry.path(), &dir.join(entry.file_name()))?;
+    }
+    let meta = fs::metadata(snapshot).map_err(io_err("read", snapshot))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(meta.mode()))
+        .map_err(io_err("set permissions of", dir))?;
+    std::os::unix::fs::chown(dir, Some(meta.uid()), Some(meta.gid()))
+        .map_err(io_err("set the owner of", dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_letters_and_digits_of_the_asked_length() {
+        let a = generate_secret(32).unwrap();
+        let b = generate_secret(32).unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn copy_and_restore_keep_content_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir_all(data.join("sub")).unwrap();
+        fs::write(data.join("sub/f"), b"one").unwrap();
+        fs::set_permissions(data.join("sub/f"), fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("sub/f", data.join("link")).unwrap();
+        let snap = dir.path().join("snap");
+        assert_eq!(copy_tree(&data, &snap).unwrap(), 3);
+        fs::write(data.join("sub/f"), b"changed").unwrap();
+        fs::write(data.join("new"), b"x").unwrap();
+        restore_tree(&snap, &data).unwrap();
+        assert_eq!(fs::read(data.join("sub/f")).unwrap(), b"one");
+        assert!(!data.join("new").exists());
+        assert_eq!(
+            fs::read_link(data.join("link")).unwrap(),
+            Path::new("sub/f")
+        );
+        assert_eq!(
+            fs::metadata(data.join("sub/f"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
+    }
+}

@@ -1,0 +1,718 @@
+//! install, upgrade, rollback, status, history, uninstall — the same for every target.
+//!
+//! Every change follows one path ([`switch`]): check the configuration and preflight before
+//! anything changes; prepare artifacts; journal; stop the running revision and snapshot its
+//! data; (rollback: restore the target's snapshot); start the new revision level by level in
+//! dependency order, waiting for each component's health. If a component is not healthy in
+//! time, the previous revision and its data come back automatically and the new revision is
+//! recorded as failed. A crash at any step is finished or reverted by the next command
+//! ([`recover`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use appmodel_model::bundle::Form;
+use appmodel_model::record::{VersionDiff, VersionRecord};
+use appmodel_model::types::Component;
+use appmodel_model::units::parse_duration;
+use appmodel_model::DependencyGraph;
+use serde::Serialize;
+
+use crate::compose::Compose;
+use crate::deploy::{
+    copy_tree, resolve_values, restore_tree, Action, Deployment, Journal, Revision, Status, Step,
+};
+use crate::site::Site;
+use crate::target::{ComponentStatus, Health, RevisionCtx, Target};
+use crate::{io_err, ImportError};
+
+/// Snapshots kept by default (the current revision's and rollback targets' are never removed).
+pub const DEFAULT_KEEP: usize = 3;
+
+/// The target driver for a form.
+pub fn target_for<'s>(site: &'s Site, form: Form) -> Result<Box<dyn Target + 's>, ImportError> {
+    match form {
+        Form::Compose => Ok(Box::new(Compose::detect(site)?)),
+        other => Err(ImportError::Unsupported(format!(
+            "installing the {other} form is not available in this appmodel yet"
+        ))),
+    }
+}
+
+/// The app a site command means: the one named, else the only one imported.
+pub fn resolve_app(site: &Site, named: Option<&str>) -> Result<String, ImportError> {
+    if let Some(a) = named {
+        return Ok(a.to_string());
+    }
+    let mut apps: Vec<String> = site.store().records()?.into_iter().map(|r| r.app).collect();
+    apps.dedup();
+    match apps.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(ImportError::NothingImported),
+        _ => Err(ImportError::Ambiguous(format!(
+            "this site holds several apps ({}); name one with `--app`",
+            apps.join(", ")
+        ))),
+    }
+}
+
+/// Imported versions of `app` that have a bundle of `form`, oldest first.
+fn imported_versions(
+    site: &Site,
+    app: &str,
+    form: Form,
+) -> Result<Vec<VersionRecord>, ImportError> {
+    Ok(site
+        .store()
+        .records()?
+        .into_iter()
+        .filter(|r| r.app == app && site.bundle_dir(app, &r.version, form).is_dir())
+        .collect())
+}
+
+fn pick_version(
+    site: &Site,
+    app: &str,
+    form: Form,
+    version: Option<&str>,
+) -> Result<VersionRecord, ImportError> {
+    let versions = imported_versions(site, app, form)?;
+    match version {
+        Some(v) => {
+            let v = v.trim_start_matches('v');
+            versions
+                .into_iter()
+                .find(|r| r.version == v || r.version.starts_with(&format!("{v}.")))
+                .ok_or_else(|| ImportError::NotImported {
+                    app: app.to_string(),
+                    version: v.to_string(),
+                    form,
+                })
+        }
+        None => versions
+            .into_iter()
+            .last()
+            .ok_or(ImportError::NothingImported),
+    }
+}
+
+/// The form an app is deployed with, or the only form imported for it.
+fn pick_form(site: &Site, app: &str, dep: &Deployment) -> Result<Form, ImportError> {
+    if let Some(r) = dep.history()?.last() {
+        return Ok(r.form);
+    }
+    let mut forms = Vec::new();
+    for f in [Form::Compose, Form::Systemd, Form::Helm] {
+        if !imported_versions(site, app, f)?.is_empty() {
+            forms.push(f);
+        }
+    }
+    match forms.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ImportError::NothingImported),
+        _ => Ok(forms[0]),
+    }
+}
+
+struct Loaded {
+    revision: Revision,
+    record: VersionRecord,
+    params: BTreeMap<String, String>,
+}
+
+fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> RevisionCtx<'a> {
+    RevisionCtx {
+        app: &dep.app,
+        number: l.revision.number,
+        record: &l.record,
+        bundle_dir: site.bundle_dir(&dep.app, &l.revision.version, l.revision.form),
+        project_dir: dep.project_dir(l.revision.number),
+        params: &l.params,
+    }
+}
+
+/// Reads a recorded revision back (its record and the values it was made with).
+fn load_revision(site: &Site, dep: &Deployment, r: &Revision) -> Result<Loaded, ImportError> {
+    let record = site.store().record(&dep.app, &r.version)?.ok_or_else(|| {
+        ImportError::BadState(format!(
+            "revision {} needs {} {}, which is not in the site store",
+            r.number, dep.app, r.version
+        ))
+    })?;
+    let p = dep.revision_dir(r.number).join("params.json");
+    let params = match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))?,
+        Err(_) => BTreeMap::new(),
+    };
+    Ok(Loaded {
+        revision: r.clone(),
+        record,
+        params,
+    })
+}
+
+/// What an upgrade would change (`appmodel upgrade --dry-run` prints it).
+#[derive(Debug, Serialize)]
+pub struct UpgradePlan {
+    pub app: String,
+    pub from_revision: u32,
+    pub from_version: String,
+    pub to_version: String,
+    pub diff: VersionDiff,
+    /// Components whose image changes.
+    pub images: Vec<String>,
+    pub parameters_added: Vec<String>,
+}
+
+pub struct ChangeOptions<'a> {
+    pub app: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub config: Option<&'a Path>,
+    pub keep: usize,
+    pub dry_run: bool,
+}
+
+/// What an install, upgrade or rollback did.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub revision: Revision,
+    /// The revision that runs now (the new one, or the previous one after a revert).
+    pub running: Option<u32>,
+    pub plan: Option<UpgradePlan>,
+}
+
+fn read_config(path: &Path) -> Result<String, ImportError> {
+    std::fs::read_to_string(path).map_err(io_err("read", path))
+}
+
+/// `appmodel install`.
+pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
+    let _lock = site.lock()?;
+    let app = resolve_app(site, opts.app)?;
+    let dep = Deployment::new(site, &app);
+    recover(site, &dep)?;
+    if let Some(cur) = dep.current()? {
+        return Err(ImportError::AlreadyInstalled {
+            app,
+            revision: cur.number,
+            version: cur.version,
+        });
+    }
+    let form = pick_form(site, &app, &dep)?;
+    let record = pick_version(site, &app, form, opts.version)?;
+    let config = opts.config.ok_or_else(|| ImportError::ConfigNeeded {
+        app: app.clone(),
+        version: record.version.clone(),
+    })?;
+    let text = read_config(config)?;
+    let (values, new_secrets) = resolve_values(&record.model, config, text, &dep.secrets()?)?;
+    let target = target_for(site, form)?;
+    let number = dep.next_number()?;
+    let loaded = Loaded {
+        revision: Revision {
+            number,
+            app: app.clone(),
+            version: record.version.clone(),
+            form,
+            action: Action::Install,
+            from: None,
+            rollback_to: None,
+            status: Status::Pending,
+            created_at: appmodel_model::record::now_rfc3339(),
+            message: None,
+        },
+        record,
+        params: values.params.clone(),
+    };
+    let new = ctx(site, &dep, &loaded);
+    let problems = target.preflight(&new, None)?;
+    if !problems.is_empty() {
+        return Err(ImportError::Preflight(problems));
+    }
+    target.prepare(&new)?;
+    let mut secrets = dep.secrets()?;
+    secrets.extend(new_secrets);
+    dep.write_secrets(&secrets)?;
+    save_revision(&dep, &loaded, &values.config_text)?;
+    dep.write_journal(&Journal {
+        action: Action::Install,
+        revision: number,
+        previous: None,
+        step: Step::Prepared,
+    })?;
+    switch(site, &dep, target.as_ref(), None, &loaded, opts.keep)
+}
+
+fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), ImportError> {
+    dep.write_revision(&l.revision)?;
+    let dir = dep.revision_dir(l.revision.number);
+    let cfg = dir.join("site-config.yaml");
+    appmodel_store::write_atomic(&cfg, config_text.as_bytes())?;
+    crate::deploy::restrict(&cfg)?;
+    let params = dir.join("params.json");
+    let bytes =
+        serde_json::to_vec_pretty(&l.params).map_err(|e| ImportError::BadState(e.to_string()))?;
+    appmodel_store::write_atomic(&params, &bytes)?;
+    crate::deploy::restrict(&params)
+}
+
+/// `appmodel upgrade [VERSION]`.
+pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
+    let _lock = site.lock()?;
+    let app = resolve_app(site, opts.app)?;
+    let dep = Deployment::new(site, &app);
+    recover(site, &dep)?;
+    let current = dep
+        .current()?
+        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
+    let cur = load_revision(site, &dep, &current)?;
+    let record = pick_version(site, &app, current.form, opts.version)?;
+    // The configuration carries over unless a new one is given.
+    let (config_path, text) = match opts.config {
+        Some(p) => (p.to_path_buf(), read_config(p)?),
+        None => {
+            let p = dep.revision_dir(current.number).join("site-config.yaml");
+            (p.clone(), read_config(&p)?)
+        }
+    };
+    let (values, new_secrets) = resolve_values(&record.model, &config_path, text, &dep.secrets()?)?;
+    let diff = VersionDiff::between(&cur.record, &record);
+    let plan = UpgradePlan {
+        app: app.clone(),
+        from_revision: current.number,
+        from_version: current.version.clone(),
+        to_version: record.version.clone(),
+        images: diff
+            .components_changed
+            .iter()
+            .filter(|(_, w)| w.iter().any(|x| x == "image"))
+            .map(|(c, _)| c.clone())
+            .collect(),
+        parameters_added: diff.parameters_added.clone(),
+        diff,
+    };
+    let target = target_for(site, current.form)?;
+    let number = dep.next_number()?;
+    let loaded = Loaded {
+        revision: Revision {
+            number,
+            app: app.clone(),
+            version: record.version.clone(),
+            form: current.form,
+            action: Action::Upgrade,
+            from: Some(current.number),
+            rollback_to: None,
+            status: Status::Pending,
+            created_at: appmodel_model::record::now_rfc3339(),
+            message: None,
+        },
+        record,
+        params: values.params.clone(),
+    };
+    {
+        let new = ctx(site, &dep, &loaded);
+        let problems = target.preflight(&new, Some(&ctx(site, &dep, &cur)))?;
+        if !problems.is_empty() {
+            return Err(ImportError::Preflight(problems));
+        }
+    }
+    if opts.dry_run {
+        return Ok(Outcome {
+            revision: loaded.revision,
+            running: Some(current.number),
+            plan: Some(plan),
+        });
+    }
+    target.prepare(&ctx(site, &dep, &loaded))?;
+    let mut secrets = dep.secrets()?;
+    secrets.extend(new_secrets);
+    dep.write_secrets(&secrets)?;
+    save_revision(&dep, &loaded, &values.config_text)?;
+    dep.write_journal(&Journal {
+        action: Action::Upgrade,
+        revision: number,
+        previous: Some(current.number),
+        step: Step::Prepared,
+    })?;
+    let mut outcome = switch(site, &dep, target.as_ref(), Some(&cur), &loaded, opts.keep)?;
+    outcome.plan = Some(plan);
+    Ok(outcome)
+}
+
+/// `appmodel rollback [REVISION]`: brings back a revision's files and its data snapshot, as
+/// a new revision.
+pub fn rollback(
+    site: &Site,
+    app: Option<&str>,
+    to: Option<u32>,
+    keep: usize,
+) -> Result<Outcome, ImportError> {
+    let _lock = site.lock()?;
+    let app = resolve_app(site, app)?;
+    let dep = Deployment::new(site, &app);
+    recover(site, &dep)?;
+    let current = dep
+        .current()?
+        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
+    let history = dep.history()?;
+    let target_rev = match to {
+        Some(n) => history
+            .iter()
+            .find(|r| r.number == n)
+            .cloned()
+            .ok_or(ImportError::NoSuchRevision(n))?,
+        None => history
+            .iter()
+            .rev()
+            .find(|r| r.number < current.number && r.status == Status::Superseded)
+            .cloned()
+            .ok_or_else(|| ImportError::NothingToRollBack(app.clone()))?,
+    };
+    if target_rev.number == current.number {
+        return Err(ImportError::NothingToRollBack(app.clone()));
+    }
+    if !dep.snapshot_dir(target_rev.number).is_dir() {
+        return Err(ImportError::NoSnapshot(target_rev.number));
+    }
+    let cur = load_revision(site, &dep, &current)?;
+    let old = load_revision(site, &dep, &target_rev)?;
+    let target = target_for(site, current.form)?;
+    let number = dep.next_number()?;
+    let loaded = Loaded {
+        revision: Revision {
+            number,
+            app: app.clone(),
+            version: target_rev.version.clone(),
+            form: target_rev.form,
+            action: Action::Rollback,
+            from: Some(current.number),
+            rollback_to: Some(target_rev.number),
+            status: Status::Pending,
+            created_at: appmodel_model::record::now_rfc3339(),
+            message: None,
+        },
+        record: old.record,
+        params: old.params,
+    };
+    {
+        let problems = target.preflight(&ctx(site, &dep, &loaded), Some(&ctx(site, &dep, &cur)))?;
+        if !problems.is_empty() {
+            return Err(ImportError::Preflight(problems));
+        }
+    }
+    target.prepare(&ctx(site, &dep, &loaded))?;
+    let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
+    save_revision(&dep, &loaded, &config_text)?;
+    dep.write_journal(&Journal {
+        action: Action::Rollback,
+        revision: number,
+        previous: Some(current.number),
+        step: Step::Prepared,
+    })?;
+    switch(site, &dep, target.as_ref(), Some(&cur), &loaded, keep)
+}
+
+/// Stops `previous` (snapshotting its data), starts `next`; reverts on failure.
+fn switch(
+    site: &Site,
+    dep: &Deployment,
+    target: &dyn Target,
+    previous: Option<&Loaded>,
+    next: &Loaded,
+    keep: usize,
+) -> Result<Outcome, ImportError> {
+    let n = next.revision.number;
+    if let Some(prev) = previous {
+        let p = prev.revision.number;
+        dep.write_journal(&Journal {
+            action: next.revision.action,
+            revision: n,
+            previous: Some(p),
+            step: Step::Stopping,
+        })?;
+        tracing::info!(revision = p, "stopping the running revision");
+        let pctx = ctx(site, dep, prev);
+        target.stop(&pctx)?;
+        snapshot(dep, target, &pctx)?;
+        dep.write_journal(&Journal {
+            action: next.revision.action,
+            revision: n,
+            previous: Some(p),
+            step: Step::Snapshotted,
+        })?;
+    }
+    dep.write_journal(&Journal {
+        action: next.revision.action,
+        revision: n,
+        previous: previous.map(|p| p.revision.number),
+        step: Step::Starting,
+    })?;
+    let nctx = ctx(site, dep, next);
+    let started = (|| {
+        if let Some(to) = next.revision.rollback_to {
+            restore(dep, target, &nctx, to)?;
+        }
+        target.write_project(&nctx)?;
+        start_in_order(target, &nctx)
+    })();
+    match started {
+        Ok(()) => {
+            if let Some(prev) = previous {
+                let status = if next.revision.action == Action::Rollback {
+                    Status::RolledBack
+                } else {
+                    Status::Superseded
+                };
+                dep.set_status(prev.revision.number, status, None)?;
+            }
+            dep.set_status(n, Status::Deployed, None)?;
+            dep.clear_journal()?;
+            let mut protect = vec![n];
+            protect.extend(
+                dep.history()?
+                    .iter()
+                    .filter(|r| r.status == Status::Superseded)
+                    .map(|r| r.number)
+                    .max(),
+            );
+            dep.prune_snapshots(keep.max(1), &protect)?;
+            let revision = dep.revision(n)?.unwrap_or_else(|| next.revision.clone());
+            Ok(Outcome {
+                revision,
+                running: Some(n),
+                plan: None,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(revision = n, error = %e, "the new revision failed; restoring the previous one");
+            revert(site, dep, target, previous, next, &e.to_string())?;
+            Err(ImportError::Reverted {
+                revision: n,
+                reason: e.to_string(),
+                restored: previous.map(|p| p.revision.number),
+            })
+        }
+    }
+}
+
+fn snapshot(
+    dep: &Deployment,
+    target: &dyn Target,
+    rev: &RevisionCtx<'_>,
+) -> Result<(), ImportError> {
+    let dest = dep.snapshot_dir(rev.number);
+    let tmp = dest.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
+    let mut bytes = 0;
+    for d in target.data_dirs(rev, false)? {
+        bytes += copy_tree(&d.path, &tmp.join(&d.name))?;
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&tmp, &dest).map_err(io_err("rename into", &dest))?;
+    tracing::info!(revision = rev.number, bytes, "data snapshotted");
+    Ok(())
+}
+
+fn restore(
+    dep: &Deployment,
+    target: &dyn Target,
+    rev: &RevisionCtx<'_>,
+    from: u32,
+) -> Result<(), ImportError> {
+    let snap = dep.snapshot_dir(from);
+    for d in target.data_dirs(rev, true)? {
+        let src = snap.join(&d.name);
+        if src.is_dir() {
+            restore_tree(&src, &d.path)?;
+        }
+    }
+    tracing::info!(from, "data restored from snapshot");
+    Ok(())
+}
+
+/// Starts level by level; each component must be healthy within its time.
+fn start_in_order(target: &dyn Target, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+    let model = &rev.record.model;
+    let graph = DependencyGraph::from_model(model)
+        .map_err(|c| ImportError::BadState(format!("dependency cycle: {}", c[0])))?;
+    for level in graph.levels() {
+        tracing::info!(components = %level.join(", "), "starting");
+        target.start(rev, &level)?;
+        for name in &level {
+            if let Some(c) = model.component(name) {
+                wait_healthy(target, rev, c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long a component may take to become healthy: its start period and every retry.
+pub fn health_timeout(c: &Component) -> Duration {
+    let Some(h) = &c.health else {
+        return Duration::from_secs(30);
+    };
+    let d = |s: &Option<String>, default: u64| {
+        s.as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(default))
+    };
+    let retries = h.retries.unwrap_or(3) + 1;
+    d(&h.start_period, 0)
+        + (d(&h.interval, 5) + d(&h.timeout, 3)) * retries
+        + Duration::from_secs(15)
+}
+
+fn wait_healthy(
+    target: &dyn Target,
+    rev: &RevisionCtx<'_>,
+    c: &Component,
+) -> Result<(), ImportError> {
+    let deadline = Instant::now() + health_timeout(c);
+    let mut last = Health::Missing;
+    while Instant::now() < deadline {
+        last = target.health(rev, &c.name)?;
+        match last {
+            Health::Healthy => return Ok(()),
+            Health::Running if c.health.is_none() => return Ok(()),
+            Health::Unhealthy => break,
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+    Err(ImportError::Unhealthy {
+        component: c.name.clone(),
+        health: format!("{last:?}").to_lowercase(),
+        waited: health_timeout(c).as_secs(),
+    })
+}
+
+/// Undoes a failed or interrupted switch: stop `next`, bring back `previous` and its data.
+fn revert(
+    site: &Site,
+    dep: &Deployment,
+    target: &dyn Target,
+    previous: Option<&Loaded>,
+    next: &Loaded,
+    why: &str,
+) -> Result<(), ImportError> {
+    let nctx = ctx(site, dep, next);
+    if nctx.project_dir.join("docker-compose.yaml").is_file() || next.revision.form != Form::Compose
+    {
+        let _ = target.stop(&nctx);
+    }
+    dep.set_status(next.revision.number, Status::Failed, Some(why.to_string()))?;
+    if let Some(prev) = previous {
+        let pctx = ctx(site, dep, prev);
+        if dep.snapshot_dir(prev.revision.number).is_dir() {
+            restore(dep, target, &pctx, prev.revision.number)?;
+        }
+        start_in_order(target, &pctx)?;
+        dep.set_status(prev.revision.number, Status::Deployed, None)?;
+    }
+    dep.clear_journal()
+}
+
+/// Finishes or reverts a step a crash interrupted. Runs first in every changing command.
+pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportError> {
+    let Some(j) = dep.journal()? else {
+        return Ok(None);
+    };
+    let next_rev = dep.revision(j.revision)?;
+    let prev_rev = match j.previous {
+        Some(p) => dep.revision(p)?,
+        None => None,
+    };
+    let Some(next_rev) = next_rev else {
+        dep.clear_journal()?;
+        return Ok(None);
+    };
+    let target = target_for(site, next_rev.form)?;
+    let next = load_revision(site, dep, &next_rev)?;
+    let prev = match &prev_rev {
+        Some(r) => Some(load_revision(site, dep, r)?),
+        None => None,
+    };
+    let why = format!(
+        "interrupted during {:?} (step {:?}); reverted by the next command",
+        j.action, j.step
+    )
+    .to_lowercase();
+    tracing::warn!(revision = j.revision, "{why}");
+    if j.step == Step::Prepared {
+        // Nothing running was touched.
+        dep.set_status(j.revision, Status::Failed, Some(why.clone()))?;
+        dep.clear_journal()?;
+        return Ok(Some(why));
+    }
+    if j.step == Step::Stopping {
+        // The snapshot may be incomplete, but the previous revision's data was not changed:
+        // start it again as it is.
+        if let Some(p) = &prev {
+            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p.revision.number));
+        }
+    }
+    revert(site, dep, target.as_ref(), prev.as_ref(), &next, &why)?;
+    Ok(Some(why))
+}
+
+/// `appmodel status`.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub app: String,
+    pub revision: Option<Revision>,
+    pub components: Vec<ComponentStatus>,
+}
+
+pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportError> {
+    let app = resolve_app(site, app)?;
+    let dep = Deployment::new(site, &app);
+    let Some(current) = dep.current()? else {
+        return Ok(StatusReport {
+            app,
+            revision: None,
+            components: Vec::new(),
+        });
+    };
+    let l = load_revision(site, &dep, &current)?;
+    let target = target_for(site, current.form)?;
+    let components = target.status(&ctx(site, &dep, &l))?;
+    Ok(StatusReport {
+        app,
+        revision: Some(current),
+        components,
+    })
+}
+
+pub fn history(site: &Site, app: Option<&str>) -> Result<Vec<Revision>, ImportError> {
+    let app = resolve_app(site, app)?;
+    Deployment::new(site, &app).history()
+}
+
+/// `appmodel uninstall [--keep-data]`.
+pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revision, ImportError> {
+    let _lock = site.lock()?;
+    let app = resolve_app(site, app)?;
+    let dep = Deployment::new(site, &app);
+    recover(site, &dep)?;
+    let current = dep
+        .current()?
+        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
+    let l = load_revision(site, &dep, &current)?;
+    let target = target_for(site, current.form)?;
+    let c = ctx(site, &dep, &l);
+    target.stop(&c)?;
+    if !keep_data {
+        target.remove_data(&c)?;
+    }
+    let note = if keep_data {
+        "uninstalled; data kept"
+    } else {
+        "uninstalled; data removed"
+    };
+    dep.set_status(current.number, Status::Uninstalled, Some(note.into()))?;
+    dep.revision(current.number)?
+        .ok_or(ImportError::NoSuchRevision(current.number))
+}

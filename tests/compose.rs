@@ -1,0 +1,519 @@
+//! The compose form end to end on the real Docker engine: publish -> export -> import ->
+//! install -> probe-write -> upgrade -> probe-verify -> rollback -> probe-verify, automatic
+//! rollback of an unhealthy upgrade, refusals before any container changes, and recovery
+//! after `kill -9` of an upgrade. The sample's real programs run in the containers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::engines::{require, sample_built};
+use common::{appmodel, root, Run};
+
+/// The scenarios share the Docker engine, the project name and host port 8080.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+const APP: &str = "im-stack";
+
+/// The static appmodel that ships in bundles (health probes run it inside containers).
+fn static_tool() -> Option<PathBuf> {
+    let p = std::env::var_os("APPMODEL_STATIC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/x86_64-unknown-linux-gnu/release/appmodel"));
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the static appmodel is not built; scripts/test.sh builds it");
+    }
+    eprintln!(
+        "skipped: no static appmodel at {} (see scripts/test.sh)",
+        p.display()
+    );
+    None
+}
+
+fn engine_ready() -> bool {
+    let ok = Command::new("docker")
+        .args(["info"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "the Docker engine does not answer under CI=true; scripts/setup.sh starts dockerd"
+            );
+        }
+        eprintln!("skipped: no Docker engine answers (start dockerd)");
+    }
+    ok && require("docker-compose")
+}
+
+/// Removes every container and volume of the sample project (before and after a scenario).
+fn clean_engine() {
+    let ids = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={APP}"),
+        ])
+        .output()
+        .unwrap();
+    for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+    }
+    let vols = Command::new("docker")
+        .args([
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={APP}"),
+        ])
+        .output()
+        .unwrap();
+    for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", v])
+            .output();
+    }
+    let _ = Command::new("docker")
+        .args(["network", "rm", &format!("{APP}_default")])
+        .output();
+}
+
+fn containers() -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={APP}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Makes a variant of the 1.1.0 model from its text.
+type ModelEdit = dyn Fn(&str) -> String;
+
+struct World {
+    dir: tempfile::TempDir,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        clean_engine();
+    }
+}
+
+impl World {
+    /// Publishes the sample (and `extra` model variants), exports compose bundles.
+    fn new(extra: &[(&str, &ModelEdit)]) -> Option<World> {
+        let guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        if !engine_ready() || !sample_built(&root()) {
+            return None;
+        }
+        let tool = static_tool()?;
+        clean_engine();
+        let w = World {
+            dir: tempfile::tempdir().unwrap(),
+            _guard: guard,
+        };
+        let store = w.path("store");
+        let mut models: Vec<(String, PathBuf)> = ["1.0.0", "1.1.0"]
+            .iter()
+            .map(|v| {
+                (
+                    v.to_string(),
+                    root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml")),
+                )
+            })
+            .collect();
+        for (version, edit) in extra {
+            let src = root().join("samples/im-stack/versions/1.1.0/appmodel.yaml");
+            let text = edit(&std::fs::read_to_string(&src).unwrap());
+            let file = src
+                .parent()
+                .unwrap()
+                .join(format!(".test-{version}-{}.yaml", std::process::id()));
+            std::fs::write(&file, text).unwrap();
+            models.push((version.to_string(), file));
+        }
+        for (version, model) in &models {
+            let run = appmodel(
+                w.dir.path(),
+                &[
+                    "publish",
+                    version,
+                    "-f",
+                    model.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            );
+            if model
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".test-")
+            {
+                let _ = std::fs::remove_file(model);
+            }
+            assert_eq!(run.code, 0, "{}", run.transcript());
+            let out = w.path(&format!("im-stack-{version}.tar"));
+            let run = appmodel(
+                w.dir.path(),
+                &[
+                    "export",
+                    "--format",
+                    "compose",
+                    "--version",
+                    version,
+                    "--archive",
+                    out.to_str().unwrap(),
+                    "--tool",
+                    tool.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(run.code, 0, "{}", run.transcript());
+        }
+        Some(w)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn site(&self, args: &[&str]) -> Run {
+        let state = self.path("state");
+        let mut all = args.to_vec();
+        all.extend(["--state-dir", state.to_str().unwrap()]);
+        appmodel(self.dir.path(), &all)
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.site(args);
+        assert_eq!(run.code, 0, "appmodel {args:?}:\n{}", run.transcript());
+        run
+    }
+
+    fn import(&self, version: &str) {
+        let bundle = self.path(&format!("im-stack-{version}.tar"));
+        self.ok(&["import", bundle.to_str().unwrap()]);
+    }
+
+    /// A site configuration written from the template in the bundle.
+    fn config(&self, version: &str) -> PathBuf {
+        let model = self.path(&format!(
+            "state/bundles/{APP}/{version}/compose/appmodel.yaml"
+        ));
+        let file = self.path("site-config.yaml");
+        let _ = std::fs::remove_file(&file);
+        let run = appmodel(
+            self.dir.path(),
+            &[
+                "config",
+                "init",
+                "-f",
+                model.to_str().unwrap(),
+                "-o",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("  domain:\n", "  domain: chat.plant.example\n");
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    fn admin_secret(&self) -> String {
+        let secrets: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.path(&format!("state/deploy/{APP}/secrets.json"))).unwrap(),
+        )
+        .unwrap();
+        secrets["admin_secret"].as_str().unwrap().to_string()
+    }
+
+    /// Runs the sample's probe against im-server on the host port.
+    fn probe(&self, state: &str, args: &[&str]) -> std::process::Output {
+        Command::new(root().join("samples/im-stack/dist/im-probe"))
+            .args([
+                "--server",
+                "http://127.0.0.1:8080",
+                "--admin-secret",
+                &self.admin_secret(),
+                "--state",
+            ])
+            .arg(self.path(state))
+            .args(["--wait-ready", "30"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn probe_ok(&self, state: &str, args: &[&str]) -> String {
+        let out = self.probe(state, args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "im-probe {args:?} failed:\n{text}");
+        text
+    }
+
+    fn history(&self) -> Vec<(u64, String, String)> {
+        let run = self.ok(&["history", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["number"].as_u64().unwrap(),
+                    r["version"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn running_version(&self) -> String {
+        let run = self.ok(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        for c in v["components"].as_array().unwrap() {
+            assert_eq!(c["health"], "healthy", "{v}");
+        }
+        v["revision"]["version"].as_str().unwrap().to_string()
+    }
+}
+
+/// im-server's `/version` answer (status line, headers and body).
+fn server_version() -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect("127.0.0.1:8080").unwrap();
+    s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn h(n: u64, v: &str, s: &str) -> (u64, String, String) {
+    (n, v.to_string(), s.to_string())
+}
+
+#[test]
+fn install_upgrade_rollback_keep_every_acknowledged_message() {
+    let Some(w) = World::new(&[]) else { return };
+    w.import("1.0.0");
+    let config = w.config("1.0.0");
+    let run = w.ok(&["install", "--config", config.to_str().unwrap()]);
+    assert_eq!(
+        run.stdout,
+        "installed im-stack 1.0.0: revision 1 (deployed) is running\n"
+    );
+    assert_eq!(w.running_version(), "1.0.0");
+    w.probe_ok("before-upgrade.json", &["write", "60"]);
+
+    w.import("1.1.0");
+    let run = w.ok(&["upgrade", "--dry-run"]);
+    assert!(
+        run.stdout
+            .contains("plan: im-stack 1.0.0 (revision 1) -> 1.1.0\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  parameters added: read_receipts\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("dry run: nothing changed\n"));
+    assert_eq!(w.history(), [h(1, "1.0.0", "deployed")]);
+
+    let run = w.ok(&["upgrade"]);
+    assert!(
+        run.stdout
+            .ends_with("upgraded im-stack 1.1.0: revision 2 (deployed) is running\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(w.running_version(), "1.1.0");
+    assert!(server_version().contains("\"version\":\"1.1.0\""));
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+    w.probe_ok("after-upgrade.json", &["write", "25"]);
+
+    let run = w.ok(&["rollback"]);
+    assert_eq!(
+        run.stdout,
+        "rolled back im-stack 1.0.0: revision 3 (deployed) is running\n"
+    );
+    assert_eq!(w.running_version(), "1.0.0");
+    assert!(server_version().contains("\"version\":\"1.0.0\""));
+    // 1.0.0 runs on the data as it was before the upgrade (1.1.0 migrated it to a format
+    // 1.0.0 refuses, so this also proves the snapshot was restored).
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+    assert_eq!(
+        w.history(),
+        [
+            h(1, "1.0.0", "superseded"),
+            h(2, "1.1.0", "rolled-back"),
+            h(3, "1.0.0", "deployed")
+        ]
+    );
+
+    let run = w.ok(&["uninstall"]);
+    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 3)\n");
+    assert!(containers().is_empty());
+}
+
+#[test]
+fn an_upgrade_that_never_becomes_healthy_rolls_back_by_itself() {
+    let broken = |text: &str| {
+        text.replace("version: 1.1.0", "version: 1.1.1")
+            .replace("http: {path: /readyz, port: http}\n      interval: 2s\n      timeout: 2s\n      retries: 15\n    resources: {cpu: 0.5, memory: 256Mi}\n    replicas: 1", "http: {path: /no-such-page, port: http}\n      interval: 1s\n      timeout: 1s\n      retries: 3\n    resources: {cpu: 0.5, memory: 256Mi}\n    replicas: 1")
+    };
+    let Some(w) = World::new(&[("1.1.1", &broken)]) else {
+        return;
+    };
+    w.import("1.0.0");
+    let config = w.config("1.0.0");
+    w.ok(&["install", "--config", config.to_str().unwrap()]);
+    w.probe_ok("acked.json", &["write", "40"]);
+    w.import("1.1.1");
+    let run = w.site(&["upgrade", "1.1.1"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("error: revision 2 failed and was reverted (revision 1 runs again, with its data): component `im-server` did not become healthy"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.running_version(), "1.0.0");
+    let verified = w.probe_ok("acked.json", &["verify"]);
+    assert!(
+        verified.contains("verified 40 messages, 0 missing"),
+        "{verified}"
+    );
+    let history = w.history();
+    assert_eq!(history[0], h(1, "1.0.0", "deployed"));
+    assert_eq!(history[1], h(2, "1.1.1", "failed"));
+}
+
+#[test]
+fn a_missing_parameter_and_a_busy_port_are_refused_before_any_container_changes() {
+    let Some(w) = World::new(&[]) else { return };
+    w.import("1.0.0");
+    let config = w.path("incomplete.yaml");
+    std::fs::write(&config, "app: im-stack\nparams:\n  max_users: 10\n").unwrap();
+    let run = w.site(&["install", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("error: required parameter `domain` is missing\n --> "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("incomplete.yaml:2:1 (params.domain)"),
+        "{}",
+        run.stderr
+    );
+    assert!(containers().is_empty());
+
+    let busy = std::net::TcpListener::bind("0.0.0.0:8080").unwrap();
+    let config = w.config("1.0.0");
+    let run = w.site(&["install", "--config", config.to_str().unwrap()]);
+    drop(busy);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("preflight failed, nothing was changed:\n  - host port 8080 (component `im-server`, port `http`) is in use by another program"),
+        "{}",
+        run.stderr
+    );
+    assert!(containers().is_empty());
+    assert!(w.history().is_empty());
+}
+
+#[test]
+fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
+    let Some(w) = World::new(&[]) else { return };
+    w.import("1.0.0");
+    w.import("1.1.0");
+    let config = w.config("1.0.0");
+    w.ok(&[
+        "install",
+        "--version",
+        "1.0.0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    w.probe_ok("acked.json", &["write", "30"]);
+
+    let state = w.path("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appmodel"))
+        .args(["upgrade", "--state-dir", state.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the new revision is starting: the old one is stopped, data snapshotted.
+    let journal = state.join(format!("deploy/{APP}/journal.json"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.contains("\"starting\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade never reached its start step"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upgrade ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The next changing command reverts the interrupted upgrade first.
+    let run = w.ok(&["upgrade", "--dry-run"]);
+    assert!(
+        run.stdout
+            .contains("plan: im-stack 1.0.0 (revision 1) -> 1.1.0"),
+        "{}",
+        run.stdout
+    );
+    assert!(!journal.exists());
+    assert_eq!(w.running_version(), "1.0.0");
+    let verified = w.probe_ok("acked.json", &["verify"]);
+    assert!(
+        verified.contains("verified 30 messages, 0 missing"),
+        "{verified}"
+    );
+    let history = w.history();
+    assert_eq!(history[0], h(1, "1.0.0", "deployed"));
+    assert_eq!(history[1], h(2, "1.1.0", "failed"));
+}
