@@ -14,6 +14,7 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v minisign >/dev/null || need+=(minisign)
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v podman >/dev/null || need+=(podman)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -738,3 +738,77 @@ fn signed_bundles_and_pinned_keys() {
         );
     }
 }
+
+#[test]
+fn the_compose_project_is_accepted_by_docker_compose_and_the_images_by_podman_load() {
+    let vendor = Vendor::new();
+    let bundle = vendor.export(
+        "compose-check",
+        &["--format", "compose", "--version", "1.0.0"],
+    );
+    if common::engines::require("docker-compose") {
+        let out = std::process::Command::new("docker-compose")
+            .args(["-p", "demo", "-f"])
+            .arg(bundle.join("compose/docker-compose.yaml"))
+            .arg("config")
+            .env("APPMODEL_TOOL", bundle.join("appmodel"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("condition: service_started"), "{text}");
+    }
+    if common::engines::require("podman") {
+        // The bundle's root, tarred as is, is a docker-archive that podman loads.
+        let tar = vendor.dir.path().join("images.tar");
+        let status = std::process::Command::new("tar")
+            .args([
+                "-cf",
+                tar.to_str().unwrap(),
+                "-C",
+                bundle.to_str().unwrap(),
+                "manifest.json",
+                "oci-layout",
+                "index.json",
+                "blobs",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let root = vendor.dir.path().join("podman-root");
+        let runroot = vendor.dir.path().join("podman-run");
+        let podman = |args: &[&str]| {
+            std::process::Command::new("podman")
+                .arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .arg("--storage-driver=vfs")
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let out = podman(&["load", "-i", tar.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let docker_manifest: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+        for entry in docker_manifest.as_array().unwrap() {
+            let name = entry["RepoTags"][0].as_str().unwrap();
+            let out = podman(&["image", "inspect", "--format", "{{.Id}}", name]);
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert_eq!(
+                format!("blobs/sha256/{id}"),
+                entry["Config"].as_str().unwrap(),
+                "{name}"
+            );
+        }
+    }
+}
