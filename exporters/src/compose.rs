@@ -234,14 +234,12 @@ pub fn env_example(record: &VersionRecord) -> String {
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default();
-        let note = if p.generate {
-            "  # generated at install"
+        if p.generate {
+            out.push_str("# generated at install and kept across upgrades\n");
         } else if value.is_empty() {
-            "  # required"
-        } else {
-            ""
-        };
-        out.push_str(&format!("{}={value}{note}\n", param_var(&p.name)));
+            out.push_str("# required: set it in the site configuration\n");
+        }
+        out.push_str(&format!("{}={value}\n", param_var(&p.name)));
     }
     out
 }
