@@ -13,6 +13,7 @@ mod graph;
 mod import;
 mod key;
 mod output;
+mod progress;
 mod publish;
 mod schema;
 mod show;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
+    progress::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -43,6 +43,7 @@ fn copy_checked(
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
+    let task = progress_task(f);
     loop {
         let n = reader
             .read(&mut buf)
@@ -53,6 +54,9 @@ fn copy_checked(
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(io_err("write", dest))?;
         size += n as u64;
+        if let Some(t) = &task {
+            t.advance(n as u64);
+        }
     }
     let actual = Digest::from_sha256(&hasher.finalize());
     if actual != f.entry.sha256 || size != f.entry.size {
@@ -176,6 +180,7 @@ pub fn write_tar(
                 inner: &mut reader,
                 hasher: Sha256::new(),
                 size: 0,
+                task: progress_task(f),
             };
             tar.append_data(&mut h, &f.entry.path, &mut checked)
                 .map_err(io_err("write", &tmp))?;
@@ -202,10 +207,17 @@ pub fn write_tar(
     result.map(|()| 0)
 }
 
+fn progress_task(f: &PlannedFile) -> Option<Box<dyn appmodel_store::progress::Task>> {
+    (f.entry.size >= appmodel_store::progress::MIN_BYTES)
+        .then(|| appmodel_store::progress::task(&format!("`{}`", f.entry.path), Some(f.entry.size)))
+        .flatten()
+}
+
 struct CheckedReader<'a> {
     inner: &'a mut dyn Read,
     hasher: Sha256,
     size: u64,
+    task: Option<Box<dyn appmodel_store::progress::Task>>,
 }
 
 impl Read for CheckedReader<'_> {
@@ -213,6 +225,9 @@ impl Read for CheckedReader<'_> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        if let Some(t) = &self.task {
+            t.advance(n as u64);
+        }
         Ok(n)
     }
 }

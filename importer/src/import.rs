@@ -393,6 +393,7 @@ impl Importer<'_> {
                 &format!("`{}`", f.path),
                 reader,
                 Some(f.sha256.clone()),
+                Some(f.size),
             ) {
                 Ok(_) => {}
                 Err(StoreError::DigestMismatch {

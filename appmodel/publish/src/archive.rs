@@ -157,6 +157,7 @@ pub fn copy_archive(
         {
             continue;
         }
+        let entry_size = entry.size();
         let mut magic = [0u8; 4];
         let mut got = 0;
         while got < magic.len() {
@@ -179,8 +180,13 @@ pub fn copy_archive(
             .strip_prefix("blobs/sha256/")
             .and_then(|h| appmodel_model::Digest::from_hex(h).ok());
         let mut reader = (&magic[..got]).chain(&mut entry);
-        let (digest, size) =
-            store.put_reader(lock, &format!("`{name}` in {what}"), &mut reader, expected)?;
+        let (digest, size) = store.put_reader(
+            lock,
+            &format!("`{name}` in {what}"),
+            &mut reader,
+            expected,
+            Some(entry_size),
+        )?;
         found.insert(
             name,
             BlobRef {

@@ -167,12 +167,7 @@ fn publish_locked(
                     path,
                 });
             }
-            let mut f = std::fs::File::open(&path).map_err(|e| PublishError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
-            let (digest, size) =
-                store.put_reader(lock, &format!("`{}`", path.display()), &mut f, None)?;
+            let (digest, size) = store.put_file(lock, &path)?;
             art.binaries.insert(
                 platform.clone(),
                 BlobRef {

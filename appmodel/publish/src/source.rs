@@ -50,7 +50,11 @@ pub fn copy_blob(
     if !store.has_blob(&desc.digest) {
         let what = format!("blob `{}` from {}", desc.digest, source.describe());
         let mut reader = source.open(desc)?;
-        let (_, size) = store.put_reader(lock, &what, &mut reader, Some(desc.digest.clone()))?;
+        let mut writer = store
+            .blob_writer(lock, &what, Some(desc.digest.clone()))?
+            .with_total(Some(desc.size));
+        writer.copy_from(&mut reader)?;
+        let (_, size) = writer.commit()?;
         if size != desc.size {
             return Err(PublishError::Store(
                 appmodel_store::StoreError::SizeMismatch {
@@ -144,8 +148,13 @@ fn copy_manifest(
     for layer in &manifest.layers {
         layers.push(copy_blob(source, store, lock, layer)?);
     }
-    let (digest, size) =
-        store.put_reader(lock, "manifest", &mut &bytes[..], Some(desc.digest.clone()))?;
+    let (digest, size) = store.put_reader(
+        lock,
+        "manifest",
+        &mut &bytes[..],
+        Some(desc.digest.clone()),
+        None,
+    )?;
     let media_type = manifest
         .media_type
         .clone()

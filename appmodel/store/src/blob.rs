@@ -25,6 +25,7 @@ pub struct BlobWriter {
     expected: Option<Digest>,
     what: String,
     blobs: PathBuf,
+    total: Option<u64>,
 }
 
 impl BlobWriter {
@@ -43,13 +44,24 @@ impl BlobWriter {
             expected,
             what: what.to_string(),
             blobs: store.root().join("blobs/sha256"),
+            total: None,
         })
+    }
+
+    /// The expected size, for progress reporting.
+    pub fn with_total(mut self, total: Option<u64>) -> Self {
+        self.total = total;
+        self
     }
 
     /// Streams everything from `reader` into the blob.
     pub fn copy_from(&mut self, reader: &mut dyn Read) -> Result<u64> {
         let mut buf = vec![0u8; CHUNK];
         let mut total = 0;
+        let task = match self.total {
+            Some(t) if t < crate::progress::MIN_BYTES => None,
+            t => crate::progress::task(&self.what, t),
+        };
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -65,6 +77,9 @@ impl BlobWriter {
             self.write_all(&buf[..n])
                 .map_err(io_err("write", &self.tmp.clone()))?;
             total += n as u64;
+            if let Some(t) = &task {
+                t.advance(n as u64);
+            }
         }
         Ok(total)
     }

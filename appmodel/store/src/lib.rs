@@ -18,6 +18,7 @@
 mod atomic;
 mod blob;
 mod index;
+pub mod progress;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -207,35 +208,37 @@ impl Store {
         BlobWriter::new(self, what, expected)
     }
 
-    /// Streams `reader` into a blob.
+    /// Streams `reader` into a blob. `total` (the expected size, if known) only feeds
+    /// progress reporting.
     pub fn put_reader(
         &self,
         lock: &StoreLock,
         what: &str,
         reader: &mut dyn Read,
         expected: Option<Digest>,
+        total: Option<u64>,
     ) -> Result<(Digest, u64)> {
         if let Some(d) = &expected {
             if self.has_blob(d) {
-                let size = fs::metadata(self.blob_path(d))
-                    .map_err(io_err("read", &self.blob_path(d)))?
-                    .len();
+                let path = self.blob_path(d);
+                let size = fs::metadata(&path).map_err(io_err("read", &path))?.len();
                 return Ok((d.clone(), size));
             }
         }
-        let mut w = self.blob_writer(lock, what, expected)?;
+        let mut w = self.blob_writer(lock, what, expected)?.with_total(total);
         w.copy_from(reader)?;
         w.commit()
     }
 
     pub fn put_bytes(&self, lock: &StoreLock, what: &str, bytes: &[u8]) -> Result<(Digest, u64)> {
-        self.put_reader(lock, what, &mut &bytes[..], None)
+        self.put_reader(lock, what, &mut &bytes[..], None, None)
     }
 
     /// Copies a file into the store, hashing as it streams.
     pub fn put_file(&self, lock: &StoreLock, path: &Path) -> Result<(Digest, u64)> {
         let mut f = File::open(path).map_err(io_err("read", path))?;
-        self.put_reader(lock, &format!("`{}`", path.display()), &mut f, None)
+        let size = f.metadata().map(|m| m.len()).ok();
+        self.put_reader(lock, &format!("`{}`", path.display()), &mut f, None, size)
     }
 
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
