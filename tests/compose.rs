@@ -517,3 +517,53 @@ fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
     assert_eq!(history[0], h(1, "1.0.0", "deployed"));
     assert_eq!(history[1], h(2, "1.1.0", "failed"));
 }
+
+#[test]
+fn a_new_required_parameter_must_be_supplied_before_an_upgrade_changes_anything() {
+    let needs_org = |text: &str| {
+        text.replace("version: 1.1.0", "version: 1.2.0").replace(
+            "parameters:\n",
+            "parameters:\n  - name: organisation\n    type: string\n    required: true\n    description: Name shown to users (new in 1.2.0).\n",
+        )
+    };
+    let Some(w) = World::new(&[("1.2.0", &needs_org)]) else {
+        return;
+    };
+    w.import("1.0.0");
+    let config = w.config("1.0.0");
+    w.ok(&["install", "--config", config.to_str().unwrap()]);
+    let before = containers();
+    w.import("1.2.0");
+    let run = w.site(&["upgrade", "1.2.0"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("error: required parameter `organisation` is missing\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("error: the site configuration is not valid"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(containers(), before, "no container changed");
+    assert_eq!(w.history(), [h(1, "1.0.0", "deployed")]);
+
+    let text = std::fs::read_to_string(&config).unwrap() + "  organisation: Plant North\n";
+    std::fs::write(&config, text).unwrap();
+    let run = w.ok(&["upgrade", "1.2.0", "--config", config.to_str().unwrap()]);
+    assert!(
+        run.stdout
+            .ends_with("upgraded im-stack 1.2.0: revision 2 (deployed) is running\n"),
+        "{}",
+        run.stdout
+    );
+    // The new configuration is kept for the next upgrade.
+    let kept = std::fs::read_to_string(
+        w.path(&format!("state/deploy/{APP}/revisions/2/site-config.yaml")),
+    )
+    .unwrap();
+    assert!(kept.contains("organisation: Plant North"));
+}

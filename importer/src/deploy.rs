@@ -86,6 +86,32 @@ pub struct Revision {
     pub message: Option<String>,
 }
 
+impl Revision {
+    /// A new revision, pending until it is healthy.
+    pub fn pending(
+        number: u32,
+        app: &str,
+        version: String,
+        form: Form,
+        action: Action,
+        from: Option<u32>,
+        rollback_to: Option<u32>,
+    ) -> Revision {
+        Revision {
+            number,
+            app: app.to_string(),
+            version,
+            form,
+            action,
+            from,
+            rollback_to,
+            status: Status::Pending,
+            created_at: appmodel_model::record::now_rfc3339(),
+            message: None,
+        }
+    }
+}
+
 /// The step in progress, written before the step runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {

@@ -65,11 +65,7 @@ pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
     .run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
-        for d in site.store().blob_digests().unwrap_or_default() {
-            if !before.contains(&d) {
-                let _ = fs::remove_file(site.store().blob_path(&d));
-            }
-        }
+        site.store().remove_blobs_not_in(&store_lock, &before);
     }
     result
 }

@@ -187,6 +187,20 @@ fn read_config(path: &Path) -> Result<String, ImportError> {
     std::fs::read_to_string(path).map_err(io_err("read", path))
 }
 
+/// Stops with every preflight problem before anything changes.
+fn preflight(
+    target: &dyn Target,
+    new: &RevisionCtx<'_>,
+    current: Option<&RevisionCtx<'_>>,
+) -> Result<(), ImportError> {
+    let problems = target.preflight(new, current)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError::Preflight(problems))
+    }
+}
+
 /// `appmodel install`.
 pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
     let _lock = site.lock()?;
@@ -211,27 +225,20 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     let target = target_for(site, form)?;
     let number = dep.next_number()?;
     let loaded = Loaded {
-        revision: Revision {
+        revision: Revision::pending(
             number,
-            app: app.clone(),
-            version: record.version.clone(),
+            &app,
+            record.version.clone(),
             form,
-            action: Action::Install,
-            from: None,
-            rollback_to: None,
-            status: Status::Pending,
-            created_at: appmodel_model::record::now_rfc3339(),
-            message: None,
-        },
+            Action::Install,
+            None,
+            None,
+        ),
         record,
         params: values.params.clone(),
     };
-    let new = ctx(site, &dep, &loaded);
-    let problems = target.preflight(&new, None)?;
-    if !problems.is_empty() {
-        return Err(ImportError::Preflight(problems));
-    }
-    target.prepare(&new)?;
+    preflight(target.as_ref(), &ctx(site, &dep, &loaded), None)?;
+    target.prepare(&ctx(site, &dep, &loaded))?;
     let mut secrets = dep.secrets()?;
     secrets.extend(new_secrets);
     dep.write_secrets(&secrets)?;
@@ -296,28 +303,23 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     let target = target_for(site, current.form)?;
     let number = dep.next_number()?;
     let loaded = Loaded {
-        revision: Revision {
+        revision: Revision::pending(
             number,
-            app: app.clone(),
-            version: record.version.clone(),
-            form: current.form,
-            action: Action::Upgrade,
-            from: Some(current.number),
-            rollback_to: None,
-            status: Status::Pending,
-            created_at: appmodel_model::record::now_rfc3339(),
-            message: None,
-        },
+            &app,
+            record.version.clone(),
+            current.form,
+            Action::Upgrade,
+            Some(current.number),
+            None,
+        ),
         record,
         params: values.params.clone(),
     };
-    {
-        let new = ctx(site, &dep, &loaded);
-        let problems = target.preflight(&new, Some(&ctx(site, &dep, &cur)))?;
-        if !problems.is_empty() {
-            return Err(ImportError::Preflight(problems));
-        }
-    }
+    preflight(
+        target.as_ref(),
+        &ctx(site, &dep, &loaded),
+        Some(&ctx(site, &dep, &cur)),
+    )?;
     if opts.dry_run {
         return Ok(Outcome {
             revision: loaded.revision,
@@ -381,27 +383,23 @@ pub fn rollback(
     let target = target_for(site, current.form)?;
     let number = dep.next_number()?;
     let loaded = Loaded {
-        revision: Revision {
+        revision: Revision::pending(
             number,
-            app: app.clone(),
-            version: target_rev.version.clone(),
-            form: target_rev.form,
-            action: Action::Rollback,
-            from: Some(current.number),
-            rollback_to: Some(target_rev.number),
-            status: Status::Pending,
-            created_at: appmodel_model::record::now_rfc3339(),
-            message: None,
-        },
+            &app,
+            target_rev.version.clone(),
+            target_rev.form,
+            Action::Rollback,
+            Some(current.number),
+            Some(target_rev.number),
+        ),
         record: old.record,
         params: old.params,
     };
-    {
-        let problems = target.preflight(&ctx(site, &dep, &loaded), Some(&ctx(site, &dep, &cur)))?;
-        if !problems.is_empty() {
-            return Err(ImportError::Preflight(problems));
-        }
-    }
+    preflight(
+        target.as_ref(),
+        &ctx(site, &dep, &loaded),
+        Some(&ctx(site, &dep, &cur)),
+    )?;
     target.prepare(&ctx(site, &dep, &loaded))?;
     let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
     save_revision(&dep, &loaded, &config_text)?;

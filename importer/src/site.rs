@@ -57,14 +57,7 @@ impl Site {
     }
 
     pub fn lock(&self) -> Result<SiteLock, ImportError> {
-        let path = self.root.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        file.lock().map_err(io_err("lock", &path))?;
+        let file = appmodel_store::lock_file(&self.root.join("lock"))?;
         let staging = self.root.join("staging");
         for entry in fs::read_dir(&staging)
             .map_err(io_err("read", &staging))?

@@ -129,11 +129,7 @@ pub fn publish(store: &Store, opts: &PublishOptions) -> Result<PublishReport, Pu
     let result = publish_locked(store, &lock, opts, &loaded, model, &before);
     if result.is_err() {
         // Leave the store as it was: drop every blob this attempt added.
-        for d in store.blob_digests().unwrap_or_default() {
-            if !before.contains(&d) {
-                let _ = std::fs::remove_file(store.blob_path(&d));
-            }
-        }
+        store.remove_blobs_not_in(&lock, &before);
     }
     result
 }

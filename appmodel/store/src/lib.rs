@@ -161,14 +161,7 @@ impl Store {
     /// Takes the writer lock (waits for another writer to finish), then removes temp files
     /// a killed writer left behind.
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.root.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        file.lock().map_err(io_err("lock", &path))?;
+        let file = lock_file(&self.root.join("lock"))?;
         let tmp = self.root.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io_err("read", &tmp))?.flatten() {
             let _ = fs::remove_file(entry.path());
@@ -192,6 +185,16 @@ impl Store {
                     .and_then(|h| Digest::from_hex(h).ok())
             })
             .collect())
+    }
+
+    /// Removes every blob not in `keep`: undoes what a failed writer added since it listed
+    /// the blobs with [`Store::blob_digests`] (it holds the lock, so nobody else added any).
+    pub fn remove_blobs_not_in(&self, _lock: &StoreLock, keep: &BTreeSet<Digest>) {
+        for d in self.blob_digests().unwrap_or_default() {
+            if !keep.contains(&d) {
+                let _ = fs::remove_file(self.blob_path(&d));
+            }
+        }
     }
 
     pub fn has_blob(&self, digest: &Digest) -> bool {
@@ -369,6 +372,19 @@ impl Store {
         index::write(self, &records)?;
         Ok(report)
     }
+}
+
+/// Opens (creating if needed) and exclusively locks `path`; waits for another holder. The
+/// lock ends when the returned file is dropped, also when the process dies.
+pub fn lock_file(path: &Path) -> Result<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    file.lock().map_err(io_err("lock", path))?;
+    Ok(file)
 }
 
 fn read_record(path: &Path) -> Result<Option<VersionRecord>> {
