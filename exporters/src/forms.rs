@@ -2,8 +2,7 @@
 //!
 //! compose and helm ship container images (OCI layout); systemd ships static binaries. The
 //! rendered files of each form (compose project, chart, units) are added by the form's own
-//! module as it is built; until then a bundle carries the artifacts and the record, from
-//! which the importer works.
+//! module.
 
 use std::collections::BTreeMap;
 
@@ -60,9 +59,13 @@ pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportErro
                         ExportError::NotExportable {
                             component: c.name.clone(),
                             form,
-                            reason: format!(
-                                "it has no static binary for {p}; add one under `binaries`"
-                            ),
+                            reason: if c.image.is_some() {
+                                format!(
+                                    "it has only a container image and no static binary for {p}; add one under `binaries`"
+                                )
+                            } else {
+                                format!("it has no static binary for {p}; add one under `binaries`")
+                            },
                         }
                     })?;
                     needs.binaries.push((c.name.as_str(), p.clone(), bin));

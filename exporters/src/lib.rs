@@ -3,7 +3,8 @@
 //! - [`plan`]: decides the bundle's content (record, tool, OCI layout, blobs, form files)
 //!   and builds its manifest before a single byte is written;
 //! - [`write`]: writes the planned bundle as a directory or a tar, deterministically;
-//! - [`forms`]: what each form (compose, helm, systemd) needs from the record.
+//! - [`forms`]: what each form (compose, helm, systemd) needs from the record;
+//! - [`compose`], [`systemd`]: each form's rendered files.
 //!
 //! The manifest, with every file's size and sha256, is written first and is the bundle's
 //! root of trust; a signature over its bytes may follow. Exporting the same version twice
@@ -12,6 +13,7 @@
 pub mod compose;
 pub mod forms;
 pub mod plan;
+pub mod systemd;
 pub mod write;
 pub mod yaml_out;
 
