@@ -13,6 +13,7 @@ pub mod import;
 pub mod lifecycle;
 pub mod probe;
 pub mod site;
+pub mod systemd;
 pub mod target;
 
 use std::path::PathBuf;

@@ -34,6 +34,7 @@ pub const DEFAULT_KEEP: usize = 3;
 pub fn target_for<'s>(site: &'s Site, form: Form) -> Result<Box<dyn Target + 's>, ImportError> {
     match form {
         Form::Compose => Ok(Box::new(Compose::detect(site)?)),
+        Form::Systemd => Ok(Box::new(crate::systemd::Systemd::new(site))),
         other => Err(ImportError::Unsupported(format!(
             "installing the {other} form is not available in this appmodel yet"
         ))),

@@ -1,0 +1,884 @@
+//! The systemd target: static binaries run as hardened services on a host without a
+//! container runtime.
+//!
+//! ```text
+//! /opt/appmodel/<app>/releases/<version>/bin/<component>      the binary (0755), from the site store
+//! /opt/appmodel/<app>/releases/<version>/env/<component>.env  rendered at install (0600)
+//! /opt/appmodel/<app>/releases/<version>/config/<c>/<volume>  config files (0644), bound read-only
+//! /opt/appmodel/<app>/current -> releases/<version>           switched by renaming a new symlink
+//! /etc/systemd/system/<app>-<component>.service, <app>.target the bundle's units, naming `current`
+//! /var/lib/private/<app>/<component>-<volume>                 data (StateDirectory, dynamic user)
+//! ```
+//!
+//! Every operation is idempotent, so the lifecycle's journal can repeat or undo any step after
+//! a crash: [`Target::start`] (re)activates the revision it starts — release files, units,
+//! `current` — before starting anything, and [`Target::stop`] stops the app's services and
+//! removes its units. A release that was pruned is laid out again from the site store when a
+//! rollback needs it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use appmodel_model::bundle::Form;
+use appmodel_model::expr::{render_for_target, Reference, Template};
+use appmodel_model::record::BlobRef;
+use appmodel_model::types::{Component, HealthCheck, VolumeKind};
+use appmodel_model::units::parse_duration;
+
+use crate::lifecycle::DEFAULT_KEEP;
+use crate::site::Site;
+use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
+use crate::{io_err, ImportError};
+
+/// The units inside an imported systemd bundle.
+const UNIT_DIR: &str = "systemd";
+/// The first line of every unit appmodel writes, followed by the app's name.
+const MARKER: &str = "# appmodel-app:";
+/// The host every component is reached on.
+const HOST: &str = "127.0.0.1";
+
+/// Where the target puts things on the host. Only tests change them.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Releases: `<opt>/<app>/releases/<version>`.
+    pub opt: PathBuf,
+    /// Unit files.
+    pub units: PathBuf,
+    /// systemd's `StateDirectory=` root.
+    pub var_lib: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            opt: PathBuf::from("/opt/appmodel"),
+            units: PathBuf::from("/etc/systemd/system"),
+            var_lib: PathBuf::from("/var/lib"),
+        }
+    }
+}
+
+pub struct Systemd<'s> {
+    site: &'s Site,
+    paths: Paths,
+}
+
+pub fn service_name(app: &str, component: &str) -> String {
+    format!("{app}-{component}.service")
+}
+
+pub fn target_name(app: &str) -> String {
+    format!("{app}.target")
+}
+
+/// This host's platform as models name it.
+fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, ImportError> {
+    let out = cmd
+        .output()
+        .map_err(|e| ImportError::Engine(format!("{what}: cannot run it: {e}")))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(ImportError::Engine(format!(
+            "{what}: {}",
+            if text.is_empty() {
+                format!("exit status {}", out.status)
+            } else {
+                text
+            }
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn systemctl() -> Command {
+    Command::new("systemctl")
+}
+
+/// Writes `bytes` to `path` (temp file, fsync, rename) unless it holds them already, with
+/// `mode`. Returns whether anything changed.
+fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, ImportError> {
+    use std::os::unix::fs::PermissionsExt;
+    let same = fs::read(path).is_ok_and(|b| b == bytes)
+        && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
+    if same {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+    }
+    let tmp = path.with_extension("appmodel-tmp");
+    let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io_err("set permissions of", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
+    Ok(true)
+}
+
+/// A value for an `EnvironmentFile=`: double-quoted, with `\`, `"`, `$` and `` ` `` escaped.
+fn env_value(v: &str) -> String {
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// The parameters a component's arguments use (passed as `PARAM_<name>`).
+fn params_in_args(c: &Component) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .command
+        .iter()
+        .skip(1)
+        .chain(c.args.iter())
+        .filter_map(|a| Template::parse(a).ok())
+        .flat_map(|t| {
+            t.references()
+                .filter_map(|r| match r {
+                    Reference::Param(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn render(
+    rev: &RevisionCtx<'_>,
+    c: &Component,
+    what: &str,
+    text: &str,
+) -> Result<String, ImportError> {
+    render_for_target(
+        &rev.record.model,
+        text,
+        &|_: &Component| HOST.to_string(),
+        &|p: &str| rev.params.get(p).cloned(),
+        &|s: &str| s.to_string(),
+    )
+    .map_err(|e| ImportError::BadState(format!("{what} of `{}`: {}", c.name, e.message)))
+}
+
+/// The environment file of a component: its env, rendered for this host and site, and the
+/// parameters its arguments use.
+pub fn env_file(rev: &RevisionCtx<'_>, c: &Component) -> Result<String, ImportError> {
+    let mut out = format!(
+        "# {} {} `{}`: rendered by appmodel at install from the site configuration.\n",
+        rev.app, rev.record.version, c.name
+    );
+    for (k, v) in &c.env {
+        let value = render(rev, c, &format!("env `{k}`"), &v.to_string())?;
+        out.push_str(&format!("{k}={}\n", env_value(&value)));
+    }
+    for p in params_in_args(c) {
+        let value = rev.params.get(&p).cloned().ok_or_else(|| {
+            ImportError::BadState(format!("parameter `{p}` of `{}` has no value", c.name))
+        })?;
+        out.push_str(&format!("PARAM_{p}={}\n", env_value(&value)));
+    }
+    Ok(out)
+}
+
+impl<'s> Systemd<'s> {
+    pub fn new(site: &'s Site) -> Systemd<'s> {
+        Systemd::with_paths(site, Paths::default())
+    }
+
+    pub fn with_paths(site: &'s Site, paths: Paths) -> Systemd<'s> {
+        Systemd { site, paths }
+    }
+
+    fn app_dir(&self, app: &str) -> PathBuf {
+        self.paths.opt.join(app)
+    }
+
+    pub fn release_dir(&self, app: &str, version: &str) -> PathBuf {
+        self.app_dir(app).join("releases").join(version)
+    }
+
+    pub fn current_link(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join("current")
+    }
+
+    /// Where a data volume's files are: with `DynamicUser=yes` systemd keeps
+    /// `StateDirectory=<app>/<c>-<v>` under `/var/lib/private` (and links it from `/var/lib`).
+    fn data_path(&self, app: &str, component: &str, volume: &str) -> PathBuf {
+        self.paths
+            .var_lib
+            .join("private")
+            .join(app)
+            .join(format!("{component}-{volume}"))
+    }
+
+    fn binary<'r>(&self, rev: &'r RevisionCtx<'_>, c: &str) -> Result<&'r BlobRef, ImportError> {
+        let platform = host_platform();
+        rev.record
+            .components
+            .get(c)
+            .and_then(|a| a.binaries.get(&platform))
+            .ok_or_else(|| {
+                ImportError::BadState(format!(
+                    "{} {} has no {platform} binary for `{c}`",
+                    rev.app, rev.record.version
+                ))
+            })
+    }
+
+    /// Copies the binaries from the site store into the release (idempotent).
+    fn lay_out(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        use std::os::unix::fs::PermissionsExt;
+        let bin_dir = self.release_dir(rev.app, &rev.record.version).join("bin");
+        fs::create_dir_all(&bin_dir).map_err(io_err("create", &bin_dir))?;
+        for c in &rev.record.model.components {
+            let blob = self.binary(rev, &c.name)?;
+            let dst = bin_dir.join(&c.name);
+            if fs::metadata(&dst).is_ok_and(|m| m.len() == blob.size) {
+                continue;
+            }
+            let src = self.site.store().blob_path(&blob.digest);
+            let tmp = dst.with_extension("appmodel-tmp");
+            fs::copy(&src, &tmp).map_err(io_err("copy", &src))?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set permissions of", &tmp))?;
+            fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("write", &tmp))?;
+            fs::rename(&tmp, &dst).map_err(io_err("rename into", &dst))?;
+        }
+        Ok(())
+    }
+
+    /// Renders the revision's environment and config files into its release.
+    fn render_files(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let release = self.release_dir(rev.app, &rev.record.version);
+        let env_dir = release.join("env");
+        fs::create_dir_all(&env_dir).map_err(io_err("create", &env_dir))?;
+        restrict_dir(&env_dir)?;
+        for c in &rev.record.model.components {
+            write_if_changed(
+                &env_dir.join(format!("{}.env", c.name)),
+                env_file(rev, c)?.as_bytes(),
+                0o600,
+            )?;
+            for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Config) {
+                let text = render(
+                    rev,
+                    c,
+                    &format!("config file `{}`", v.name),
+                    v.content.as_deref().unwrap_or_default(),
+                )?;
+                let p = release.join("config").join(&c.name).join(&v.name);
+                write_if_changed(&p, text.as_bytes(), 0o644)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The unit files appmodel wrote for `app`.
+    fn installed_units(&self, app: &str) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.paths.units) else {
+            return Vec::new();
+        };
+        let marker = format!("{MARKER} {app}\n");
+        let mut out: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && fs::read_to_string(p).is_ok_and(|t| t.starts_with(&marker)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Installs the revision's units (and only those). Returns whether anything changed.
+    fn install_units(&self, rev: &RevisionCtx<'_>) -> Result<bool, ImportError> {
+        let src_dir = rev.bundle_dir.join(UNIT_DIR);
+        let mut wanted = BTreeMap::new();
+        for entry in fs::read_dir(&src_dir)
+            .map_err(io_err("read", &src_dir))?
+            .flatten()
+        {
+            let p = entry.path();
+            let bytes = fs::read(&p).map_err(io_err("read", &p))?;
+            wanted.insert(entry.file_name(), bytes);
+        }
+        let mut changed = false;
+        for old in self.installed_units(rev.app) {
+            if old.file_name().is_some_and(|n| !wanted.contains_key(n)) {
+                fs::remove_file(&old).map_err(io_err("remove", &old))?;
+                changed = true;
+            }
+        }
+        let project = rev.project_dir.join(UNIT_DIR);
+        for (name, bytes) in &wanted {
+            changed |= write_if_changed(&self.paths.units.join(name), bytes, 0o644)?;
+            write_if_changed(&project.join(name), bytes, 0o644)?;
+        }
+        Ok(changed)
+    }
+
+    /// Points `current` at the revision's release: a new symlink renamed over the old one.
+    fn switch_current(&self, rev: &RevisionCtx<'_>) -> Result<bool, ImportError> {
+        let link = self.current_link(rev.app);
+        let target = Path::new("releases").join(&rev.record.version);
+        if fs::read_link(&link).is_ok_and(|t| t == target) {
+            return Ok(false);
+        }
+        let tmp = self.app_dir(rev.app).join("current.new");
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp).map_err(io_err("create", &tmp))?;
+        fs::rename(&tmp, &link).map_err(io_err("rename into", &link))?;
+        if let Ok(dir) = fs::File::open(self.app_dir(rev.app)) {
+            let _ = dir.sync_all();
+        }
+        // The newest used releases are kept when old ones are pruned.
+        let release = self.release_dir(rev.app, &rev.record.version);
+        if let Ok(dir) = fs::File::open(&release) {
+            let _ = dir.set_modified(SystemTime::now());
+        }
+        Ok(true)
+    }
+
+    /// Makes the revision the one the units run: release files, units, `current`.
+    fn activate(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        self.lay_out(rev)?;
+        self.render_files(rev)?;
+        let units = self.install_units(rev)?;
+        let switched = self.switch_current(rev)?;
+        if units || switched {
+            run(systemctl().arg("daemon-reload"), "systemctl daemon-reload")?;
+        }
+        self.prune_releases(rev)
+    }
+
+    /// Removes releases beyond the newest [`DEFAULT_KEEP`], never the current one.
+    fn prune_releases(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let dir = self.app_dir(rev.app).join("releases");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let mut releases: Vec<(SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_name() != rev.record.version.as_str())
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        releases.sort_by_key(|r| std::cmp::Reverse(r.0));
+        for (_, p) in releases.into_iter().skip(DEFAULT_KEEP.saturating_sub(1)) {
+            fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
+        }
+        Ok(())
+    }
+
+    /// The state of a unit: `LoadState ActiveState`.
+    fn unit_state(&self, unit: &str) -> Result<(String, String), ImportError> {
+        let out = run(
+            systemctl().args(["show", "--property=LoadState,ActiveState", unit]),
+            "systemctl show",
+        )?;
+        let mut load = String::new();
+        let mut active = String::new();
+        for line in out.lines() {
+            if let Some(v) = line.strip_prefix("LoadState=") {
+                load = v.to_string();
+            } else if let Some(v) = line.strip_prefix("ActiveState=") {
+                active = v.to_string();
+            }
+        }
+        Ok((load, active))
+    }
+}
+
+fn restrict_dir(dir: &Path) -> Result<(), ImportError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err("protect", dir))
+}
+
+/// Runs the model's health check from the host once.
+fn check(c: &Component, h: &HealthCheck) -> bool {
+    let timeout = h
+        .timeout
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(3));
+    let port = |name: &str| c.port(name).map(|p| p.port).unwrap_or_default();
+    if let Some(http) = &h.http {
+        crate::probe::probe(
+            &format!("http://{HOST}:{}{}", port(&http.port), http.path),
+            timeout,
+        )
+        .is_ok()
+    } else if let Some(tcp) = &h.tcp {
+        crate::probe::probe(&format!("tcp://{HOST}:{}", port(&tcp.port)), timeout).is_ok()
+    } else if let Some(exec) = &h.exec {
+        exec_ok(&exec.command, timeout)
+    } else {
+        true
+    }
+}
+
+/// Runs an exec check on the host; healthy on exit status 0 within `timeout`.
+fn exec_ok(command: &[String], timeout: Duration) -> bool {
+    let Some((program, args)) = command.split_first() else {
+        return false;
+    };
+    let Ok(mut child) = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+impl Target for Systemd<'_> {
+    fn form(&self) -> Form {
+        Form::Systemd
+    }
+
+    fn preflight(
+        &self,
+        new: &RevisionCtx<'_>,
+        current: Option<&RevisionCtx<'_>>,
+    ) -> Result<Vec<String>, ImportError> {
+        let mut problems = Vec::new();
+        if !Path::new("/run/systemd/system").is_dir() {
+            problems.push("systemd is not running on this host (no /run/systemd/system)".into());
+        } else if let Err(e) = run(systemctl().arg("--version"), "systemctl") {
+            problems.push(e.to_string());
+        }
+        // Every port binds on the host; those the running revision holds are not busy.
+        let held: Vec<u16> = current
+            .map(|c| {
+                c.record
+                    .model
+                    .components
+                    .iter()
+                    .flat_map(|x| x.ports.iter().map(|p| p.port))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut need: u64 = 16 << 20;
+        for c in &new.record.model.components {
+            for p in &c.ports {
+                if !held.contains(&p.port) && TcpListener::bind(("0.0.0.0", p.port)).is_err() {
+                    problems.push(format!(
+                        "port {} (component `{}`, port `{}`) is in use by another program",
+                        p.port, c.name, p.name
+                    ));
+                }
+            }
+            match self.binary(new, &c.name) {
+                Ok(blob) => {
+                    if !self.site.store().blob_path(&blob.digest).is_file() {
+                        problems.push(format!(
+                            "the binary of `{}` (`{}`) is not in the site store; import the bundle again",
+                            c.name, blob.digest
+                        ));
+                    }
+                    need += blob.size;
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let mut probe_dir = self.paths.opt.clone();
+        while !probe_dir.exists() {
+            if !probe_dir.pop() {
+                break;
+            }
+        }
+        if let Some(free) = crate::compose::free_bytes(&probe_dir) {
+            if free < need {
+                problems.push(format!(
+                    "`{}` has {} free; the binaries need about {}",
+                    probe_dir.display(),
+                    appmodel_model::record::human_bytes(free),
+                    appmodel_model::record::human_bytes(need)
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    fn prepare(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        self.lay_out(rev)
+    }
+
+    fn write_project(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        self.activate(rev)
+    }
+
+    fn start(&self, rev: &RevisionCtx<'_>, components: &[&str]) -> Result<(), ImportError> {
+        // A revert or a recovery starts a revision whose units may not be the installed ones.
+        self.activate(rev)?;
+        let units: Vec<String> = components
+            .iter()
+            .map(|c| service_name(rev.app, c))
+            .collect();
+        // A unit that failed before (or hit its start limit) starts afresh.
+        let _ = systemctl().arg("reset-failed").args(&units).output();
+        run(
+            systemctl().arg("start").args(&units),
+            &format!("starting {}", components.join(", ")),
+        )?;
+        run(
+            systemctl().args(["enable", "--quiet", &target_name(rev.app)]),
+            "systemctl enable",
+        )
+        .map(|_| ())
+    }
+
+    fn health(&self, rev: &RevisionCtx<'_>, component: &str) -> Result<Health, ImportError> {
+        let (load, active) = self.unit_state(&service_name(rev.app, component))?;
+        if load != "loaded" {
+            return Ok(Health::Missing);
+        }
+        Ok(match active.as_str() {
+            "active" => match rev
+                .record
+                .model
+                .component(component)
+                .and_then(|c| Some((c, c.health.as_ref()?)))
+            {
+                None => Health::Running,
+                Some((c, h)) if check(c, h) => Health::Healthy,
+                Some(_) => Health::Starting,
+            },
+            "activating" | "reloading" => Health::Starting,
+            "failed" => Health::Unhealthy,
+            _ => Health::Stopped,
+        })
+    }
+
+    fn stop(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let installed = self.installed_units(rev.app);
+        let mut units: Vec<String> = installed
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
+            .collect();
+        for c in &rev.record.model.components {
+            let name = service_name(rev.app, &c.name);
+            if !units.contains(&name) && self.unit_state(&name)?.1 != "inactive" {
+                units.push(name);
+            }
+        }
+        if !units.is_empty() {
+            // One transaction: systemd stops dependents before what they depend on.
+            run(systemctl().arg("stop").args(&units), "stopping the app")?;
+            let _ = systemctl().arg("reset-failed").args(&units).output();
+        }
+        let target = target_name(rev.app);
+        if self.paths.units.join(&target).is_file() {
+            run(
+                systemctl().args(["disable", "--quiet", &target]),
+                "systemctl disable",
+            )?;
+        }
+        for p in &installed {
+            fs::remove_file(p).map_err(io_err("remove", p))?;
+        }
+        if !installed.is_empty() {
+            run(systemctl().arg("daemon-reload"), "systemctl daemon-reload")?;
+        }
+        Ok(())
+    }
+
+    fn data_dirs(&self, rev: &RevisionCtx<'_>, create: bool) -> Result<Vec<DataDir>, ImportError> {
+        let mut out = Vec::new();
+        for c in &rev.record.model.components {
+            for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Data) {
+                let path = self.data_path(rev.app, &c.name, &v.name);
+                if !path.is_dir() {
+                    if !create {
+                        continue;
+                    }
+                    let private = self.paths.var_lib.join("private");
+                    if !private.is_dir() {
+                        fs::create_dir_all(&private).map_err(io_err("create", &private))?;
+                        restrict_dir(&private)?;
+                    }
+                    fs::create_dir_all(&path).map_err(io_err("create", &path))?;
+                    restrict_dir(&path)?;
+                }
+                out.push(DataDir {
+                    name: format!("{}-{}", c.name, v.name),
+                    path,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove_data(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        for dir in [
+            self.paths.var_lib.join("private").join(rev.app),
+            self.paths.var_lib.join(rev.app),
+        ] {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &dir)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
+        let mut out = Vec::new();
+        for c in &rev.record.model.components {
+            let health = self.health(rev, &c.name)?;
+            let state = match health {
+                Health::Missing => "missing",
+                Health::Stopped => "stopped",
+                Health::Starting => "starting",
+                Health::Unhealthy => "failed",
+                _ => "running",
+            };
+            out.push(ComponentStatus {
+                component: c.name.clone(),
+                state: state.to_string(),
+                health,
+                image: self.binary(rev, &c.name).ok().map(|b| b.digest.to_string()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appmodel_model::record::VersionRecord;
+
+    fn record(version: &str) -> VersionRecord {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let file = root.join(format!("samples/im-stack/versions/{version}/appmodel.yaml"));
+        let text = fs::read_to_string(&file).unwrap();
+        let model = appmodel_model::parse_model(file, text.clone())
+            .unwrap()
+            .model;
+        VersionRecord {
+            format: 1,
+            app: "im-stack".into(),
+            version: version.into(),
+            published_by: "test".into(),
+            published_at: "2026-01-01T00:00:00Z".into(),
+            model_file: "appmodel.yaml".into(),
+            model_text: text,
+            model,
+            components: BTreeMap::new(),
+        }
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        site: Site,
+        params: BTreeMap<String, String>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let site = Site::open(&dir.path().join("state")).unwrap();
+            let params = [
+                ("domain", "chat.example"),
+                ("max_users", "100"),
+                ("admin_secret", "s3cr\"t$x"),
+                ("read_receipts", "true"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            Fixture { dir, site, params }
+        }
+
+        fn target(&self) -> Systemd<'_> {
+            let root = self.dir.path();
+            Systemd::with_paths(
+                &self.site,
+                Paths {
+                    opt: root.join("opt"),
+                    units: root.join("units"),
+                    var_lib: root.join("var-lib"),
+                },
+            )
+        }
+
+        fn ctx<'a>(&'a self, record: &'a VersionRecord, units: &[(&str, &str)]) -> RevisionCtx<'a> {
+            let bundle = self.dir.path().join(format!("bundle-{}", record.version));
+            for (name, text) in units {
+                let p = bundle.join(UNIT_DIR).join(name);
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(p, text).unwrap();
+            }
+            RevisionCtx {
+                app: "im-stack",
+                number: 1,
+                record,
+                bundle_dir: bundle,
+                project_dir: self.dir.path().join(format!("project-{}", record.version)),
+                params: &self.params,
+            }
+        }
+    }
+
+    #[test]
+    fn the_environment_file_resolves_parameters_and_components_on_loopback() {
+        let f = Fixture::new();
+        let r = record("1.1.0");
+        let ctx = f.ctx(&r, &[]);
+        let c = r.model.component("im-server").unwrap();
+        assert_eq!(
+            env_file(&ctx, c).unwrap(),
+            "# im-stack 1.1.0 `im-server`: rendered by appmodel at install from the site configuration.\n\
+             IM_ADMIN_SECRET=\"s3cr\\\"t\\$x\"\n\
+             IM_DOMAIN=\"chat.example\"\n\
+             IM_LISTEN=\"0.0.0.0:8080\"\n\
+             IM_MAX_USERS=\"100\"\n\
+             IM_PUSH_URL=\"http://127.0.0.1:7080\"\n\
+             IM_READ_RECEIPTS=\"true\"\n\
+             IM_STORE_URL=\"http://127.0.0.1:7070\"\n"
+        );
+    }
+
+    #[test]
+    fn units_current_and_files_are_switched_idempotently() {
+        use std::os::unix::fs::PermissionsExt;
+        let f = Fixture::new();
+        let t = f.target();
+        let old = format!("{MARKER} im-stack\n[Unit]\n");
+        let r1 = record("1.0.0");
+        let c1 = f.ctx(
+            &r1,
+            &[("im-stack.target", &old), ("im-stack-gone.service", &old)],
+        );
+        t.render_files(&c1).unwrap();
+        assert!(t.install_units(&c1).unwrap());
+        assert!(t.switch_current(&c1).unwrap());
+        assert!(
+            !t.install_units(&c1).unwrap(),
+            "nothing changes the second time"
+        );
+        assert!(!t.switch_current(&c1).unwrap());
+        // Someone else's unit is never touched.
+        fs::write(f.dir.path().join("units/other.service"), "[Unit]\n").unwrap();
+
+        let new = format!("{MARKER} im-stack\n[Unit]\nDescription=new\n");
+        let r2 = record("1.1.0");
+        let c2 = f.ctx(&r2, &[("im-stack.target", &new)]);
+        t.render_files(&c2).unwrap();
+        assert!(t.install_units(&c2).unwrap());
+        assert!(t.switch_current(&c2).unwrap());
+        let units = f.dir.path().join("units");
+        assert_eq!(
+            fs::read_to_string(units.join("im-stack.target")).unwrap(),
+            new
+        );
+        assert!(!units.join("im-stack-gone.service").exists());
+        assert!(units.join("other.service").exists());
+        assert_eq!(
+            fs::read_link(t.current_link("im-stack")).unwrap(),
+            Path::new("releases/1.1.0")
+        );
+        let env = t.release_dir("im-stack", "1.1.0").join("env/im-server.env");
+        assert_eq!(
+            fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            t.installed_units("im-stack"),
+            [units.join("im-stack.target")]
+        );
+    }
+
+    #[test]
+    fn old_releases_are_pruned_but_never_the_current_one() {
+        let f = Fixture::new();
+        let t = f.target();
+        let releases = f.dir.path().join("opt/im-stack/releases");
+        for (i, v) in ["1.0.0", "0.2.0", "0.3.0", "0.4.0"].iter().enumerate() {
+            let d = releases.join(v);
+            fs::create_dir_all(&d).unwrap();
+            let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 * (i as u64 + 1));
+            fs::File::open(&d).unwrap().set_modified(when).unwrap();
+        }
+        // The oldest one is current: it stays.
+        let r = record("1.0.0");
+        let ctx = f.ctx(&r, &[]);
+        t.prune_releases(&ctx).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&releases)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["0.3.0", "0.4.0", "1.0.0"]);
+    }
+
+    #[test]
+    fn data_lives_in_the_dynamic_users_private_state_directory() {
+        let f = Fixture::new();
+        let t = f.target();
+        let r = record("1.1.0");
+        let ctx = f.ctx(&r, &[]);
+        assert!(t.data_dirs(&ctx, false).unwrap().is_empty());
+        let dirs = t.data_dirs(&ctx, true).unwrap();
+        let names: Vec<(&str, PathBuf)> = dirs
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.path.strip_prefix(f.dir.path()).unwrap().to_path_buf(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "im-store-data",
+                    PathBuf::from("var-lib/private/im-stack/im-store-data")
+                ),
+                (
+                    "push-service-queue",
+                    PathBuf::from("var-lib/private/im-stack/push-service-queue")
+                ),
+            ]
+        );
+        t.remove_data(&ctx).unwrap();
+        assert!(!f.dir.path().join("var-lib/private/im-stack").exists());
+    }
+}
