@@ -34,3 +34,10 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
 fi
 echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') answers"
+
+# Helm's own linter (Helm v4 library, helm-sdkpy) and the Kubernetes schemas, for the helm form's tests.
+if ! python3 -c 'import helm_sdkpy, kubernetes_validate' >/dev/null 2>&1; then
+  echo "setup: installing helm-sdkpy and kubernetes-validate (PyPI)"
+  python3 -m pip install -q --ignore-requires-python helm-sdkpy kubernetes-validate
+fi
+echo "setup: helm-sdkpy present"

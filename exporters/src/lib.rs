@@ -12,6 +12,7 @@
 
 pub mod compose;
 pub mod forms;
+pub mod helm;
 pub mod plan;
 pub mod systemd;
 pub mod write;

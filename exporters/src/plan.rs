@@ -119,6 +119,11 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     if opts.form == Form::Compose {
         files.extend(compose_files(&record, &needs)?);
     }
+    if opts.form == Form::Helm {
+        for (path, bytes) in crate::helm::bundle_files(&record, &needs)? {
+            files.push(bytes_file(&path, bytes));
+        }
+    }
     if opts.form == Form::Systemd {
         for (path, bytes) in crate::systemd::unit_files(&record)? {
             files.push(bytes_file(&path, bytes));

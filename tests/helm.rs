@@ -1,0 +1,201 @@
+//! The Helm form: the sample exports as a chart that real Helm lints clean (the Helm v4
+//! library in PyPI helm-sdkpy, through tests/helm_lint.py), with its default values and with
+//! a site's values; bad site values are refused by the generated values.schema.json; the
+//! packaged chart is byte-identical across exports.
+//!
+//! No Kubernetes cluster runs on these machines: installing the chart is not exercised here
+//! (the helm invocation is unit-tested in importer/src/helm.rs).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::engines::sample_built;
+use common::{appmodel, root};
+
+/// Whether python3 can import helm-sdkpy. Under `CI=true` a missing library is a failure.
+fn helm_sdkpy() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import helm_sdkpy, yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("helm-sdkpy is required under CI=true; scripts/setup.sh installs it");
+        }
+        eprintln!("skipped: python3 cannot import helm_sdkpy (run scripts/setup.sh)");
+    }
+    ok
+}
+
+struct Exported {
+    dir: tempfile::TempDir,
+}
+
+impl Exported {
+    /// Publishes the sample's versions and exports each as a Helm bundle directory.
+    fn new() -> Option<Exported> {
+        if !sample_built(&root()) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        for v in ["1.0.0", "1.1.0"] {
+            let model = root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml"));
+            let run = appmodel(
+                dir.path(),
+                &[
+                    "publish",
+                    v,
+                    "-f",
+                    model.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(run.code, 0, "{}", run.transcript());
+            export(dir.path(), &store, v, &format!("bundle-{v}"));
+        }
+        Some(Exported { dir })
+    }
+
+    fn chart(&self, version: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("bundle-{version}/helm/im-stack-{version}.tgz"))
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn export(dir: &Path, store: &Path, version: &str, out: &str) {
+    let run = appmodel(
+        dir,
+        &[
+            "export",
+            "--format",
+            "helm",
+            "--version",
+            version,
+            "-o",
+            dir.join(out).to_str().unwrap(),
+            "--tool",
+            env!("CARGO_BIN_EXE_appmodel"),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+/// Helm's lint messages as (severity, path): 1 info, 2 warning, 3 error.
+fn lint(chart: &Path, values: Option<&Path>) -> Vec<(u64, String)> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/helm_lint.py")).arg(chart);
+    if let Some(v) = values {
+        cmd.arg(v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm_lint.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["severity"].as_u64().unwrap(),
+                m["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn problems(messages: &[(u64, String)]) -> Vec<&(u64, String)> {
+    messages.iter().filter(|(s, _)| *s >= 2).collect()
+}
+
+const SITE_VALUES: &str = "global:\n  imageRegistry: registry.site.example:5000/apps\nparams:\n  domain: chat.plant.example\n  max_users: 500\n  admin_secret: s3cretS3cretS3cretS3cretS3cret00\n";
+
+#[test]
+fn every_exported_chart_passes_helm_lint_with_default_and_site_values() {
+    let Some(e) = Exported::new() else { return };
+    if !helm_sdkpy() {
+        return;
+    }
+    let site = e.file("site-values.yaml", SITE_VALUES);
+    for v in ["1.0.0", "1.1.0"] {
+        let default = lint(&e.chart(v), None);
+        assert!(problems(&default).is_empty(), "{v} default: {default:?}");
+        // Only the icon recommendation (info) remains.
+        assert!(default.iter().all(|(s, p)| *s == 1 && p == "Chart.yaml"));
+        let with_site = lint(&e.chart(v), Some(&site));
+        assert!(problems(&with_site).is_empty(), "{v} site: {with_site:?}");
+    }
+}
+
+#[test]
+fn bad_site_values_are_refused_by_the_generated_schema() {
+    let Some(e) = Exported::new() else { return };
+    if !helm_sdkpy() {
+        return;
+    }
+    let bad = [
+        ("below the minimum", "params:\n  max_users: 0\n"),
+        ("above the maximum", "params:\n  max_users: 100001\n"),
+        ("integer as text", "params:\n  max_users: \"many\"\n"),
+        ("pattern", "params:\n  domain: Chat_Plant\n"),
+        ("boolean as text", "params:\n  read_receipts: \"yes\"\n"),
+        ("unknown parameter", "params:\n  colour: red\n"),
+        (
+            "registry with a space",
+            "global:\n  imageRegistry: \"my registry\"\n",
+        ),
+        (
+            "image by tag",
+            "images:\n  im-store:\n    repository: im-stack/im-store\n    digest: latest\n",
+        ),
+        ("replicas", "components:\n  im-server:\n    replicas: -1\n"),
+    ];
+    // Every case on its own, over valid values, so each refusal is the schema's.
+    let base = "params:\n  domain: chat.plant.example\n";
+    for (i, (what, extra)) in bad.iter().enumerate() {
+        let text = match extra.strip_prefix("params:\n") {
+            Some(params) => format!("{base}{params}"),
+            None => format!("{base}{extra}"),
+        };
+        let values = e.file(&format!("bad-{i}.yaml"), &text);
+        let messages = lint(&e.chart("1.1.0"), Some(&values));
+        assert!(
+            messages.contains(&(3, "values.yaml".to_string())),
+            "{what}: Helm did not refuse the values: {messages:?}"
+        );
+    }
+}
+
+#[test]
+fn the_packaged_chart_is_the_same_bytes_every_time() {
+    let Some(e) = Exported::new() else { return };
+    let store = e.dir.path().join("store");
+    export(e.dir.path(), &store, "1.1.0", "again");
+    let again = e.dir.path().join("again/helm/im-stack-1.1.0.tgz");
+    assert_eq!(
+        std::fs::read(e.chart("1.1.0")).unwrap(),
+        std::fs::read(again).unwrap()
+    );
+    // The gzip header carries no time.
+    assert_eq!(
+        &std::fs::read(e.chart("1.1.0")).unwrap()[4..8],
+        &[0, 0, 0, 0]
+    );
+}
