@@ -1,0 +1,587 @@
+//! The systemd form end to end under real systemd with no network: a "site host" container
+//! (Debian bookworm rootfs from mmdebstrap, systemd as PID 1, `--network none`) gets the
+//! bundles copied in as if from a disc and runs the appmodel executable from the bundle:
+//! import -> install -> probe-write -> upgrade -> probe-verify -> rollback -> probe-verify,
+//! automatic rollback of an unhealthy upgrade, and recovery after `kill -9` of an upgrade.
+//! The sample's real programs run as hardened units with dynamic users.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::engines::{require, sample_built};
+use common::{appmodel, root, Run};
+
+/// One site host at a time: the machine has two cores.
+static HOSTS: Mutex<()> = Mutex::new(());
+
+const APP: &str = "im-stack";
+const IMAGE: &str = "site-host:bookworm";
+const STATE: &str = "/var/lib/appmodel";
+
+/// The static appmodel that ships in bundles (it runs inside the site host).
+fn static_tool() -> Option<PathBuf> {
+    let p = std::env::var_os("APPMODEL_STATIC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/x86_64-unknown-linux-gnu/release/appmodel"));
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the static appmodel is not built; scripts/test.sh builds it");
+    }
+    eprintln!(
+        "skipped: no static appmodel at {} (see scripts/test.sh)",
+        p.display()
+    );
+    None
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+/// The site-host image, built once per machine (mmdebstrap + `docker import`).
+fn site_image() -> bool {
+    if !require("docker") {
+        return false;
+    }
+    if !docker(&["info"]).status.success() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "the Docker engine does not answer under CI=true; scripts/setup.sh starts dockerd"
+            );
+        }
+        eprintln!("skipped: no Docker engine answers (start dockerd)");
+        return false;
+    }
+    if docker(&["image", "inspect", IMAGE]).status.success() {
+        return true;
+    }
+    if !require("mmdebstrap") {
+        return false;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs.tar");
+    let out = Command::new("mmdebstrap")
+        .args([
+            "--variant=minbase",
+            "--include=systemd,systemd-sysv,dbus,ca-certificates",
+            "bookworm",
+        ])
+        .arg(&rootfs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mmdebstrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = docker(&["import", rootfs.to_str().unwrap(), IMAGE]);
+    assert!(
+        out.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+/// A running site host. Removed when dropped.
+struct Host {
+    name: String,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
+}
+
+impl Host {
+    fn start(tag: &str) -> Host {
+        let name = format!("appmodel-site-{tag}-{}", std::process::id());
+        let _ = docker(&["rm", "-f", &name]);
+        let out = docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/run/lock",
+            "--tmpfs",
+            "/tmp",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            IMAGE,
+            "/lib/systemd/systemd",
+        ]);
+        assert!(
+            out.status.success(),
+            "docker run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let host = Host { name };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = host.sh("systemctl is-system-running || true").stdout;
+            if matches!(state.trim(), "running" | "degraded") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "systemd in the site host did not come up: {state}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        host
+    }
+
+    fn exec(&self, args: &[&str]) -> Run {
+        let out = Command::new("docker")
+            .arg("exec")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn sh(&self, script: &str) -> Run {
+        self.exec(&["sh", "-c", script])
+    }
+
+    fn copy_in(&self, src: &Path, dst: &str) {
+        let out = docker(&["cp", src.to_str().unwrap(), &format!("{}:{dst}", self.name)]);
+        assert!(
+            out.status.success(),
+            "docker cp: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Makes a variant of the 1.1.0 model from its text.
+type ModelEdit = dyn Fn(&str) -> String;
+
+struct World {
+    dir: tempfile::TempDir,
+    host: Host,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+impl World {
+    /// Publishes the sample (and `extra` model variants), exports systemd bundles and starts a
+    /// site host with the sample's probe in it.
+    fn new(tag: &str, extra: &[(&str, &ModelEdit)]) -> Option<World> {
+        let guard = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        if !site_image() || !sample_built(&root()) {
+            return None;
+        }
+        let tool = static_tool()?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let mut models: Vec<(String, PathBuf)> = ["1.0.0", "1.1.0"]
+            .iter()
+            .map(|v| {
+                (
+                    v.to_string(),
+                    root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml")),
+                )
+            })
+            .collect();
+        for (version, edit) in extra {
+            let src = root().join("samples/im-stack/versions/1.1.0/appmodel.yaml");
+            let text = edit(&std::fs::read_to_string(&src).unwrap());
+            let file = src.parent().unwrap().join(format!(
+                ".test-systemd-{version}-{}.yaml",
+                std::process::id()
+            ));
+            std::fs::write(&file, text).unwrap();
+            models.push((version.to_string(), file));
+        }
+        for (version, model) in &models {
+            let run = appmodel(
+                dir.path(),
+                &[
+                    "publish",
+                    version,
+                    "-f",
+                    model.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            );
+            if model
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".test-")
+            {
+                let _ = std::fs::remove_file(model);
+            }
+            assert_eq!(run.code, 0, "{}", run.transcript());
+            let out = dir.path().join(format!("im-stack-{version}.tar"));
+            let run = appmodel(
+                dir.path(),
+                &[
+                    "export",
+                    "--format",
+                    "systemd",
+                    "--version",
+                    version,
+                    "--archive",
+                    out.to_str().unwrap(),
+                    "--tool",
+                    tool.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(run.code, 0, "{}", run.transcript());
+        }
+        let host = Host::start(tag);
+        host.copy_in(
+            &root().join("samples/im-stack/dist/im-probe"),
+            "/usr/local/bin/im-probe",
+        );
+        Some(World {
+            dir,
+            host,
+            _guard: guard,
+        })
+    }
+
+    /// Copies a bundle in and unpacks it as a disc would present it: `/media/disc-VERSION`.
+    fn disc(&self, version: &str) -> String {
+        let disc = format!("/media/disc-{version}");
+        self.host.copy_in(
+            &self.dir.path().join(format!("im-stack-{version}.tar")),
+            "/root/",
+        );
+        let run = self.host.sh(&format!(
+            "mkdir -p {disc} && tar -xf /root/im-stack-{version}.tar -C {disc}"
+        ));
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        disc
+    }
+
+    /// Runs the appmodel from a disc inside the site host.
+    fn site(&self, disc: &str, args: &[&str]) -> Run {
+        let tool = format!("{disc}/appmodel");
+        let mut all = vec![tool.as_str()];
+        all.extend(args);
+        self.host.exec(&all)
+    }
+
+    fn ok(&self, disc: &str, args: &[&str]) -> Run {
+        let run = self.site(disc, args);
+        assert_eq!(run.code, 0, "appmodel {args:?}:\n{}", run.transcript());
+        run
+    }
+
+    /// Imports the bundle of `version` from its disc; returns the disc.
+    fn import(&self, version: &str) -> String {
+        let disc = self.disc(version);
+        self.ok(&disc, &["import", &disc]);
+        disc
+    }
+
+    /// A site configuration written from the model on the disc.
+    fn config(&self, disc: &str) -> &'static str {
+        let file = "/root/site-config.yaml";
+        self.host.sh(&format!("rm -f {file}"));
+        self.ok(
+            disc,
+            &[
+                "config",
+                "init",
+                "-f",
+                &format!("{disc}/appmodel.yaml"),
+                "-o",
+                file,
+            ],
+        );
+        let run = self.host.sh(&format!(
+            "sed -i 's/^  domain:$/  domain: chat.plant.example/' {file} && grep -q 'domain: chat.plant.example' {file}"
+        ));
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        file
+    }
+
+    fn admin_secret(&self) -> String {
+        let run = self
+            .host
+            .exec(&["cat", &format!("{STATE}/deploy/{APP}/secrets.json")]);
+        let secrets: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        secrets["admin_secret"].as_str().unwrap().to_string()
+    }
+
+    /// Runs the sample's probe against im-server inside the site host.
+    fn probe_ok(&self, state: &str, args: &[&str]) -> String {
+        let secret = self.admin_secret();
+        let state = format!("/root/{state}");
+        let mut all = vec![
+            "im-probe",
+            "--server",
+            "http://127.0.0.1:8080",
+            "--admin-secret",
+            &secret,
+            "--state",
+            &state,
+            "--wait-ready",
+            "30",
+        ];
+        all.extend(args);
+        let run = self.host.exec(&all);
+        assert_eq!(
+            run.code,
+            0,
+            "im-probe {args:?} failed:\n{}",
+            run.transcript()
+        );
+        run.stdout + &run.stderr
+    }
+
+    fn history(&self, disc: &str) -> Vec<(u64, String, String)> {
+        let run = self.ok(disc, &["history", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["number"].as_u64().unwrap(),
+                    r["version"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The running version; every component must be healthy.
+    fn running_version(&self, disc: &str) -> String {
+        let run = self.ok(disc, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        for c in v["components"].as_array().unwrap() {
+            assert_eq!(c["health"], "healthy", "{v}");
+        }
+        v["revision"]["version"].as_str().unwrap().to_string()
+    }
+
+    /// im-server's `/version` answer, fetched inside the site host.
+    fn server_version(&self) -> String {
+        let run = self.host.exec(&[
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/8080; printf 'GET /version HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3",
+        ]);
+        run.stdout
+    }
+
+    fn current_release(&self) -> String {
+        self.host
+            .exec(&["readlink", &format!("/opt/appmodel/{APP}/current")])
+            .stdout
+            .trim()
+            .to_string()
+    }
+}
+
+fn h(n: u64, v: &str, s: &str) -> (u64, String, String) {
+    (n, v.to_string(), s.to_string())
+}
+
+#[test]
+fn install_upgrade_rollback_keep_every_acknowledged_message() {
+    let Some(w) = World::new("flow", &[]) else {
+        return;
+    };
+    let disc1 = w.import("1.0.0");
+    let config = w.config(&disc1);
+    let run = w.ok(&disc1, &["install", "--config", config]);
+    assert_eq!(
+        run.stdout,
+        "installed im-stack 1.0.0: revision 1 (deployed) is running\n"
+    );
+    assert_eq!(w.running_version(&disc1), "1.0.0");
+    assert_eq!(w.current_release(), "releases/1.0.0");
+    // The units run as dynamic users in a sandbox, and the app starts at boot.
+    let run = w.host.sh(&format!(
+        "systemctl show -p User,DynamicUser,ProtectSystem {APP}-im-store.service; systemctl is-enabled {APP}.target"
+    ));
+    assert!(
+        run.stdout.contains("DynamicUser=yes\n") && run.stdout.contains("ProtectSystem=strict\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("enabled\n"), "{}", run.stdout);
+    for c in ["im-store", "push-service", "im-server"] {
+        let unit = format!("{APP}-{c}.service");
+        let run = w
+            .host
+            .exec(&["systemd-analyze", "security", "--no-pager", &unit]);
+        let exposure: f64 = run
+            .stdout
+            .lines()
+            .find_map(|l| l.split("Overall exposure level for ").nth(1))
+            .and_then(|l| l.split(": ").nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}", run.transcript()));
+        eprintln!("{unit}: exposure {exposure} (running)");
+        assert!(exposure <= 2.5, "{unit}: {exposure}\n{}", run.stdout);
+    }
+    w.probe_ok("before-upgrade.json", &["write", "60"]);
+    // im-store writes where the model says (/var/lib/im-store), which is its StateDirectory.
+    let run = w.host.exec(&[
+        "cat",
+        &format!("/var/lib/private/{APP}/im-store-data/FORMAT"),
+    ]);
+    assert_eq!(run.stdout.trim(), "1", "{}", run.transcript());
+
+    let disc2 = w.import("1.1.0");
+    let run = w.ok(&disc2, &["upgrade"]);
+    assert!(
+        run.stdout
+            .ends_with("upgraded im-stack 1.1.0: revision 2 (deployed) is running\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(w.running_version(&disc2), "1.1.0");
+    assert_eq!(w.current_release(), "releases/1.1.0");
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+    w.probe_ok("after-upgrade.json", &["write", "25"]);
+
+    let run = w.ok(&disc2, &["rollback"]);
+    assert_eq!(
+        run.stdout,
+        "rolled back im-stack 1.0.0: revision 3 (deployed) is running\n"
+    );
+    assert_eq!(w.running_version(&disc2), "1.0.0");
+    assert_eq!(w.current_release(), "releases/1.0.0");
+    // 1.0.0 runs on the data as it was before the upgrade (1.1.0 migrated it to a format
+    // 1.0.0 refuses, so this also proves the snapshot was restored).
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+    assert_eq!(
+        w.history(&disc2),
+        [
+            h(1, "1.0.0", "superseded"),
+            h(2, "1.1.0", "rolled-back"),
+            h(3, "1.0.0", "deployed")
+        ]
+    );
+
+    let run = w.ok(&disc2, &["uninstall"]);
+    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 3)\n");
+    let run = w.host.sh(&format!(
+        "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; ls /var/lib/private"
+    ));
+    assert_eq!(run.stdout, "inactive\n", "{}", run.transcript());
+}
+
+#[test]
+fn an_upgrade_that_never_becomes_healthy_rolls_back_by_itself() {
+    let broken = |text: &str| {
+        text.replace("version: 1.1.0", "version: 1.1.1")
+            .replace("http: {path: /readyz, port: http}\n      interval: 2s\n      timeout: 2s\n      retries: 15\n    resources: {cpu: 0.5, memory: 256Mi}\n    replicas: 1", "http: {path: /no-such-page, port: http}\n      interval: 1s\n      timeout: 1s\n      retries: 3\n    resources: {cpu: 0.5, memory: 256Mi}\n    replicas: 1")
+    };
+    let Some(w) = World::new("broken", &[("1.1.1", &broken)]) else {
+        return;
+    };
+    let disc1 = w.import("1.0.0");
+    let config = w.config(&disc1);
+    w.ok(&disc1, &["install", "--config", config]);
+    w.probe_ok("acked.json", &["write", "40"]);
+    let disc2 = w.import("1.1.1");
+    let run = w.site(&disc2, &["upgrade", "1.1.1"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("error: revision 2 failed and was reverted (revision 1 runs again, with its data): component `im-server` did not become healthy"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.running_version(&disc2), "1.0.0");
+    assert_eq!(w.current_release(), "releases/1.0.0");
+    assert!(
+        w.server_version().contains("1.0.0"),
+        "{}",
+        w.server_version()
+    );
+    let verified = w.probe_ok("acked.json", &["verify"]);
+    assert!(
+        verified.contains("verified 40 messages, 0 missing"),
+        "{verified}"
+    );
+    let history = w.history(&disc2);
+    assert_eq!(history[0], h(1, "1.0.0", "deployed"));
+    assert_eq!(history[1], h(2, "1.1.1", "failed"));
+}
+
+#[test]
+fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
+    let Some(w) = World::new("killed", &[]) else {
+        return;
+    };
+    let disc1 = w.import("1.0.0");
+    let disc2 = w.import("1.1.0");
+    let config = w.config(&disc1);
+    w.ok(
+        &disc1,
+        &["install", "--version", "1.0.0", "--config", config],
+    );
+    w.probe_ok("acked.json", &["write", "30"]);
+
+    // Kill the upgrade (by its process id) once the new revision is starting: the old one is
+    // stopped and its data snapshotted.
+    let journal = format!("{STATE}/deploy/{APP}/journal.json");
+    let run = w.host.sh(&format!(
+        "{disc2}/appmodel upgrade >/tmp/upgrade.log 2>&1 & pid=$!; \
+         until grep -qs '\"starting\"' {journal}; do \
+           kill -0 $pid 2>/dev/null || {{ echo ended; exit 1; }}; \
+         done; \
+         kill -9 $pid; echo killed"
+    ));
+    assert_eq!(run.stdout.trim(), "killed", "{}", run.transcript());
+
+    // The next changing command reverts the interrupted upgrade first.
+    let run = w.ok(&disc2, &["upgrade", "--dry-run"]);
+    assert!(
+        run.stdout
+            .contains("plan: im-stack 1.0.0 (revision 1) -> 1.1.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(w.host.exec(&["test", "-e", &journal]).code, 1);
+    assert_eq!(w.running_version(&disc2), "1.0.0");
+    assert_eq!(w.current_release(), "releases/1.0.0");
+    let verified = w.probe_ok("acked.json", &["verify"]);
+    assert!(
+        verified.contains("verified 30 messages, 0 missing"),
+        "{verified}"
+    );
+    let history = w.history(&disc2);
+    assert_eq!(history[0], h(1, "1.0.0", "deployed"));
+    assert_eq!(history[1], h(2, "1.1.0", "failed"));
+}
