@@ -16,8 +16,9 @@ fn key(k: &str) -> String {
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
         && !k.starts_with(['-', '.'])
+        // YAML 1.1 readers (PyYAML in docker-compose v1) take these as booleans or null.
         && !matches!(
-            k,
+            k.to_ascii_lowercase().as_str(),
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
         );
     if plain {
@@ -89,7 +90,7 @@ mod tests {
         });
         assert_eq!(
             to_yaml(&v),
-            "services:\n  a:\n    image: \"x:1\"\n    ports:\n    - \"80:80\"\n    environment:\n      Y: \"yes\"\n      N: \"1\"\n    healthcheck:\n      test:\n      - \"CMD\"\n      - \"true\"\n      retries: 3\nvolumes:\n  data: {}\nlist:\n- k: \"v\"\n  n: 1\n- \"plain\"\n"
+            "services:\n  a:\n    image: \"x:1\"\n    ports:\n    - \"80:80\"\n    environment:\n      \"Y\": \"yes\"\n      \"N\": \"1\"\n    healthcheck:\n      test:\n      - \"CMD\"\n      - \"true\"\n      retries: 3\nvolumes:\n  data: {}\nlist:\n- k: \"v\"\n  \"n\": 1\n- \"plain\"\n"
         );
         // Our own YAML reader reads it back to the same value.
         let (node, _) = appmodel_model::yaml::parse(&to_yaml(&v)).unwrap();
