@@ -15,6 +15,7 @@ command -v minisign >/dev/null || need+=(minisign)
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v podman >/dev/null || need+=(podman)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
