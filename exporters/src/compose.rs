@@ -243,3 +243,72 @@ pub fn env_example(record: &VersionRecord) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appmodel_model::record::RECORD_FORMAT;
+
+    fn sample_record(version: &str) -> VersionRecord {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let file = root.join(format!("samples/im-stack/versions/{version}/appmodel.yaml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let loaded = appmodel_model::parse_model(file, text).unwrap();
+        VersionRecord {
+            format: RECORD_FORMAT,
+            app: loaded.model.app.name.clone(),
+            version: version.into(),
+            published_by: "test".into(),
+            published_at: "2026-01-01T00:00:00Z".into(),
+            model_file: "appmodel.yaml".into(),
+            model_text: loaded.text,
+            model: loaded.model,
+            components: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_sample_compose_project() {
+        let record = sample_record("1.1.0");
+        let images = record
+            .model
+            .components
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    image_name("im-stack", &c.name, "1.1.0", &"0".repeat(64)),
+                )
+            })
+            .collect();
+        let file = compose_file(&record, &images).unwrap();
+        // Our own reader reads it back, and the service graph survives.
+        let (node, dups) = appmodel_model::yaml::parse(&file).unwrap();
+        assert!(dups.is_empty());
+        let json = node.to_json();
+        assert_eq!(
+            json["services"]["im-server"]["depends_on"]["im-store"]["condition"],
+            "service_healthy"
+        );
+        assert_eq!(
+            json["services"]["im-server"]["environment"]["IM_DOMAIN"],
+            "${PARAM_domain}"
+        );
+        insta::assert_snapshot!(file);
+        insta::assert_snapshot!("the_sample_env_example", env_example(&record));
+    }
+
+    #[test]
+    fn literal_dollars_are_escaped_and_parameters_stay_symbolic() {
+        let mut record = sample_record("1.0.0");
+        record.model.components[0].env.insert(
+            "PRICE".into(),
+            appmodel_model::types::Scalar::Str("$5 for $${HOME} at ${params.domain}".into()),
+        );
+        let file = compose_file(&record, &Default::default()).unwrap();
+        assert!(
+            file.contains("PRICE: \"$$5 for $${HOME} at ${PARAM_domain}\""),
+            "{file}"
+        );
+    }
+}
