@@ -199,3 +199,146 @@ fn the_packaged_chart_is_the_same_bytes_every_time() {
         &[0, 0, 0, 0]
     );
 }
+
+#[test]
+fn push_images_lands_every_image_by_digest_and_sends_no_blob_twice() {
+    use common::engines::Registry;
+    use sha2::Digest as _;
+    let Some(e) = Exported::new() else { return };
+    let Some(reg) = Registry::start(Some(("site", "s3cret"))) else {
+        return;
+    };
+    let state = e.dir.path().join("state");
+    let bundle = e.dir.path().join("bundle-1.1.0");
+    let run = appmodel(
+        e.dir.path(),
+        &[
+            "import",
+            bundle.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let target = format!("{}/site/apps", reg.host());
+    let push = |password: &str| {
+        appmodel(
+            e.dir.path(),
+            &[
+                "push-images",
+                "--registry",
+                &target,
+                "--insecure",
+                "--registry-username",
+                "site",
+                "--registry-password",
+                password,
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    };
+    let wrong = push("wrong");
+    assert_ne!(wrong.code, 0, "{}", wrong.transcript());
+
+    let first = push("s3cret");
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    let report: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    // Three images from static binaries: a config and one layer each.
+    assert_eq!(report["blobs_pushed"], 6, "{report}");
+    assert_eq!(report["blobs_skipped"], 0);
+
+    for img in images {
+        let reference = img["reference"].as_str().unwrap();
+        let (_, digest) = reference.split_once('@').unwrap();
+        // skopeo reads the manifest back: its bytes hash to the digest the chart pins.
+        let raw = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--creds=site:s3cret",
+            ])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap();
+        assert!(
+            raw.status.success(),
+            "{}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        let actual = format!("sha256:{:x}", sha2::Sha256::digest(&raw.stdout));
+        assert_eq!(actual, digest);
+        // The tag names the same manifest, and the whole image can be pulled.
+        let by_tag = reference.split('@').next().unwrap().to_string() + ":1.1.0";
+        let pulled = e
+            .dir
+            .path()
+            .join(format!("pulled-{}", img["component"].as_str().unwrap()));
+        let copy = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                "--src-creds=site:s3cret",
+            ])
+            .arg(format!("docker://{by_tag}"))
+            .arg(format!("oci:{}:x", pulled.display()))
+            .output()
+            .unwrap();
+        assert!(
+            copy.status.success(),
+            "{}",
+            String::from_utf8_lossy(&copy.stderr)
+        );
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], digest);
+    }
+
+    // The chart's values name the same repositories and digests below the registry.
+    let chart = std::fs::read(e.chart("1.1.0")).unwrap();
+    let mut values = String::new();
+    let mut archive = tar::Archive::new(gunzip(&chart));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().ends_with("values.yaml") {
+            std::io::Read::read_to_string(&mut entry, &mut values).unwrap();
+        }
+    }
+    for img in images {
+        let reference = img["reference"].as_str().unwrap();
+        let (_, digest) = reference.split_once('@').unwrap();
+        assert!(values.contains(digest));
+        let repo = reference.split('@').next().unwrap();
+        let repo = repo.strip_prefix(&format!("{target}/")).unwrap();
+        assert!(
+            values.contains(&format!("repository: \"{repo}\"")),
+            "{values}"
+        );
+    }
+
+    let second = push("s3cret");
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    let report: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(report["blobs_pushed"], 0, "{report}");
+    assert_eq!(report["blobs_skipped"], 6);
+}
+
+/// The chart is a gzip'd tar; `gzip -dc` unpacks it (no gzip crate in the test deps).
+fn gunzip(bytes: &[u8]) -> std::io::Cursor<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    std::io::Cursor::new(out.stdout)
+}

@@ -67,6 +67,8 @@ pub enum Command {
     History(SiteArgs),
     /// On site: stop and remove the app.
     Uninstall(UninstallArgs),
+    /// On site: push the imported version's images to the site's registry (Helm form).
+    PushImages(PushImagesArgs),
     /// Health probe used inside containers: exit 0 when `http://…` answers 2xx/3xx or `tcp://…` connects.
     #[command(hide = true)]
     Probe(ProbeArgs),
@@ -132,6 +134,37 @@ pub struct UninstallArgs {
     /// Keep the data volumes.
     #[arg(long = "keep-data")]
     pub keep_data: bool,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct PushImagesArgs {
+    /// The site registry: `HOST[:PORT][/PREFIX]`; images go to PREFIX/APP/COMPONENT.
+    #[arg(long = "registry", value_name = "HOST[/PREFIX]")]
+    pub registry: String,
+    /// Speak plain http to the registry.
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+    /// Registry user name (basic auth).
+    #[arg(
+        long = "registry-username",
+        env = "APPMODEL_REGISTRY_USERNAME",
+        value_name = "USER"
+    )]
+    pub username: Option<String>,
+    /// Registry password.
+    #[arg(
+        long = "registry-password",
+        env = "APPMODEL_REGISTRY_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// The version [default: the newest imported].
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
     #[command(flatten)]
     pub site: SiteArgs,
 }

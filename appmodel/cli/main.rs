@@ -15,6 +15,7 @@ mod key;
 mod output;
 mod progress;
 mod publish;
+mod push_images;
 mod schema;
 mod show;
 mod site;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         Command::Status(a) => site::status(&a),
         Command::History(a) => site::history(&a),
         Command::Uninstall(a) => site::uninstall(&a),
+        Command::PushImages(a) => push_images::run(&a),
         Command::Probe(a) => site::probe(&a),
     };
     match result {

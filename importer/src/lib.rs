@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod import;
 pub mod lifecycle;
 pub mod probe;
+pub mod push;
 pub mod site;
 pub mod systemd;
 pub mod target;
