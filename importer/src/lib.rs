@@ -9,6 +9,7 @@
 
 pub mod compose;
 pub mod deploy;
+pub mod helm;
 pub mod import;
 pub mod lifecycle;
 pub mod probe;

@@ -223,6 +223,28 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     })?;
     let text = read_config(config)?;
     let (values, new_secrets) = resolve_values(&record.model, config, text, &dep.secrets()?)?;
+    if form == Form::Helm {
+        // Helm keeps its own revisions and rolls back itself: see crate::helm.
+        let revision = Revision::pending(
+            dep.next_number()?,
+            &app,
+            record.version.clone(),
+            form,
+            Action::Install,
+            None,
+            None,
+        );
+        return helm_apply(
+            site,
+            &dep,
+            revision,
+            &record,
+            &values,
+            new_secrets,
+            None,
+            None,
+        );
+    }
     let target = target_for(site, form)?;
     let number = dep.next_number()?;
     let loaded = Loaded {
@@ -301,6 +323,36 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         parameters_added: diff.parameters_added.clone(),
         diff,
     };
+    if current.form == Form::Helm {
+        let revision = Revision::pending(
+            dep.next_number()?,
+            &app,
+            record.version.clone(),
+            current.form,
+            Action::Upgrade,
+            Some(current.number),
+            None,
+        );
+        if opts.dry_run {
+            return Ok(Outcome {
+                revision,
+                running: Some(current.number),
+                plan: Some(plan),
+            });
+        }
+        let mut outcome = helm_apply(
+            site,
+            &dep,
+            revision,
+            &record,
+            &values,
+            new_secrets,
+            None,
+            Some(current.number),
+        )?;
+        outcome.plan = Some(plan);
+        return Ok(outcome);
+    }
     let target = target_for(site, current.form)?;
     let number = dep.next_number()?;
     let loaded = Loaded {
@@ -376,6 +428,35 @@ pub fn rollback(
     if target_rev.number == current.number {
         return Err(ImportError::NothingToRollBack(app.clone()));
     }
+    if current.form == Form::Helm {
+        let old = load_revision(site, &dep, &target_rev)?;
+        let helm_target = crate::helm::read_helm_revision(&dep, target_rev.number)?.helm_revision;
+        let values = crate::deploy::Values {
+            params: old.params,
+            config_text: read_config(
+                &dep.revision_dir(target_rev.number).join("site-config.yaml"),
+            )?,
+        };
+        let revision = Revision::pending(
+            dep.next_number()?,
+            &app,
+            target_rev.version.clone(),
+            target_rev.form,
+            Action::Rollback,
+            Some(current.number),
+            Some(target_rev.number),
+        );
+        return helm_apply(
+            site,
+            &dep,
+            revision,
+            &old.record,
+            &values,
+            BTreeMap::new(),
+            Some(helm_target),
+            Some(current.number),
+        );
+    }
     if !dep.snapshot_dir(target_rev.number).is_dir() {
         return Err(ImportError::NoSnapshot(target_rev.number));
     }
@@ -411,6 +492,38 @@ pub fn rollback(
         step: Step::Prepared,
     })?;
     switch(site, &dep, target.as_ref(), Some(&cur), &loaded, keep)
+}
+
+/// The helm form's install, upgrade or rollback (crate::helm), keeping new secrets.
+#[allow(clippy::too_many_arguments)]
+fn helm_apply(
+    site: &Site,
+    dep: &Deployment,
+    revision: Revision,
+    record: &VersionRecord,
+    values: &crate::deploy::Values,
+    new_secrets: BTreeMap<String, String>,
+    helm_target: Option<u32>,
+    previous: Option<u32>,
+) -> Result<Outcome, ImportError> {
+    if !new_secrets.is_empty() {
+        let mut secrets = dep.secrets()?;
+        secrets.extend(new_secrets);
+        dep.write_secrets(&secrets)?;
+    }
+    let change = crate::helm::Change {
+        revision,
+        record,
+        params: &values.params,
+        config_text: &values.config_text,
+        helm_target,
+    };
+    let revision = crate::helm::apply(site, dep, &change, previous)?;
+    Ok(Outcome {
+        running: Some(revision.number),
+        revision,
+        plan: None,
+    })
 }
 
 /// Stops `previous` (snapshotting its data), starts `next`; reverts on failure.
@@ -676,6 +789,13 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
         });
     };
     let l = load_revision(site, &dep, &current)?;
+    if current.form == Form::Helm {
+        return Ok(StatusReport {
+            app,
+            components: crate::helm::status(&dep, &l.record.model)?,
+            revision: Some(current),
+        });
+    }
     let target = target_for(site, current.form)?;
     let components = target.status(&ctx(site, &dep, &l))?;
     Ok(StatusReport {

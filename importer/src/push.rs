@@ -197,6 +197,17 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
             tracing::info!(component = %c.name, "pushed {host}/{repo}@{}", img.manifest.digest);
         }
     }
+    // install/upgrade (helm form) read where the images are from here.
+    let registry = if prefix.is_empty() {
+        host.clone()
+    } else {
+        format!("{host}/{prefix}")
+    };
+    crate::helm::record_pushed(
+        &crate::deploy::Deployment::new(site, &app),
+        &registry,
+        &record.version,
+    )?;
     Ok(report)
 }
 

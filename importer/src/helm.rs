@@ -1,0 +1,539 @@
+//! The Helm form on site: install, upgrade, roll back and read status through the site's
+//! `helm` program (found on PATH; its own `HELM_NAMESPACE`, `KUBECONFIG` and
+//! `HELM_KUBECONTEXT` choose the cluster and namespace).
+//!
+//! Helm keeps its own revisions, waits for readiness itself and rolls a failed upgrade back
+//! itself (`--atomic`, `--rollback-on-failure` in Helm 4), and the data lives in the
+//! cluster's volumes, so the generic level-by-level [`crate::target::Target`] path does not
+//! apply (see docs/decisions/0003-helm-form.md). Each of our revisions records the Helm
+//! revision it became (`revisions/N/helm.json`); `appmodel rollback` maps to
+//! `helm rollback RELEASE HELM_REVISION`.
+//!
+//! The images must be in the site registry first (`appmodel push-images`), which records
+//! the registry and the versions pushed in `deploy/APP/helm-registry.json`; the values file
+//! passed to helm sets `global.imageRegistry` to it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use appmodel_model::bundle::Form;
+use appmodel_model::types::{AppModel, ParamType};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use appmodel_model::record::VersionRecord;
+
+use crate::deploy::{Action, Deployment, Revision, Status};
+use crate::site::Site;
+use crate::target::{ComponentStatus, Health};
+use crate::{io_err, ImportError};
+
+/// How long helm may wait for the release to become ready.
+pub const TIMEOUT: &str = "600s";
+
+/// Runs `helm ARGS` and returns its standard output (a fake records calls in unit tests).
+pub trait Runner {
+    fn run(&self, args: &[String]) -> Result<String, ImportError>;
+}
+
+/// The site's `helm`, from PATH.
+pub struct HelmProgram;
+
+impl Runner for HelmProgram {
+    fn run(&self, args: &[String]) -> Result<String, ImportError> {
+        let out = Command::new("helm").args(args).output().map_err(|e| {
+            ImportError::Engine(format!(
+                "cannot run `helm` ({e}); install helm, or install the chart by hand (helm/INSTALL.txt in the bundle)"
+            ))
+        })?;
+        if !out.status.success() {
+            return Err(ImportError::Engine(format!(
+                "`helm {}` failed: {}",
+                args.first().map(String::as_str).unwrap_or_default(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Helm, with the major version found at preflight.
+pub struct Helm<R: Runner> {
+    runner: R,
+    pub major: u32,
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// `v3.14.2+g1234` or `v4.0.1` -> 3 or 4.
+pub fn major_version(short: &str) -> Option<u32> {
+    short
+        .trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl<R: Runner> Helm<R> {
+    /// Checks that helm runs and is Helm 3 or newer.
+    pub fn detect(runner: R) -> Result<Helm<R>, ImportError> {
+        let out = runner.run(&args(&["version", "--short"]))?;
+        match major_version(&out) {
+            Some(major) if major >= 3 => Ok(Helm { runner, major }),
+            _ => Err(ImportError::Preflight(vec![format!(
+                "`helm version` says `{}`; Helm 3 or newer is needed",
+                out.trim()
+            )])),
+        }
+    }
+
+    /// Problems that stop a change before anything happens: the cluster must answer.
+    pub fn preflight(&self, release: &str) -> Vec<String> {
+        match self.runner.run(&args(&[
+            "list",
+            "--all",
+            "--filter",
+            &format!("^{release}$"),
+            "--output",
+            "json",
+        ])) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![format!("the cluster does not answer helm: {e}")],
+        }
+    }
+
+    /// `helm upgrade --install` with waiting and automatic rollback on failure.
+    pub fn upgrade_install_args(&self, release: &str, chart: &Path, values: &Path) -> Vec<String> {
+        let mut a = args(&["upgrade", "--install", release]);
+        a.push(chart.display().to_string());
+        a.extend(args(&["--values"]));
+        a.push(values.display().to_string());
+        a.extend(args(&["--wait", "--timeout", TIMEOUT]));
+        // Helm 4 renamed --atomic.
+        a.push(if self.major >= 4 {
+            "--rollback-on-failure".to_string()
+        } else {
+            "--atomic".to_string()
+        });
+        a
+    }
+
+    pub fn upgrade_install(
+        &self,
+        release: &str,
+        chart: &Path,
+        values: &Path,
+    ) -> Result<(), ImportError> {
+        self.runner
+            .run(&self.upgrade_install_args(release, chart, values))
+            .map(|_| ())
+    }
+
+    pub fn rollback_args(&self, release: &str, helm_revision: u32) -> Vec<String> {
+        let mut a = args(&["rollback", release]);
+        a.push(helm_revision.to_string());
+        a.extend(args(&["--wait", "--timeout", TIMEOUT]));
+        a
+    }
+
+    pub fn rollback(&self, release: &str, helm_revision: u32) -> Result<(), ImportError> {
+        self.runner
+            .run(&self.rollback_args(release, helm_revision))
+            .map(|_| ())
+    }
+
+    /// The release's newest Helm revision (after an upgrade or rollback).
+    pub fn last_revision(&self, release: &str) -> Result<u32, ImportError> {
+        let out = self.runner.run(&args(&[
+            "history", release, "--max", "1", "--output", "json",
+        ]))?;
+        let list: Vec<Value> = serde_json::from_str(&out)
+            .map_err(|e| ImportError::Engine(format!("cannot read `helm history`: {e}")))?;
+        list.iter()
+            .filter_map(|r| r.get("revision").and_then(Value::as_u64))
+            .max()
+            .map(|n| n as u32)
+            .ok_or_else(|| ImportError::Engine(format!("helm has no history for `{release}`")))
+    }
+
+    /// `helm status`: the release's state (`deployed`, `failed`, `pending-upgrade` …).
+    pub fn status(&self, release: &str) -> Result<String, ImportError> {
+        let out = self
+            .runner
+            .run(&args(&["status", release, "--output", "json"]))?;
+        let v: Value = serde_json::from_str(&out)
+            .map_err(|e| ImportError::Engine(format!("cannot read `helm status`: {e}")))?;
+        Ok(v.pointer("/info/status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string())
+    }
+
+    pub fn uninstall(&self, release: &str) -> Result<(), ImportError> {
+        self.runner
+            .run(&args(&["uninstall", release, "--wait"]))
+            .map(|_| ())
+    }
+}
+
+/// Where `appmodel push-images` put an app's images.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PushedTo {
+    pub registry: String,
+    /// Versions whose images are there.
+    pub versions: Vec<String>,
+}
+
+pub fn pushed_file(dep: &Deployment) -> PathBuf {
+    dep.dir().join("helm-registry.json")
+}
+
+pub fn read_pushed(dep: &Deployment) -> Result<Option<PushedTo>, ImportError> {
+    let p = pushed_file(dep);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", &p)(e)),
+    }
+}
+
+/// Records that `version`'s images are in `registry` (a new registry starts a new list).
+pub fn record_pushed(dep: &Deployment, registry: &str, version: &str) -> Result<(), ImportError> {
+    let mut pushed = read_pushed(dep)?.unwrap_or_default();
+    if pushed.registry != registry {
+        pushed = PushedTo {
+            registry: registry.to_string(),
+            versions: Vec::new(),
+        };
+    }
+    if !pushed.versions.iter().any(|v| v == version) {
+        pushed.versions.push(version.to_string());
+    }
+    std::fs::create_dir_all(dep.dir()).map_err(io_err("create", dep.dir()))?;
+    let bytes =
+        serde_json::to_vec_pretty(&pushed).map_err(|e| ImportError::BadState(e.to_string()))?;
+    appmodel_store::write_atomic(&pushed_file(dep), &bytes)?;
+    Ok(())
+}
+
+/// The values file for helm: the registry and every parameter with its model type (the
+/// chart's values.schema.json checks them again).
+pub fn site_values(
+    model: &AppModel,
+    registry: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Value, ImportError> {
+    let mut p = Map::new();
+    for (name, text) in params {
+        let kind = model.parameter(name).map(|x| x.kind);
+        let bad = || ImportError::BadState(format!("parameter `{name}` has the value `{text}`"));
+        let v = match kind {
+            Some(ParamType::Integer) => json!(text.parse::<i64>().map_err(|_| bad())?),
+            Some(ParamType::Boolean) => json!(text.parse::<bool>().map_err(|_| bad())?),
+            _ => json!(text),
+        };
+        p.insert(name.clone(), v);
+    }
+    Ok(json!({"global": {"imageRegistry": registry}, "params": p}))
+}
+
+/// The packaged chart of an imported version.
+pub fn chart_path(bundle_dir: &Path, app: &str, version: &str) -> PathBuf {
+    bundle_dir.join(format!("helm/{app}-{version}.tgz"))
+}
+
+/// What a revision of ours became in Helm (`revisions/N/helm.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelmRevision {
+    pub release: String,
+    pub helm_revision: u32,
+    pub registry: String,
+}
+
+fn helm_file(dep: &Deployment, n: u32) -> PathBuf {
+    dep.revision_dir(n).join("helm.json")
+}
+
+/// The Helm revision one of our revisions became.
+pub fn read_helm_revision(dep: &Deployment, n: u32) -> Result<HelmRevision, ImportError> {
+    let p = helm_file(dep, n);
+    let bytes = std::fs::read(&p).map_err(io_err("read", &p))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))
+}
+
+/// A change for the helm form: which version, with which values.
+pub struct Change<'a> {
+    pub revision: Revision,
+    pub record: &'a VersionRecord,
+    pub params: &'a BTreeMap<String, String>,
+    pub config_text: &'a str,
+    /// For a rollback: the Helm revision to return to.
+    pub helm_target: Option<u32>,
+}
+
+/// Checks before anything changes: helm runs, the cluster answers, the images were pushed.
+pub fn preflight(
+    site: &Site,
+    dep: &Deployment,
+    change: &Change<'_>,
+) -> Result<(Helm<HelmProgram>, PushedTo, PathBuf), ImportError> {
+    let helm = Helm::detect(HelmProgram)?;
+    let mut problems = helm.preflight(&dep.app);
+    let version = &change.record.version;
+    let pushed = read_pushed(dep)?.unwrap_or_default();
+    if !pushed.versions.iter().any(|v| v == version) {
+        problems.push(format!(
+            "the images of {} {version} are not in a site registry yet: run `appmodel push-images --registry HOST[/PREFIX]` first",
+            dep.app
+        ));
+    }
+    let chart = chart_path(
+        &site.bundle_dir(&dep.app, version, Form::Helm),
+        &dep.app,
+        version,
+    );
+    if !chart.is_file() {
+        problems.push(format!(
+            "the chart `{}` is missing; import the helm bundle again",
+            chart.display()
+        ));
+    }
+    if problems.is_empty() {
+        Ok((helm, pushed, chart))
+    } else {
+        Err(ImportError::Preflight(problems))
+    }
+}
+
+/// Runs one install, upgrade or rollback through helm and records it. Helm waits for the
+/// release and rolls a failed upgrade back itself; a failure is recorded as failed.
+pub fn apply(
+    site: &Site,
+    dep: &Deployment,
+    change: &Change<'_>,
+    previous: Option<u32>,
+) -> Result<Revision, ImportError> {
+    let (helm, pushed, chart) = preflight(site, dep, change)?;
+    let n = change.revision.number;
+    dep.write_revision(&change.revision)?;
+    let dir = dep.revision_dir(n);
+    let cfg = dir.join("site-config.yaml");
+    appmodel_store::write_atomic(&cfg, change.config_text.as_bytes())?;
+    crate::deploy::restrict(&cfg)?;
+    let values = dir.join("site-values.json");
+    let v = site_values(&change.record.model, &pushed.registry, change.params)?;
+    let bytes = serde_json::to_vec_pretty(&v).map_err(|e| ImportError::BadState(e.to_string()))?;
+    appmodel_store::write_atomic(&values, &bytes)?;
+    crate::deploy::restrict(&values)?;
+    let params = dir.join("params.json");
+    let bytes = serde_json::to_vec_pretty(change.params)
+        .map_err(|e| ImportError::BadState(e.to_string()))?;
+    appmodel_store::write_atomic(&params, &bytes)?;
+    crate::deploy::restrict(&params)?;
+
+    let result = match change.helm_target {
+        Some(target) => helm.rollback(&dep.app, target),
+        None => helm.upgrade_install(&dep.app, &chart, &values),
+    };
+    if let Err(e) = result {
+        dep.set_status(n, Status::Failed, Some(e.to_string()))?;
+        return Err(ImportError::Reverted {
+            revision: n,
+            reason: e.to_string(),
+            restored: previous,
+        });
+    }
+    let helm_revision = helm.last_revision(&dep.app)?;
+    let record = HelmRevision {
+        release: dep.app.clone(),
+        helm_revision,
+        registry: pushed.registry.clone(),
+    };
+    let bytes =
+        serde_json::to_vec_pretty(&record).map_err(|e| ImportError::BadState(e.to_string()))?;
+    appmodel_store::write_atomic(&helm_file(dep, n), &bytes)?;
+    if let Some(p) = previous {
+        let status = if change.revision.action == Action::Rollback {
+            Status::RolledBack
+        } else {
+            Status::Superseded
+        };
+        dep.set_status(p, status, None)?;
+    }
+    dep.set_status(
+        n,
+        Status::Deployed,
+        Some(format!("helm revision {helm_revision}")),
+    )?;
+    dep.revision(n)?.ok_or(ImportError::NoSuchRevision(n))
+}
+
+/// `appmodel status` for the helm form: Helm's view of the release, for every component.
+pub fn status(dep: &Deployment, model: &AppModel) -> Result<Vec<ComponentStatus>, ImportError> {
+    let helm = Helm::detect(HelmProgram)?;
+    let state = helm.status(&dep.app)?;
+    let health = match state.as_str() {
+        "deployed" => Health::Healthy,
+        "failed" => Health::Unhealthy,
+        s if s.starts_with("pending") => Health::Starting,
+        _ => Health::Missing,
+    };
+    Ok(model
+        .components
+        .iter()
+        .map(|c| ComponentStatus {
+            component: c.name.clone(),
+            state: format!("release {state}"),
+            health,
+            image: None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Records every argv and answers from a script.
+    struct Fake {
+        calls: RefCell<Vec<Vec<String>>>,
+        answers: BTreeMap<&'static str, Result<&'static str, &'static str>>,
+    }
+
+    impl Runner for &Fake {
+        fn run(&self, args: &[String]) -> Result<String, ImportError> {
+            self.calls.borrow_mut().push(args.to_vec());
+            match self.answers.get(args[0].as_str()) {
+                Some(Ok(out)) => Ok(out.to_string()),
+                Some(Err(e)) => Err(ImportError::Engine(e.to_string())),
+                None => Ok(String::new()),
+            }
+        }
+    }
+
+    fn fake(version: &'static str) -> Fake {
+        let mut answers = BTreeMap::new();
+        answers.insert("version", Ok(version));
+        answers.insert(
+            "history",
+            Ok(r#"[{"revision":7,"status":"deployed","app_version":"1.1.0"}]"#),
+        );
+        answers.insert(
+            "status",
+            Ok(r#"{"name":"im-stack","info":{"status":"deployed"}}"#),
+        );
+        Fake {
+            calls: RefCell::new(Vec::new()),
+            answers,
+        }
+    }
+
+    #[test]
+    fn helm_3_installs_with_atomic_and_helm_4_with_rollback_on_failure() {
+        let f = fake("v3.14.2+gc309b6f\n");
+        let helm = Helm::detect(&f).unwrap();
+        assert_eq!(helm.major, 3);
+        helm.upgrade_install(
+            "im-stack",
+            Path::new("/s/im-stack-1.1.0.tgz"),
+            Path::new("/s/v.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            f.calls.borrow().clone(),
+            vec![
+                args(&["version", "--short"]),
+                args(&[
+                    "upgrade",
+                    "--install",
+                    "im-stack",
+                    "/s/im-stack-1.1.0.tgz",
+                    "--values",
+                    "/s/v.json",
+                    "--wait",
+                    "--timeout",
+                    "600s",
+                    "--atomic"
+                ]),
+            ]
+        );
+        let f4 = fake("v4.0.1+g12500dd");
+        let helm4 = Helm::detect(&f4).unwrap();
+        assert_eq!(
+            helm4
+                .upgrade_install_args("r", Path::new("c.tgz"), Path::new("v.json"))
+                .last()
+                .map(String::as_str),
+            Some("--rollback-on-failure")
+        );
+    }
+
+    #[test]
+    fn rollback_status_and_history_read_helm() {
+        let f = fake("v3.15.0");
+        let helm = Helm::detect(&f).unwrap();
+        helm.rollback("im-stack", 3).unwrap();
+        assert_eq!(helm.last_revision("im-stack").unwrap(), 7);
+        assert_eq!(helm.status("im-stack").unwrap(), "deployed");
+        let calls = f.calls.borrow();
+        assert_eq!(
+            calls[1],
+            args(&["rollback", "im-stack", "3", "--wait", "--timeout", "600s"])
+        );
+        assert_eq!(
+            calls[2],
+            args(&["history", "im-stack", "--max", "1", "--output", "json"])
+        );
+        assert_eq!(calls[3], args(&["status", "im-stack", "--output", "json"]));
+    }
+
+    #[test]
+    fn preflight_reports_a_cluster_that_does_not_answer_and_old_helm() {
+        let mut f = fake("v3.15.0");
+        f.answers
+            .insert("list", Err("Kubernetes cluster unreachable"));
+        let helm = Helm::detect(&f).unwrap();
+        let problems = helm.preflight("im-stack");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("cluster unreachable"), "{problems:?}");
+        assert_eq!(
+            f.calls.borrow()[1],
+            args(&[
+                "list",
+                "--all",
+                "--filter",
+                "^im-stack$",
+                "--output",
+                "json"
+            ])
+        );
+        assert!(Helm::detect(&fake("v2.17.0")).is_err());
+    }
+
+    #[test]
+    fn site_values_carry_the_registry_and_typed_parameters() {
+        let model = appmodel_model::parse_model(
+            "m.yaml".into(),
+            "apiVersion: appmodel/v1\napp: {name: a, version: 1.0.0}\nparameters:\n  - {name: n, type: integer, default: 1}\n  - {name: b, type: boolean, default: true}\n  - {name: s, type: string, default: x}\ncomponents:\n  - {name: c, image: {registry: r.example/c:1}}\n".into(),
+        )
+        .unwrap()
+        .model;
+        let params: BTreeMap<String, String> = [("n", "42"), ("b", "false"), ("s", "007")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            site_values(&model, "reg:5000/p", &params).unwrap(),
+            json!({"global": {"imageRegistry": "reg:5000/p"}, "params": {"b": false, "n": 42, "s": "007"}})
+        );
+    }
+}
