@@ -276,8 +276,18 @@ fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> S
          \x20     ./appmodel upgrade            # to the newest imported version\n\
          \x20     ./appmodel rollback           # back to the previous revision, with its data\n\
          \x20     ./appmodel status; ./appmodel history\n\n\
-         Files: bundle.json (manifest), record.json (the published version), appmodel (the\n\
-         tool, static linux/amd64), blobs/ (content by sha256), index.json (OCI image layout).\n",
+         Files: bundle.json (manifest), record.json (the published version), appmodel.yaml\n\
+         (the model), appmodel (the tool, static linux/amd64), blobs/ (content by sha256),\n\
+         {files}\n",
+        files = match form {
+            Form::Compose =>
+                "compose/ (the docker-compose project), oci-layout, index.json and\n\
+                              manifest.json: the images, also loadable by hand with\n\
+                              `tar -c manifest.json oci-layout index.json blobs | docker load`.",
+            Form::Helm =>
+                "oci-layout and index.json (the images, see `appmodel push-images`) and the chart.",
+            Form::Systemd => "systemd/ (the units and the app's target).",
+        },
         app = record.app,
         version = record.version,
         line = "=".repeat(60),
