@@ -298,6 +298,41 @@ mod tests {
         insta::assert_snapshot!("the_sample_env_example", env_example(&record));
     }
 
+    /// An independent implementation of the Compose Specification (the one `docker compose`
+    /// v2 reads) accepts the project, with parameters filled in as compose would.
+    #[test]
+    fn the_compose_specification_accepts_the_sample_project() {
+        for version in ["1.0.0", "1.1.0"] {
+            let record = sample_record(version);
+            let images = record
+                .model
+                .components
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        image_name("im-stack", &c.name, version, &"ab".repeat(32)),
+                    )
+                })
+                .collect();
+            let file = compose_file(&record, &images).unwrap();
+            let filled = file
+                .replace("${PARAM_max_users}", "100")
+                .replace("${PARAM_read_receipts}", "true")
+                .replace(
+                    "${APPMODEL_TOOL}",
+                    "/var/lib/appmodel/bundles/im-stack/1.1.0/compose/appmodel",
+                )
+                .replace("${PARAM_domain}", "chat.plant.example")
+                .replace("${PARAM_admin_secret}", "s3cret");
+            let compose = compose_spec::Compose::options()
+                .from_yaml_str(&filled)
+                .unwrap_or_else(|e| panic!("{version}: {e}\n{filled}"));
+            compose.validate_all().unwrap();
+            assert_eq!(compose.services.len(), 3);
+        }
+    }
+
     #[test]
     fn literal_dollars_are_escaped_and_parameters_stay_symbolic() {
         let mut record = sample_record("1.0.0");
