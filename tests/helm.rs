@@ -3,8 +3,10 @@
 //! a site's values; bad site values are refused by the generated values.schema.json; the
 //! packaged chart is byte-identical across exports.
 //!
-//! No Kubernetes cluster runs on these machines: installing the chart is not exercised here
-//! (the helm invocation is unit-tested in importer/src/helm.rs).
+//! Real Helm also installs the chart into a fake Kubernetes API server (tests/helm_render.py):
+//! the objects it creates are checked against the official Kubernetes schemas (PyPI
+//! kubernetes-validate). No Kubernetes cluster runs on these machines: an install on a real
+//! cluster is not exercised here (the helm invocation is unit-tested in importer/src/helm.rs).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -17,15 +19,21 @@ use common::{appmodel, root};
 
 /// Whether python3 can import helm-sdkpy. Under `CI=true` a missing library is a failure.
 fn helm_sdkpy() -> bool {
+    python_imports("helm_sdkpy, yaml", "helm-sdkpy")
+}
+
+/// Whether python3 can import `modules` (PyPI `packages`). Under `CI=true` a missing library
+/// is a failure; elsewhere the test is skipped with a printed reason.
+fn python_imports(modules: &str, packages: &str) -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import helm_sdkpy, yaml"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("helm-sdkpy is required under CI=true; scripts/setup.sh installs it");
+            panic!("{packages} is required under CI=true; scripts/setup.sh installs it");
         }
-        eprintln!("skipped: python3 cannot import helm_sdkpy (run scripts/setup.sh)");
+        eprintln!("skipped: python3 cannot import {modules} (run scripts/setup.sh)");
     }
     ok
 }
@@ -142,6 +150,81 @@ fn every_exported_chart_passes_helm_lint_with_default_and_site_values() {
         let with_site = lint(&e.chart(v), Some(&site));
         assert!(problems(&with_site).is_empty(), "{v} site: {with_site:?}");
     }
+}
+
+/// What tests/helm_render.py reports: real Helm's install of the chart into a fake API server.
+struct Rendered {
+    /// Created objects: kind -> names without the release prefix.
+    kinds: std::collections::BTreeMap<String, Vec<String>>,
+    errors: Vec<String>,
+    helm_error: Option<String>,
+    json: serde_json::Value,
+}
+
+fn render(chart: &Path, values: Option<&Path>) -> Rendered {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/helm_render.py")).arg(chart);
+    if let Some(v) = values {
+        cmd.arg(v);
+    }
+    let out = cmd.output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "helm_render.py printed no report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Rendered {
+        kinds: serde_json::from_value(json["kinds"].clone()).unwrap(),
+        errors: serde_json::from_value(json["errors"].clone()).unwrap(),
+        helm_error: json["helm_error"].as_str().map(str::to_string),
+        json,
+    }
+}
+
+#[test]
+fn rendered_manifests_pass_the_official_kubernetes_schemas() {
+    let Some(e) = Exported::new() else { return };
+    if !helm_sdkpy() || !python_imports("kubernetes_validate", "kubernetes-validate") {
+        return;
+    }
+    // The chart's defaults with only what an install requires, and a site's values.
+    let required = e.file(
+        "required-values.yaml",
+        "global:\n  imageRegistry: registry.site.example\nparams:\n  domain: chat.plant.example\n",
+    );
+    let site = e.file("site-values.yaml", SITE_VALUES);
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for v in ["1.0.0", "1.1.0"] {
+        for values in [&required, &site] {
+            let r = render(&e.chart(v), Some(values));
+            let what = format!("{v} with {}", values.display());
+            assert_eq!(r.helm_error, None, "{what}: {}", r.json);
+            assert!(r.errors.is_empty(), "{what}: {:#?}", r.errors);
+            // Per component: its workload and its Service; the secret parameter's Secret.
+            // (The sample has no config file, so no ConfigMap.)
+            let expected: std::collections::BTreeMap<String, Vec<String>> = [
+                ("Deployment", names(&["im-server"])),
+                ("StatefulSet", names(&["im-store", "push-service"])),
+                ("Service", names(&["im-server", "im-store", "push-service"])),
+                ("Secret", names(&["params"])),
+            ]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+            assert_eq!(r.kinds, expected, "{what}: {}", r.json);
+            assert!(r.json["unanswered"].as_array().unwrap().is_empty());
+        }
+    }
+    // With the defaults alone real Helm refuses to render: `domain` has no default.
+    let r = render(&e.chart("1.1.0"), None);
+    let error = r.helm_error.unwrap_or_default();
+    assert!(
+        error.contains("parameter `domain` is required"),
+        "{}",
+        r.json
+    );
+    assert!(r.kinds.is_empty());
 }
 
 #[test]
