@@ -147,6 +147,13 @@ pub struct PushImagesArgs {
     /// Speak plain http to the registry.
     #[arg(long = "insecure")]
     pub insecure: bool,
+    /// Trust the CA certificates in this PEM file for https, besides the system's.
+    #[arg(
+        long = "registry-ca",
+        env = "APPMODEL_REGISTRY_CA",
+        value_name = "FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
     /// Registry user name (basic auth).
     #[arg(
         long = "registry-username",
@@ -326,6 +333,13 @@ pub struct RegistryArgs {
     /// Speak plain http to this registry (`host:port`); repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// Trust the CA certificates in this PEM file for https, besides the system's.
+    #[arg(
+        long = "registry-ca",
+        env = "APPMODEL_REGISTRY_CA",
+        value_name = "FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
     /// Registry user name (basic auth, or for a token exchange).
     #[arg(
         long = "registry-username",

@@ -14,6 +14,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         version: args.version.clone(),
         registry: RegistryOptions {
             insecure: args.registry.insecure.clone(),
+            ca_file: args.registry.ca_file.clone(),
             username: args.registry.username.clone(),
             password: args.registry.password.clone(),
             token: args.registry.token.clone(),

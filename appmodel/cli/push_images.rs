@@ -17,6 +17,7 @@ pub fn run(args: &PushImagesArgs) -> Result<()> {
             version: args.version.as_deref(),
             registry: &args.registry,
             insecure: args.insecure,
+            ca_file: args.ca_file.as_deref(),
             username: args.username.as_deref(),
             password: args.password.as_deref(),
         },

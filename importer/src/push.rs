@@ -9,7 +9,7 @@
 use std::io::Read;
 
 use futures_util::stream;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Serialize;
@@ -30,6 +30,8 @@ pub struct PushOptions<'a> {
     pub registry: &'a str,
     /// Speak plain http.
     pub insecure: bool,
+    /// A PEM file of CA certificates trusted for https, besides the system's.
+    pub ca_file: Option<&'a std::path::Path>,
     pub username: Option<&'a str>,
     pub password: Option<&'a str>,
 }
@@ -137,12 +139,26 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
     } else {
         ClientProtocol::Https
     };
-    let client = Client::new(ClientConfig {
+    let extra_root_certificates = match opts.ca_file {
+        Some(path) => vec![Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: std::fs::read(path).map_err(|source| ImportError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })?,
+        }],
+        None => Vec::new(),
+    };
+    // Not `Client::new`: it drops a config it cannot use and goes on with the defaults.
+    let client = Client::try_from(ClientConfig {
         protocol,
+        extra_root_certificates,
         connect_timeout: Some(std::time::Duration::from_secs(10)),
         read_timeout: Some(std::time::Duration::from_secs(120)),
         ..Default::default()
-    });
+    })
+    .map_err(|e| registry_err("set up the https client", e))?;
     let auth = match (opts.username, opts.password) {
         (Some(u), Some(p)) => RegistryAuth::Basic(u.to_string(), p.to_string()),
         _ => RegistryAuth::Anonymous,

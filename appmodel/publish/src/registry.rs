@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
 use oci_client::{Client, Reference};
 use tokio::runtime::Runtime;
 
@@ -17,11 +18,13 @@ use crate::oci::{Descriptor, ACCEPTED};
 use crate::source::BlobSource;
 use crate::PublishError;
 
-/// How to reach registries: credentials and plain-http hosts.
+/// How to reach registries: credentials, trusted CAs and plain-http hosts.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
     /// Hosts (`host:port`) spoken to over plain http.
     pub insecure: Vec<String>,
+    /// A PEM file of CA certificates trusted for https, besides the system's.
+    pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// A bearer token used as is.
@@ -86,6 +89,43 @@ fn registry_error(reference: &str, e: impl std::fmt::Display) -> PublishError {
     }
 }
 
+/// Like [`registry_error`], with the error's causes: reqwest's own text hides them, and the
+/// cause is what a person needs ("invalid peer certificate: UnknownIssuer").
+fn registry_error_chain(reference: &str, e: &(dyn std::error::Error + 'static)) -> PublishError {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    registry_error(reference, message)
+}
+
+/// The CA certificates of a PEM file, for oci-client.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Certificate, PublishError> {
+    let data = std::fs::read(path).map_err(|source| PublishError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !data
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(PublishError::source(
+            &format!("`{}`", path.display()),
+            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)".to_string(),
+        ));
+    }
+    Ok(Certificate {
+        encoding: CertificateEncoding::Pem,
+        data,
+    })
+}
+
 impl RegistrySource {
     pub fn new(reference: &str, options: &RegistryOptions) -> Result<RegistrySource, PublishError> {
         let parsed: Reference = reference
@@ -95,16 +135,24 @@ impl RegistrySource {
             .enable_all()
             .build()
             .map_err(|e| PublishError::Internal(e.to_string()))?;
+        let extra_root_certificates = match &options.ca_file {
+            Some(path) => vec![read_ca_file(path)?],
+            None => Vec::new(),
+        };
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(options.insecure.clone()),
+            extra_root_certificates,
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
             ..Default::default()
         };
+        // Not `Client::new`: it drops a config it cannot use (a bad certificate) and goes on
+        // with the defaults, silently.
+        let client = Client::try_from(config).map_err(|e| registry_error_chain(reference, &e))?;
         let auth = options.auth_for(parsed.resolve_registry());
         Ok(RegistrySource {
             rt,
-            client: Client::new(config),
+            client,
             reference: parsed,
             auth,
             top: None,
@@ -113,13 +161,23 @@ impl RegistrySource {
 
     /// Resolves the tag (or digest) to the top manifest or index and pins it.
     pub fn resolve(&mut self) -> Result<Descriptor, PublishError> {
+        if !matches!(self.auth, RegistryAuth::Anonymous) {
+            // Up front, so a token server's refusal is reported as such: left to the pull,
+            // oci-client drops it and goes on unauthenticated ("unauthorized").
+            self.rt
+                .block_on(
+                    self.client
+                        .auth(&self.reference, &self.auth, RegistryOperation::Pull),
+                )
+                .map_err(|e| registry_error_chain(&self.reference.whole(), &e))?;
+        }
         let (bytes, digest) = self
             .rt
             .block_on(
                 self.client
                     .pull_manifest_raw(&self.reference, &self.auth, ACCEPTED),
             )
-            .map_err(|e| registry_error(&self.reference.whole(), e))?;
+            .map_err(|e| registry_error_chain(&self.reference.whole(), &e))?;
         let actual = Digest::from_sha256(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         if let Ok(claimed) = digest.parse::<Digest>() {
             if claimed != actual {
@@ -210,7 +268,7 @@ impl BlobSource for RegistrySource {
                     self.client
                         .pull_manifest_raw(&by_digest, &self.auth, ACCEPTED),
                 )
-                .map_err(|e| registry_error(&whole, e))?;
+                .map_err(|e| registry_error_chain(&whole, &e))?;
             return Ok(Box::new(io::Cursor::new(bytes.to_vec())));
         }
         let digest = desc.digest.to_string();
@@ -220,7 +278,7 @@ impl BlobSource for RegistrySource {
                 self.client
                     .pull_blob_stream(&self.reference, digest.as_str()),
             )
-            .map_err(|e| registry_error(&whole, e))?;
+            .map_err(|e| registry_error_chain(&whole, &e))?;
         Ok(Box::new(StreamReader {
             rt: &self.rt,
             stream: Box::pin(stream),
