@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::engines::{require, sample_built, Registry};
+use common::engines::{require, sample_built, Registry, RegistrySetup};
 use common::{appmodel, root, Run};
 use serde_json::Value;
 
@@ -747,4 +747,186 @@ fn an_interrupted_publish_leaves_no_version_and_the_next_one_succeeds() {
         4,
         "binary, layer, config, manifest"
     );
+}
+
+/// Pushes a one-component image built from a binary to `registry` as `repo`; returns the
+/// model that pulls it back and the image as first published.
+fn pushed_demo(registry: &Registry, dir: &Path, repo: &str) -> (PathBuf, Value) {
+    let local = dir.join("local");
+    let model = demo(
+        &dir.join("m"),
+        b"payload behind auth",
+        "{from_binary: true}",
+        "[linux/amd64]",
+    );
+    assert_eq!(publish(&local, &model, "v1", &[]).code, 0);
+    let built = show(&local, "1.0.0")["components"]["a"]["images"]["linux/amd64"].clone();
+    registry.push(&format!("oci:{}:demo/a:1.0.0", local.display()), repo, &[]);
+    let pulled = demo(
+        &dir.join("r"),
+        b"payload behind auth",
+        &format!("{{registry: \"{}/{repo}\"}}", registry.host()),
+        "[linux/amd64]",
+    );
+    (pulled, built)
+}
+
+#[test]
+fn an_https_registry_signed_by_a_private_ca_is_trusted_with_registry_ca_only() {
+    let Some(registry) = Registry::start_with(RegistrySetup {
+        tls: true,
+        ..RegistrySetup::default()
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pulled, built) = pushed_demo(&registry, dir.path(), "tls/a:1.0");
+    let host = registry.host();
+
+    // https (no --insecure-registry), the CA unknown: refused before anything is stored.
+    let store = dir.path().join("store");
+    let run = publish(&store, &pulled, "v1", &[]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains(&format!("error: cannot pull `{host}/tls/a:1.0`: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("invalid peer certificate: UnknownIssuer"),
+        "the cause is named: {}",
+        run.stderr
+    );
+    assert_eq!(blob_count(&store), 0);
+    assert!(versions(&store).is_empty());
+
+    // With the CA: the same digests as pushed.
+    let ca = registry.ca_file.clone().unwrap();
+    let run = publish(
+        &store,
+        &pulled,
+        "v1",
+        &["--registry-ca", ca.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        show(&store, "1.0.0")["components"]["a"]["images"]["linux/amd64"],
+        built
+    );
+
+    // The same through the environment.
+    let run = Command::new(env!("CARGO_BIN_EXE_appmodel"))
+        .args(["publish", "v2", "-f", pulled.to_str().unwrap(), "--store"])
+        .arg(&store)
+        .env("APPMODEL_REGISTRY_CA", &ca)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // A file that holds no certificate is named, not silently ignored.
+    let bogus = dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate\n").unwrap();
+    let run = publish(
+        &dir.path().join("store2"),
+        &pulled,
+        "v1",
+        &["--registry-ca", bogus.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("holds no PEM certificate"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_registry_with_token_auth_is_pulled_with_credentials_or_a_token() {
+    let Some(registry) = Registry::start_with(RegistrySetup {
+        token: Some(("vendor", "t0ken-s3cret")),
+        ..RegistrySetup::default()
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pulled, built) = pushed_demo(&registry, dir.path(), "private/a:1.0");
+    let host = registry.host();
+    let insecure = ["--insecure-registry", host.as_str()];
+
+    // Without credentials the token carries no access: refused.
+    let store = dir.path().join("store");
+    let run = publish(&store, &pulled, "v1", &insecure);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains(": Not authorized: "), "{}", run.stderr);
+    assert_eq!(blob_count(&store), 0);
+
+    // A wrong password: the token server's refusal is the error; nothing is stored.
+    let mut wrong = insecure.to_vec();
+    wrong.extend([
+        "--registry-username",
+        "vendor",
+        "--registry-password",
+        "wrong",
+    ]);
+    let run = publish(&store, &pulled, "v1", &wrong);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains(&format!(
+            "error: cannot pull `{host}/private/a:1.0`: Authentication failure: "
+        )) && run.stderr.contains("wrong user name or password"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(blob_count(&store), 0);
+    assert!(versions(&store).is_empty());
+
+    // User and password: oci-client trades them for a token at the realm.
+    let mut right = insecure.to_vec();
+    right.extend([
+        "--registry-username",
+        "vendor",
+        "--registry-password",
+        "t0ken-s3cret",
+    ]);
+    let run = publish(&store, &pulled, "v1", &right);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        show(&store, "1.0.0")["components"]["a"]["images"]["linux/amd64"],
+        built
+    );
+
+    // A token fetched beforehand, used as is.
+    let token = registry.token_server.as_ref().unwrap().fetch(
+        "vendor",
+        "t0ken-s3cret",
+        "repository:private/a:pull",
+    );
+    let store2 = dir.path().join("store2");
+    let mut with_token = insecure.to_vec();
+    with_token.extend(["--registry-token", token.as_str()]);
+    let run = publish(&store2, &pulled, "v1", &with_token);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        show(&store2, "1.0.0")["components"]["a"]["images"]["linux/amd64"],
+        built
+    );
+
+    // A token for another repository does not open this one.
+    let other = registry.token_server.as_ref().unwrap().fetch(
+        "vendor",
+        "t0ken-s3cret",
+        "repository:elsewhere/b:pull",
+    );
+    let store3 = dir.path().join("store3");
+    let mut with_other = insecure.to_vec();
+    with_other.extend(["--registry-token", other.as_str()]);
+    let run = publish(&store3, &pulled, "v1", &with_other);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert_eq!(blob_count(&store3), 0);
 }

@@ -32,22 +32,224 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How to set up a test registry beyond plain http and no auth.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegistrySetup<'a> {
+    /// Basic auth from an htpasswd file with this user and password.
+    pub creds: Option<(&'a str, &'a str)>,
+    /// Serve https with a server certificate for 127.0.0.1 signed by a fresh test CA
+    /// ([`Registry::ca_file`]).
+    pub tls: bool,
+    /// Bearer-token auth: a token server (tests/registry_token_server.py) on another port
+    /// that hands out tokens to this user and password.
+    pub token: Option<(&'a str, &'a str)>,
+}
+
+/// The token server of a registry with token auth.
+pub struct TokenServer {
+    child: Child,
+    pub port: u16,
+    pub service: String,
+}
+
 /// Debian's `docker-registry` serving a temp dir on a free loopback port.
 pub struct Registry {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// What skopeo pushes with (htpasswd or token-server credentials).
     pub creds: Option<(String, String)>,
+    /// The CA that signed the server certificate, when serving https.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub token_server: Option<TokenServer>,
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 (IP SAN) in `dir`: ca.crt, server.crt/.key.
+fn make_certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run_ok(
+        Command::new("openssl")
+            .current_dir(dir)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"])
+            .args(["-subj", "/CN=appmodel test CA"]),
+    );
+    run_ok(
+        Command::new("openssl")
+            .current_dir(dir)
+            .arg("req")
+            .args(ec)
+            .args(["-keyout", "server.key", "-out", "server.csr"])
+            .args(["-subj", "/CN=127.0.0.1"]),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run_ok(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]));
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl TokenServer {
+    const ISSUER: &'static str = "appmodel-test-issuer";
+
+    fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
+        let port = free_port();
+        let cert = dir.join("token-signer.crt");
+        let child = Command::new("python3")
+            .arg(super::root().join("tests/registry_token_server.py"))
+            .arg(port.to_string())
+            .args([Self::ISSUER, user, pass])
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = TokenServer {
+            child,
+            port,
+            service: "appmodel-test-registry".to_string(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cert.is_file() {
+            assert!(
+                Instant::now() < deadline,
+                "the token server did not start (python3 with `cryptography`?)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        wait_for_port(port, "the token server");
+        server
+    }
+
+    pub fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    /// A token for `scope` (`repository:NAME:pull`), asked for as a client would.
+    pub fn fetch(&self, user: &str, pass: &str, scope: &str) -> String {
+        let script = "import base64, json, sys, urllib.parse, urllib.request\n\
+realm, service, scope, user, pw = sys.argv[1:]\n\
+q = urllib.parse.urlencode({'service': service, 'scope': scope})\n\
+r = urllib.request.Request(realm + '?' + q)\n\
+r.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + pw).encode()).decode())\n\
+print(json.load(urllib.request.urlopen(r))['token'])\n";
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &self.realm(),
+                &self.service,
+                scope,
+                user,
+                pass,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "fetching a token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Registry {
+    /// Plain http; basic auth when `creds` are given.
     pub fn start(creds: Option<(&str, &str)>) -> Option<Registry> {
+        Registry::start_with(RegistrySetup {
+            creds,
+            ..RegistrySetup::default()
+        })
+    }
+
+    pub fn start_with(setup: RegistrySetup<'_>) -> Option<Registry> {
         if !require("docker-registry") || !require("skopeo") {
             return None;
         }
+        if setup.tls && !require("openssl") {
+            return None;
+        }
+        if setup.token.is_some() && !require("python3") {
+            return None;
+        }
+        let creds = setup.creds;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut auth = String::new();
+        let mut token_server = None;
+        if let Some((user, pass)) = setup.token {
+            let server = TokenServer::start(dir.path(), user, pass);
+            auth = format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                server.realm(),
+                server.service,
+                TokenServer::ISSUER,
+                dir.path().join("token-signer.crt").display()
+            );
+            token_server = Some(server);
+        }
+        let mut tls = String::new();
+        let mut ca_file = None;
+        if setup.tls {
+            make_certificates(dir.path());
+            tls = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            );
+            ca_file = Some(dir.path().join("ca.crt"));
+        }
         if let Some((user, pass)) = creds {
             assert!(require("htpasswd"), "htpasswd is needed for auth tests");
             let out = Command::new("htpasswd")
@@ -61,7 +263,7 @@ impl Registry {
             );
         }
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:{port}\n{tls}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -76,16 +278,13 @@ impl Registry {
             child,
             port,
             dir,
-            creds: creds.map(|(u, p)| (u.to_string(), p.to_string())),
+            creds: creds
+                .or(setup.token)
+                .map(|(u, p)| (u.to_string(), p.to_string())),
+            ca_file,
+            token_server,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "docker-registry");
         Some(registry)
     }
 
