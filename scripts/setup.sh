@@ -16,6 +16,7 @@ command -v minisign >/dev/null || need+=(minisign)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v podman >/dev/null || need+=(podman)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v openssl >/dev/null || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
@@ -35,6 +36,12 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
 fi
 echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') answers"
+
+# The registry token server of the publish tests signs its tokens with `cryptography`.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "setup: installing cryptography (PyPI)"
+  python3 -m pip install -q cryptography
+fi
 
 # Helm's own linter (Helm v4 library, helm-sdkpy) and the Kubernetes schemas, for the helm form's tests.
 if ! python3 -c 'import helm_sdkpy, kubernetes_validate' >/dev/null 2>&1; then
