@@ -75,6 +75,47 @@ impl Exported {
             .join(format!("bundle-{version}/helm/im-stack-{version}.tgz"))
     }
 
+    /// Publishes and exports 1.2.0: the sample's 1.1.0 with config files, one plain (a
+    /// ConfigMap for push-service) and one using a secret parameter (a Secret for im-server).
+    fn with_config_files(&self) -> PathBuf {
+        let sample = root().join("samples/im-stack");
+        let text = std::fs::read_to_string(sample.join("versions/1.1.0/appmodel.yaml"))
+            .unwrap()
+            .replacen("version: 1.1.0", "version: 1.2.0", 1)
+            .replace("../../dist/", &format!("{}/dist/", sample.display()))
+            .replacen(
+                "\ncomponents:\n",
+                "  - {name: push_key, type: secret, required: true}\n\ncomponents:\n",
+                1,
+            )
+            .replacen(
+                "        size: 256Mi\n",
+                "        size: 256Mi\n      - {name: conf, kind: config, path: /etc/push/push.conf, content: \"users=${params.max_users}\\n\"}\n",
+                1,
+            )
+            .replacen(
+                "    replicas: 1\n",
+                "    replicas: 1\n    volumes:\n      - {name: gateway, kind: config, path: /etc/im/gateway.conf, content: \"domain=${params.domain}\\nkey=${params.push_key}\\n\"}\n",
+                1,
+            );
+        let model = self.file("appmodel-1.2.0.yaml", &text);
+        let store = self.dir.path().join("store");
+        let run = appmodel(
+            self.dir.path(),
+            &[
+                "publish",
+                "1.2.0",
+                "-f",
+                model.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        export(self.dir.path(), &store, "1.2.0", "bundle-1.2.0");
+        self.chart("1.2.0")
+    }
+
     fn file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -216,6 +257,29 @@ fn rendered_manifests_pass_the_official_kubernetes_schemas() {
             assert!(r.json["unanswered"].as_array().unwrap().is_empty());
         }
     }
+    // Config files: a ConfigMap, and a Secret for the one that uses a secret parameter.
+    let chart = e.with_config_files();
+    let values = e.file(
+        "values-1.2.0.yaml",
+        "global:\n  imageRegistry: registry.site.example\nparams:\n  domain: chat.plant.example\n  push_key: k3y\n",
+    );
+    let r = render(&chart, Some(&values));
+    assert_eq!(r.helm_error, None, "1.2.0: {}", r.json);
+    assert!(r.errors.is_empty(), "1.2.0: {:#?}", r.errors);
+    assert_eq!(
+        r.kinds["ConfigMap"],
+        names(&["push-service-config"]),
+        "{}",
+        r.json
+    );
+    assert_eq!(
+        r.kinds["Secret"],
+        names(&["im-server-config", "params"]),
+        "{}",
+        r.json
+    );
+    assert_eq!(r.kinds["Deployment"], names(&["im-server"]), "{}", r.json);
+
     // With the defaults alone real Helm refuses to render: `domain` has no default.
     let r = render(&e.chart("1.1.0"), None);
     let error = r.helm_error.unwrap_or_default();
