@@ -11,31 +11,13 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::engines::{require, sample_built};
+use common::engines::{require, sample_built, static_tool};
 use common::{appmodel, root, Run};
 
 /// The scenarios share the Docker engine, the project name and host port 8080.
 static ENGINE: Mutex<()> = Mutex::new(());
 
 const APP: &str = "im-stack";
-
-/// The static appmodel that ships in bundles (health probes run it inside containers).
-fn static_tool() -> Option<PathBuf> {
-    let p = std::env::var_os("APPMODEL_STATIC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/x86_64-unknown-linux-gnu/release/appmodel"));
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the static appmodel is not built; scripts/test.sh builds it");
-    }
-    eprintln!(
-        "skipped: no static appmodel at {} (see scripts/test.sh)",
-        p.display()
-    );
-    None
-}
 
 fn engine_ready() -> bool {
     let ok = Command::new("docker")

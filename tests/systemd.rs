@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::engines::{require, sample_built};
+use common::engines::{require, sample_built, static_tool};
 use common::{appmodel, root, Run};
 
 /// One site host at a time: the machine has two cores.
@@ -22,24 +22,6 @@ static HOSTS: Mutex<()> = Mutex::new(());
 const APP: &str = "im-stack";
 const IMAGE: &str = "site-host:bookworm";
 const STATE: &str = "/var/lib/appmodel";
-
-/// The static appmodel that ships in bundles (it runs inside the site host).
-fn static_tool() -> Option<PathBuf> {
-    let p = std::env::var_os("APPMODEL_STATIC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/x86_64-unknown-linux-gnu/release/appmodel"));
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the static appmodel is not built; scripts/test.sh builds it");
-    }
-    eprintln!(
-        "skipped: no static appmodel at {} (see scripts/test.sh)",
-        p.display()
-    );
-    None
-}
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().unwrap()

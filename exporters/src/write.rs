@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
 use appmodel_model::Digest;
+use appmodel_store::pipe::PipeWriter;
 use appmodel_store::Store;
 use sha2::{Digest as _, Sha256};
 
@@ -120,8 +121,12 @@ fn write_dir_into(
             }
         }
         let mut reader = open_source(store, f)?;
-        let mut file = File::create(&dest).map_err(io_err("create", &dest))?;
-        copy_checked(&mut reader, &mut file, f, &dest)?;
+        let file = File::create(&dest).map_err(io_err("create", &dest))?;
+        // Written and flushed by a second thread while this one reads and hashes; synced,
+        // so a stick can be pulled as soon as export returns.
+        let mut out = PipeWriter::new(file);
+        copy_checked(&mut reader, &mut out, f, &dest)?;
+        out.finish().map_err(io_err("write", &dest))?;
         set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
     }
     Ok(linked)
@@ -163,7 +168,7 @@ pub fn write_tar(
     let tmp = partial_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        let mut tar = tar::Builder::new(io::BufWriter::with_capacity(CHUNK, file));
+        let mut tar = tar::Builder::new(PipeWriter::new(file));
         let add_bytes = |tar: &mut tar::Builder<_>, path: &str, bytes: &[u8]| {
             let mut h = header(bytes.len() as u64, false);
             tar.append_data(&mut h, path, bytes)
@@ -193,12 +198,7 @@ pub fn write_tar(
             }
         }
         let writer = tar.into_inner().map_err(io_err("write", &tmp))?;
-        let file = writer.into_inner().map_err(|e| ExportError::Io {
-            action: "write",
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io_err("sync", &tmp))?;
+        writer.finish().map_err(io_err("write", &tmp))?;
         fs::rename(&tmp, out).map_err(io_err("rename into", out))
     })();
     if result.is_err() {

@@ -19,6 +19,7 @@ use appmodel_model::bundle::{
 };
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
+use appmodel_store::pipe::PipeWriter;
 use appmodel_store::{StoreError, StoreLock};
 use sha2::{Digest as _, Sha256};
 
@@ -413,7 +414,7 @@ impl Importer<'_> {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
-        let mut out = File::create(&dest).map_err(io_err("create", &dest))?;
+        let mut out = PipeWriter::new(File::create(&dest).map_err(io_err("create", &dest))?);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         let mut total = 0u64;
@@ -443,7 +444,7 @@ impl Importer<'_> {
                 actual,
             });
         }
-        out.sync_all().map_err(io_err("sync", &dest))?;
+        out.finish().map_err(io_err("write", &dest))?;
         #[cfg(unix)]
         if f.executable {
             use std::os::unix::fs::PermissionsExt;

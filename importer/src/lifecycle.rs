@@ -262,17 +262,31 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     };
     preflight(target.as_ref(), &ctx(site, &dep, &loaded), None)?;
     target.prepare(&ctx(site, &dep, &loaded))?;
-    let mut secrets = dep.secrets()?;
-    secrets.extend(new_secrets);
-    dep.write_secrets(&secrets)?;
-    save_revision(&dep, &loaded, &values.config_text)?;
-    dep.write_journal(&Journal {
-        action: Action::Install,
-        revision: number,
-        previous: None,
-        step: Step::Prepared,
-    })?;
+    record_prepared(&dep, &loaded, &values.config_text, new_secrets, None)?;
     switch(site, &dep, target.as_ref(), None, &loaded, opts.keep)
+}
+
+/// Keeps new secrets, writes the pending revision with its configuration, and journals
+/// that it is prepared (nothing running touched yet).
+fn record_prepared(
+    dep: &Deployment,
+    l: &Loaded,
+    config_text: &str,
+    new_secrets: BTreeMap<String, String>,
+    previous: Option<u32>,
+) -> Result<(), ImportError> {
+    if !new_secrets.is_empty() {
+        let mut secrets = dep.secrets()?;
+        secrets.extend(new_secrets);
+        dep.write_secrets(&secrets)?;
+    }
+    save_revision(dep, l, config_text)?;
+    dep.write_journal(&Journal {
+        action: l.revision.action,
+        revision: l.revision.number,
+        previous,
+        step: Step::Prepared,
+    })
 }
 
 fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), ImportError> {
@@ -381,16 +395,13 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         });
     }
     target.prepare(&ctx(site, &dep, &loaded))?;
-    let mut secrets = dep.secrets()?;
-    secrets.extend(new_secrets);
-    dep.write_secrets(&secrets)?;
-    save_revision(&dep, &loaded, &values.config_text)?;
-    dep.write_journal(&Journal {
-        action: Action::Upgrade,
-        revision: number,
-        previous: Some(current.number),
-        step: Step::Prepared,
-    })?;
+    record_prepared(
+        &dep,
+        &loaded,
+        &values.config_text,
+        new_secrets,
+        Some(current.number),
+    )?;
     let mut outcome = switch(site, &dep, target.as_ref(), Some(&cur), &loaded, opts.keep)?;
     outcome.plan = Some(plan);
     Ok(outcome)
@@ -484,13 +495,13 @@ pub fn rollback(
     )?;
     target.prepare(&ctx(site, &dep, &loaded))?;
     let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
-    save_revision(&dep, &loaded, &config_text)?;
-    dep.write_journal(&Journal {
-        action: Action::Rollback,
-        revision: number,
-        previous: Some(current.number),
-        step: Step::Prepared,
-    })?;
+    record_prepared(
+        &dep,
+        &loaded,
+        &config_text,
+        BTreeMap::new(),
+        Some(current.number),
+    )?;
     switch(site, &dep, target.as_ref(), Some(&cur), &loaded, keep)
 }
 

@@ -367,3 +367,23 @@ pub fn sample_built(root: &Path) -> bool {
     }
     ok
 }
+
+/// The static appmodel that ships in bundles (scripts/build-static.sh builds it; health
+/// probes and site hosts run it). `APPMODEL_STATIC_BIN` overrides the path.
+pub fn static_tool() -> Option<std::path::PathBuf> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let p = std::env::var_os("APPMODEL_STATIC_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-gnu/release/appmodel"));
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the static appmodel is not built; scripts/test.sh builds it");
+    }
+    eprintln!(
+        "skipped: no static appmodel at {} (see scripts/test.sh)",
+        p.display()
+    );
+    None
+}

@@ -8,6 +8,7 @@ use appmodel_model::Digest;
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic::sync_dir;
+use crate::pipe::PipeWriter;
 use crate::{io_err, Result, Store, StoreError};
 
 /// Copy buffer: large enough that syscalls do not dominate, small enough to stay flat.
@@ -18,7 +19,7 @@ static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0)
 /// A blob being written. Nothing is visible in the store until [`BlobWriter::commit`]; a
 /// writer dropped without commit removes its temp file.
 pub struct BlobWriter {
-    file: Option<File>,
+    file: Option<PipeWriter>,
     tmp: PathBuf,
     hasher: Sha256,
     size: u64,
@@ -37,7 +38,7 @@ impl BlobWriter {
             .join(format!("blob-{}-{n}", std::process::id()));
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
         Ok(BlobWriter {
-            file: Some(file),
+            file: Some(PipeWriter::new(file)),
             tmp,
             hasher: Sha256::new(),
             size: 0,
@@ -90,9 +91,17 @@ impl BlobWriter {
 
     /// Verifies the digest, fsyncs and moves the blob into place.
     pub fn commit(mut self) -> Result<(Digest, u64)> {
+        // Everything written and fsync'd before the digest decides.
+        if let Some(pipe) = self.file.take() {
+            if let Err(e) = pipe.finish() {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(io_err("write", &self.tmp)(e));
+            }
+        }
         let digest = Digest::from_sha256(&std::mem::take(&mut self.hasher).finalize());
         if let Some(expected) = &self.expected {
             if expected != &digest {
+                let _ = fs::remove_file(&self.tmp);
                 return Err(StoreError::DigestMismatch {
                     what: self.what.clone(),
                     expected: expected.clone(),
@@ -100,10 +109,7 @@ impl BlobWriter {
                 });
             }
         }
-        let file = self.file.take();
-        if let Some(f) = file {
-            f.sync_all().map_err(io_err("sync", &self.tmp))?;
-        }
+
         let dest = self.blobs.join(digest.hex());
         if dest.exists() {
             let _ = fs::remove_file(&self.tmp);

@@ -18,6 +18,7 @@
 mod atomic;
 mod blob;
 mod index;
+pub mod pipe;
 pub mod progress;
 
 use std::collections::BTreeSet;
