@@ -267,7 +267,6 @@ fn minisign_decrypts_our_encrypted_secret_key() {
 /// 1 GiB) loads with its password. About a minute in a debug build, a few seconds with
 /// `--release`: run with `cargo test -p appmodel-signing --release -- --ignored`.
 #[test]
-#[ignore = "slow in debug builds: minisign's scrypt limits (1 GiB); run with --release --ignored"]
 fn we_load_a_minisign_encrypted_secret_key() {
     if !have_minisign("we_load_a_minisign_encrypted_secret_key") {
         return;
