@@ -264,8 +264,8 @@ fn minisign_decrypts_our_encrypted_secret_key() {
 }
 
 /// A key made by plain `minisign -G` (encrypted with minisign's full scrypt limits: N = 2^20,
-/// 1 GiB) loads with its password. About a minute in a debug build, a few seconds with
-/// `--release`: run with `cargo test -p appmodel-signing --release -- --ignored`.
+/// 1 GiB) loads with its password. About 12 s: scrypt is optimized even in dev builds
+/// (see `[profile.dev.package.scrypt]` in the root Cargo.toml).
 #[test]
 fn we_load_a_minisign_encrypted_secret_key() {
     if !have_minisign("we_load_a_minisign_encrypted_secret_key") {
