@@ -317,10 +317,7 @@ impl Importer<'_> {
                     self.tar_entry(&m, &name, &mut entry)?;
                     manifest = Some(m);
                 }
-                (Some(m), _) => {
-                    let m = m.clone();
-                    self.tar_entry(&m, &name, &mut entry)?;
-                }
+                (Some(m), _) => self.tar_entry(m, &name, &mut entry)?,
             }
         }
         match (manifest, pending_manifest) {
