@@ -51,3 +51,26 @@ pub fn finish(program: &str, result: Result<(), Failure>) -> ExitCode {
         }
     }
 }
+
+/// `--version`, `--help` and stray arguments, handled alike by every program. `Ok(true)`
+/// means the program printed what was asked and should stop.
+pub fn standard_flags(
+    args: &crate::settings::Args,
+    program: &str,
+    usage: &str,
+) -> Result<bool, Failure> {
+    if args.version {
+        println!("{program}");
+        return Ok(true);
+    }
+    if args.help {
+        println!("{usage}");
+        return Ok(true);
+    }
+    if let Some(extra) = args.positionals.first() {
+        return Err(Failure::usage(format!(
+            "unexpected argument `{extra}`\n{usage}"
+        )));
+    }
+    Ok(false)
+}

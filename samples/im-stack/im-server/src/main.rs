@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use im_common::cli::{finish, Failure};
+use im_common::cli::{finish, standard_flags, Failure};
 use im_common::log;
 use im_common::server::{HttpServer, Shutdown};
 use im_common::settings::{process_env, Args};
@@ -31,21 +31,12 @@ fn main() -> ExitCode {
 
 fn run(program: &str, edition: Edition) -> Result<(), Failure> {
     let args = Args::parse(std::env::args().skip(1), &[])?;
-    if args.version {
-        println!("{program}");
+    let usage = match edition {
+        Edition::V1_1 => format!("{USAGE}\n{USAGE_1_1}"),
+        _ => USAGE.to_string(),
+    };
+    if standard_flags(&args, program, &usage)? {
         return Ok(());
-    }
-    if args.help {
-        println!("{USAGE}");
-        if edition == Edition::V1_1 {
-            println!("{USAGE_1_1}");
-        }
-        return Ok(());
-    }
-    if let Some(extra) = args.positionals.first() {
-        return Err(Failure::usage(format!(
-            "unexpected argument `{extra}`\n{USAGE}"
-        )));
     }
     let config = Config::from_env(&process_env, edition)?;
     let shutdown = Shutdown::on_signals()?;

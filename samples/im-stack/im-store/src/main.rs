@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use im_common::cli::{finish, Failure};
+use im_common::cli::{finish, standard_flags, Failure};
 use im_common::log;
 use im_common::server::{HttpServer, Shutdown};
 use im_common::settings::{self, process_env, Args};
@@ -24,18 +24,8 @@ fn main() -> ExitCode {
 
 fn run(program: &str) -> Result<(), Failure> {
     let args = Args::parse(std::env::args().skip(1), &["listen", "data-dir"])?;
-    if args.version {
-        println!("{program}");
+    if standard_flags(&args, program, USAGE)? {
         return Ok(());
-    }
-    if args.help {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    if let Some(extra) = args.positionals.first() {
-        return Err(Failure::usage(format!(
-            "unexpected argument `{extra}`\n{USAGE}"
-        )));
     }
     let env = &process_env;
     let listen = settings::or_default(
