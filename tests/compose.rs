@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::engines::{require, sample_built, static_tool};
-use common::{appmodel, root, Run};
+use common::{appmodel, root, ModelEdit, Run};
 
 /// The scenarios share the Docker engine, the project name and host port 8080.
 static ENGINE: Mutex<()> = Mutex::new(());
@@ -85,9 +85,6 @@ fn containers() -> Vec<String> {
         .collect()
 }
 
-/// Makes a variant of the 1.1.0 model from its text.
-type ModelEdit = dyn Fn(&str) -> String;
-
 struct World {
     dir: tempfile::TempDir,
     _guard: std::sync::MutexGuard<'static, ()>,
@@ -112,66 +109,7 @@ impl World {
             dir: tempfile::tempdir().unwrap(),
             _guard: guard,
         };
-        let store = w.path("store");
-        let mut models: Vec<(String, PathBuf)> = ["1.0.0", "1.1.0"]
-            .iter()
-            .map(|v| {
-                (
-                    v.to_string(),
-                    root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml")),
-                )
-            })
-            .collect();
-        for (version, edit) in extra {
-            let src = root().join("samples/im-stack/versions/1.1.0/appmodel.yaml");
-            let text = edit(&std::fs::read_to_string(&src).unwrap());
-            let file = src
-                .parent()
-                .unwrap()
-                .join(format!(".test-{version}-{}.yaml", std::process::id()));
-            std::fs::write(&file, text).unwrap();
-            models.push((version.to_string(), file));
-        }
-        for (version, model) in &models {
-            let run = appmodel(
-                w.dir.path(),
-                &[
-                    "publish",
-                    version,
-                    "-f",
-                    model.to_str().unwrap(),
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-            );
-            if model
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".test-")
-            {
-                let _ = std::fs::remove_file(model);
-            }
-            assert_eq!(run.code, 0, "{}", run.transcript());
-            let out = w.path(&format!("im-stack-{version}.tar"));
-            let run = appmodel(
-                w.dir.path(),
-                &[
-                    "export",
-                    "--format",
-                    "compose",
-                    "--version",
-                    version,
-                    "--archive",
-                    out.to_str().unwrap(),
-                    "--tool",
-                    tool.to_str().unwrap(),
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-            );
-            assert_eq!(run.code, 0, "{}", run.transcript());
-        }
+        common::publish_and_export_sample(w.dir.path(), "compose", &tool, extra);
         Some(w)
     }
 

@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::engines::{require, sample_built, static_tool};
-use common::{appmodel, root, Run};
+use common::{root, ModelEdit, Run};
 
 /// One site host at a time: the machine has two cores.
 static HOSTS: Mutex<()> = Mutex::new(());
@@ -156,9 +156,6 @@ impl Host {
     }
 }
 
-/// Makes a variant of the 1.1.0 model from its text.
-type ModelEdit = dyn Fn(&str) -> String;
-
 struct World {
     dir: tempfile::TempDir,
     host: Host,
@@ -175,66 +172,7 @@ impl World {
         }
         let tool = static_tool()?;
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("store");
-        let mut models: Vec<(String, PathBuf)> = ["1.0.0", "1.1.0"]
-            .iter()
-            .map(|v| {
-                (
-                    v.to_string(),
-                    root().join(format!("samples/im-stack/versions/{v}/appmodel.yaml")),
-                )
-            })
-            .collect();
-        for (version, edit) in extra {
-            let src = root().join("samples/im-stack/versions/1.1.0/appmodel.yaml");
-            let text = edit(&std::fs::read_to_string(&src).unwrap());
-            let file = src.parent().unwrap().join(format!(
-                ".test-systemd-{version}-{}.yaml",
-                std::process::id()
-            ));
-            std::fs::write(&file, text).unwrap();
-            models.push((version.to_string(), file));
-        }
-        for (version, model) in &models {
-            let run = appmodel(
-                dir.path(),
-                &[
-                    "publish",
-                    version,
-                    "-f",
-                    model.to_str().unwrap(),
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-            );
-            if model
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".test-")
-            {
-                let _ = std::fs::remove_file(model);
-            }
-            assert_eq!(run.code, 0, "{}", run.transcript());
-            let out = dir.path().join(format!("im-stack-{version}.tar"));
-            let run = appmodel(
-                dir.path(),
-                &[
-                    "export",
-                    "--format",
-                    "systemd",
-                    "--version",
-                    version,
-                    "--archive",
-                    out.to_str().unwrap(),
-                    "--tool",
-                    tool.to_str().unwrap(),
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-            );
-            assert_eq!(run.code, 0, "{}", run.transcript());
-        }
+        common::publish_and_export_sample(dir.path(), "systemd", &tool, extra);
         let host = Host::start(tag);
         host.copy_in(
             &root().join("samples/im-stack/dist/im-probe"),

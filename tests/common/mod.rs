@@ -49,3 +49,68 @@ pub fn appmodel(dir: &Path, args: &[&str]) -> Run {
 }
 
 pub mod engines;
+
+/// Makes a variant of the sample's 1.1.0 model from its text.
+pub type ModelEdit = dyn Fn(&str) -> String;
+
+/// Publishes the sample's 1.0.0 and 1.1.0, and the variants of 1.1.0 that `extra` makes,
+/// into `dir/store`, and exports each as `dir/im-stack-VERSION.tar` in `form`, shipping
+/// `tool` as the bundle's appmodel.
+pub fn publish_and_export_sample(
+    dir: &Path,
+    form: &str,
+    tool: &Path,
+    extra: &[(&str, &ModelEdit)],
+) {
+    let store = dir.join("store");
+    let versions = root().join("samples/im-stack/versions");
+    let mut models: Vec<(String, PathBuf, bool)> = ["1.0.0", "1.1.0"]
+        .iter()
+        .map(|v| (v.to_string(), versions.join(v).join("appmodel.yaml"), false))
+        .collect();
+    for (version, edit) in extra {
+        // Beside the original, so its relative binary paths still hold.
+        let src = versions.join("1.1.0/appmodel.yaml");
+        let file = versions.join(format!(
+            "1.1.0/.test-{form}-{version}-{}.yaml",
+            std::process::id()
+        ));
+        std::fs::write(&file, edit(&std::fs::read_to_string(&src).unwrap())).unwrap();
+        models.push((version.to_string(), file, true));
+    }
+    for (version, model, temporary) in &models {
+        let run = appmodel(
+            dir,
+            &[
+                "publish",
+                version,
+                "-f",
+                model.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+        );
+        if *temporary {
+            let _ = std::fs::remove_file(model);
+        }
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let out = dir.join(format!("im-stack-{version}.tar"));
+        let run = appmodel(
+            dir,
+            &[
+                "export",
+                "--format",
+                form,
+                "--version",
+                version,
+                "--archive",
+                out.to_str().unwrap(),
+                "--tool",
+                tool.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+}
