@@ -134,21 +134,28 @@ impl Site {
         out
     }
 
-    /// Imports `bad` and checks it is refused with `message` and nothing changed.
+    /// Checks that `appmodel verify` and `appmodel import` both refuse `bad` with
+    /// `message`, and that neither changed the site or the bundle.
     fn refuses(&self, bad: &Path, message: &str) {
         let before = self.snapshot();
-        let run = self.import(bad);
-        assert_eq!(run.code, 1, "{}", run.transcript());
-        assert!(
-            run.stderr.contains(message),
-            "expected `{message}` in:\n{}",
-            run.stderr
-        );
-        assert_eq!(
-            self.snapshot(),
-            before,
-            "a refused import must not change the site"
-        );
+        let bundle_before = tree_or_file(bad);
+        for run in [
+            self.run(&["verify", bad.to_str().unwrap()]),
+            self.import(bad),
+        ] {
+            assert_eq!(run.code, 1, "{}", run.transcript());
+            assert!(
+                run.stderr.contains(message),
+                "expected `{message}` in:\n{}",
+                run.stderr
+            );
+            assert_eq!(
+                self.snapshot(),
+                before,
+                "a refused bundle must not change the site"
+            );
+        }
+        assert_eq!(tree_or_file(bad), bundle_before, "the bundle was changed");
     }
 }
 
@@ -173,6 +180,15 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
+}
+
+/// A directory's files, or a file's bytes under its own name.
+fn tree_or_file(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    if path.is_dir() {
+        tree(path)
+    } else {
+        BTreeMap::from([(String::new(), std::fs::read(path).unwrap())])
+    }
 }
 
 /// Copies a directory bundle so a test can damage the copy.
@@ -944,4 +960,116 @@ fn an_interrupted_import_resumes_without_redoing_verified_blobs() {
         2
     );
     assert!(state.join("store/records/big/1.0.0.json").is_file());
+}
+
+#[test]
+fn verify_checks_a_bundle_without_a_site_and_writes_nothing() {
+    let vendor = Vendor::new();
+    let (secret, public) = keygen(vendor.dir.path(), "vendor");
+    let (_, other_public) = keygen(vendor.dir.path(), "other");
+    let sign = ["--sign", secret.to_str().unwrap()];
+    let dir = vendor.export(
+        "signed",
+        &[&["--format", "compose", "--version", "1.0.0"][..], &sign].concat(),
+    );
+    let tar = vendor.export(
+        "signed.tar",
+        &[&["--format", "compose", "--version", "1.0.0"][..], &sign].concat(),
+    );
+    let delta = vendor.export(
+        "delta",
+        &[
+            "--format",
+            "compose",
+            "--version",
+            "1.1.0",
+            "--since",
+            "1.0.0",
+        ],
+    );
+    let before: Vec<_> = [&dir, &tar, &delta].map(|b| tree_or_file(b)).into();
+    let nowhere = vendor.dir.path().join("no-site");
+    let verify = |bundle: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            bundle.to_str().unwrap(),
+            "--state-dir",
+            nowhere.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        appmodel(vendor.dir.path(), &args)
+    };
+    let listed: u64 = manifest(&dir)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["size"].as_u64().unwrap())
+        .sum();
+    let files = manifest(&dir)["files"].as_array().unwrap().len();
+
+    // Signed, no key given or pinned: every byte checked, the signature said unchecked.
+    for bundle in [&dir, &tar] {
+        let run = verify(bundle, &["--json"]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let out: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(out["verified_bytes"], listed, "{}", run.stdout);
+        assert_eq!(out["files"], files);
+        assert_eq!(out["signature_unchecked"], true);
+        assert!(
+            run.stderr.contains("no key was given or pinned"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    // With the vendor's key: checked and named; with another key: refused.
+    let run = verify(&tar, &["--key", public.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.starts_with(&format!(
+            "verified demo 1.0.0 (compose form): {files} files, "
+        )) && run.stdout.contains("match bundle.json; signed by key "),
+        "{}",
+        run.stdout
+    );
+    let run = verify(&dir, &["--key", other_public.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("the bundle's signature is not valid"),
+        "{}",
+        run.stderr
+    );
+    // A key is given, so an unsigned bundle is refused.
+    let run = verify(&delta, &["--key", public.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("the bundle is unsigned"),
+        "{}",
+        run.stderr
+    );
+
+    // A delta checked without a site says what the site must hold.
+    let run = verify(&delta, &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("; unsigned; a delta on 1.0.0: the site must already hold its "),
+        "{}",
+        run.stdout
+    );
+
+    // A site that holds the base: verify says so.
+    let site = Site::new();
+    assert_eq!(site.import(&dir).code, 0);
+    let run = site.run(&["verify", delta.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("; a delta on 1.0.0, whose "),
+        "{}",
+        run.stdout
+    );
+
+    assert!(!nowhere.exists(), "verify created a state directory");
+    let after: Vec<_> = [&dir, &tar, &delta].map(|b| tree_or_file(b)).into();
+    assert!(before == after, "verify changed a bundle");
 }

@@ -49,6 +49,8 @@ pub enum Command {
     Export(ExportArgs),
     /// On site: verify a bundle (directory, mounted disc or tar) and import it.
     Import(ImportArgs),
+    /// Check a bundle against its manifest and signature without importing or writing anything.
+    Verify(VerifyArgs),
     /// Make a signing key pair for bundles (minisign format).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -254,6 +256,21 @@ pub struct ImportArgs {
     /// The bundle: a directory, a mounted disc, or a tar file.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle: a directory, a mounted disc, or a tar file.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// A public key (.pub) the bundle must be signed with; repeat for several. Without
+    /// it, the keys pinned in the site state directory are used, if there are any.
+    #[arg(long = "key", value_name = "KEY.pub")]
+    pub keys: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[arg(long)]

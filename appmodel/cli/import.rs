@@ -9,15 +9,15 @@ use crate::output::print_json;
 pub fn run(args: &ImportArgs) -> Result<()> {
     let site = Site::open(&args.state.state_dir)?;
     let r = import(&site, &args.path)?;
+    if r.signature_unchecked {
+        eprintln!("warning: the bundle is signed, but this site pins no key, so the signature was not checked (pin one with `appmodel trust add KEY.pub`)");
+    }
     if args.json {
         return print_json(&json!({
             "app": r.app, "version": r.version, "form": r.form.as_str(), "files": r.files,
             "new_blobs": r.new_blobs, "new_bytes": r.new_bytes, "present_blobs": r.present_blobs,
             "signed_by": r.signed_by, "signature_unchecked": r.signature_unchecked, "delta_base": r.delta_base,
         }));
-    }
-    if r.signature_unchecked {
-        eprintln!("warning: the bundle is signed, but this site pins no key, so the signature was not checked (pin one with `appmodel trust add KEY.pub`)");
     }
     println!(
         "imported {} {} ({} form{}): {} files verified, {} new in {} blobs, {} blobs already present{}",

@@ -22,6 +22,7 @@ mod site;
 mod store;
 mod trust;
 mod validate;
+mod verify;
 mod versions;
 
 use std::process::ExitCode;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Gc(a) => gc::run(&a),
         Command::Export(a) => export::run(&a),
         Command::Import(a) => import::run(&a),
+        Command::Verify(a) => verify::run(&a),
         Command::Key(KeyCommand::Generate(a)) => key::generate(&a),
         Command::Trust(TrustCommand::Add(a)) => trust::add(&a),
         Command::Trust(TrustCommand::List(a)) => trust::list(&a),

@@ -7,6 +7,9 @@
 //! import resumable); other files go to a staging directory. Only when all is verified do
 //! the version record and the bundle's files become visible. On any failure the state
 //! directory is left as it was.
+//!
+//! [`verify`] runs the same checks and writes nothing: for the disc after it is burnt, or
+//! on site before an import.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -20,7 +23,7 @@ use appmodel_model::bundle::{
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
-use appmodel_store::{StoreError, StoreLock};
+use appmodel_store::{Store, StoreError, StoreLock};
 use sha2::{Digest as _, Sha256};
 
 use crate::site::Site;
@@ -45,6 +48,10 @@ pub struct ImportReport {
     /// The bundle carried a signature but no key is pinned, so it was not checked.
     pub signature_unchecked: bool,
     pub delta_base: Option<String>,
+    /// Blobs a delta bundle expects the site to hold already.
+    pub base_blobs: usize,
+    /// Bytes read and checked against bundle.json.
+    pub verified_bytes: u64,
 }
 
 /// Imports the bundle at `path` (a directory or a tar file).
@@ -56,14 +63,12 @@ pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
         .staging()
         .join(format!("import-{}", std::process::id()));
     fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
-    let result = Importer {
+    let sink = Sink::Site {
         site,
         lock: &store_lock,
         staging: &staging,
-        seen: BTreeSet::new(),
-        report: None,
-    }
-    .run(path);
+    };
+    let result = Importer::new(sink, site.trusted_keys()?).run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
         site.store().remove_blobs_not_in(&store_lock, &before);
@@ -71,10 +76,42 @@ pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
     result
 }
 
+/// Verifies the bundle at `path` and writes nothing: the signature (required when `keys`,
+/// as `(name, .pub text)`, is not empty), every listed file's size and sha256, no unlisted,
+/// duplicate or unsafe entry, and that record.json is the manifest's version. Works on
+/// read-only media and needs no site. With a site's store, a delta bundle's base blobs
+/// must be there too, as for [`import`].
+pub fn verify(
+    path: &Path,
+    keys: Vec<(String, String)>,
+    site_store: Option<&Store>,
+) -> Result<ImportReport, ImportError> {
+    let sink = Sink::Check {
+        record: None,
+        store: site_store,
+    };
+    Importer::new(sink, keys).run(path)
+}
+
+/// Where verified files go.
+enum Sink<'a> {
+    /// Into the site: blobs into its store, other files into a staging directory.
+    Site {
+        site: &'a Site,
+        lock: &'a StoreLock,
+        staging: &'a Path,
+    },
+    /// Nowhere; only record.json is kept (in memory) to check it. The site's store, if
+    /// given, is only looked at for a delta's base.
+    Check {
+        record: Option<Vec<u8>>,
+        store: Option<&'a Store>,
+    },
+}
+
 struct Importer<'a> {
-    site: &'a Site,
-    lock: &'a StoreLock,
-    staging: &'a Path,
+    sink: Sink<'a>,
+    keys: Vec<(String, String)>,
     seen: BTreeSet<String>,
     report: Option<ImportReport>,
 }
@@ -86,7 +123,16 @@ fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
     }
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    fn new(sink: Sink<'a>, keys: Vec<(String, String)>) -> Self {
+        Importer {
+            sink,
+            keys,
+            seen: BTreeSet::new(),
+            report: None,
+        }
+    }
+
     fn run(mut self, path: &Path) -> Result<ImportReport, ImportError> {
         let meta = fs::metadata(path).map_err(io_err("read", path))?;
         let manifest = if meta.is_dir() {
@@ -146,14 +192,14 @@ impl Importer<'_> {
                 "it does not list `{RECORD_FILE}`"
             )));
         }
-        let (signed_by, unchecked) = check_signature(self.site, bytes, signature)?;
+        let (signed_by, unchecked) = check_signature(&self.keys, bytes, signature)?;
         let mut base = None;
         if let Some(b) = &manifest.base {
-            let missing = b
-                .blobs
-                .iter()
-                .filter(|d| !self.site.store().has_blob(d))
-                .count();
+            let store = match &self.sink {
+                Sink::Site { site, .. } => Some(site.store()),
+                Sink::Check { store, .. } => *store,
+            };
+            let missing = store.map_or(0, |st| b.blobs.iter().filter(|d| !st.has_blob(d)).count());
             if missing > 0 {
                 return Err(ImportError::MissingBase {
                     app: manifest.app.clone(),
@@ -174,12 +220,16 @@ impl Importer<'_> {
             signed_by,
             signature_unchecked: unchecked,
             delta_base: base,
+            base_blobs: manifest.base.as_ref().map_or(0, |b| b.blobs.len()),
+            verified_bytes: 0,
         });
-        fs::write(self.staging.join(MANIFEST_FILE), bytes)
-            .map_err(io_err("write", &self.staging.join(MANIFEST_FILE)))?;
-        if let Some(sig) = signature {
-            fs::write(self.staging.join(SIGNATURE_FILE), sig)
-                .map_err(io_err("write", &self.staging.join(SIGNATURE_FILE)))?;
+        if let Sink::Site { staging, .. } = &self.sink {
+            fs::write(staging.join(MANIFEST_FILE), bytes)
+                .map_err(io_err("write", &staging.join(MANIFEST_FILE)))?;
+            if let Some(sig) = signature {
+                fs::write(staging.join(SIGNATURE_FILE), sig)
+                    .map_err(io_err("write", &staging.join(SIGNATURE_FILE)))?;
+            }
         }
         Ok(manifest)
     }
@@ -373,17 +423,39 @@ impl Importer<'_> {
                 actual: size,
             });
         }
-        let store = self.site.store();
+        let (site, lock, staging) = match &mut self.sink {
+            Sink::Site {
+                site,
+                lock,
+                staging,
+            } => (*site, *lock, *staging),
+            Sink::Check { record, .. } => {
+                let (digest, total) = if f.path == RECORD_FILE {
+                    if f.size > MAX_MANIFEST {
+                        return Err(ImportError::BadManifest(format!(
+                            "{RECORD_FILE} is larger than 64 MiB"
+                        )));
+                    }
+                    let mut bytes = Vec::new();
+                    let r = hash_copy(reader, &mut bytes, &f.path, Path::new("memory"))?;
+                    *record = Some(bytes);
+                    r
+                } else {
+                    hash_copy(reader, &mut io::sink(), &f.path, Path::new("nowhere"))?
+                };
+                return self.checked(f, digest, total);
+            }
+        };
+        let store = site.store();
         if f.path.starts_with("blobs/sha256/") {
-            let report = self.report.as_mut();
             if store.has_blob(&f.sha256) {
-                if let Some(r) = report {
+                if let Some(r) = self.report.as_mut() {
                     r.present_blobs += 1;
                 }
                 return Ok(());
             }
             match store.put_reader(
-                self.lock,
+                lock,
                 &format!("`{}`", f.path),
                 reader,
                 Some(f.sha256.clone()),
@@ -404,29 +476,29 @@ impl Importer<'_> {
             if let Some(r) = self.report.as_mut() {
                 r.new_blobs += 1;
                 r.new_bytes += f.size;
+                r.verified_bytes += f.size;
             }
             return Ok(());
         }
-        let dest = self.staging.join(&f.path);
+        let dest = staging.join(&f.path);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
         let mut out = PipeWriter::new(File::create(&dest).map_err(io_err("create", &dest))?);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0u64;
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(io_err("read", Path::new(&f.path)))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_err("write", &dest))?;
-            total += n as u64;
+        let (digest, total) = hash_copy(reader, &mut out, &f.path, &dest)?;
+        self.checked(f, digest, total)?;
+        out.finish().map_err(io_err("write", &dest))?;
+        #[cfg(unix)]
+        if f.executable {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set permissions of", &dest))?;
         }
-        let actual = Digest::from_sha256(&hasher.finalize());
+        Ok(())
+    }
+
+    /// Compares what was read with bundle.json.
+    fn checked(&mut self, f: &BundleFile, actual: Digest, total: u64) -> Result<(), ImportError> {
         if total != f.size {
             return Err(ImportError::SizeMismatch {
                 path: f.path.clone(),
@@ -441,28 +513,31 @@ impl Importer<'_> {
                 actual,
             });
         }
-        out.finish().map_err(io_err("write", &dest))?;
-        #[cfg(unix)]
-        if f.executable {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
-                .map_err(io_err("set permissions of", &dest))?;
+        if let Some(r) = self.report.as_mut() {
+            r.verified_bytes += total;
         }
         Ok(())
     }
 
     /// Everything checked: record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
-        let record_path = self.staging.join(RECORD_FILE);
+        let (site, lock, staging) = match &mut self.sink {
+            Sink::Site {
+                site,
+                lock,
+                staging,
+            } => (*site, *lock, *staging),
+            Sink::Check { record, .. } => {
+                check_record(manifest, &record.take().unwrap_or_default())?;
+                return self
+                    .report
+                    .take()
+                    .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()));
+            }
+        };
+        let record_path = staging.join(RECORD_FILE);
         let bytes = fs::read(&record_path).map_err(io_err("read", &record_path))?;
-        let record: VersionRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| ImportError::BadManifest(format!("record.json: {e}")))?;
-        if record.app != manifest.app || record.version != manifest.version {
-            return Err(ImportError::RecordMismatch {
-                expected: format!("{} {}", manifest.app, manifest.version),
-                found: format!("{} {}", record.app, record.version),
-            });
-        }
+        let record = check_record(manifest, &bytes)?;
         // The form's blobs: the bundle's (all verified above) and, for a delta, the base's.
         let mut needed: Vec<Digest> = manifest
             .files
@@ -471,28 +546,64 @@ impl Importer<'_> {
             .map(|f| f.sha256.clone())
             .collect();
         needed.extend(manifest.base.iter().flat_map(|b| b.blobs.iter().cloned()));
-        self.site.store().put_record(self.lock, &record, &needed)?;
-        let dest = self
-            .site
-            .bundle_dir(&manifest.app, &manifest.version, manifest.form);
+        site.store().put_record(lock, &record, &needed)?;
+        let dest = site.bundle_dir(&manifest.app, &manifest.version, manifest.form);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
         // Keep only non-blob files (blobs live in the store).
-        let _ = fs::remove_dir_all(self.staging.join("blobs"));
+        let _ = fs::remove_dir_all(staging.join("blobs"));
         if dest.exists() {
-            let old = self
-                .site
+            let old = site
                 .staging()
                 .join(format!("replaced-{}", std::process::id()));
             fs::rename(&dest, &old).map_err(io_err("replace", &dest))?;
             let _ = fs::remove_dir_all(&old);
         }
-        fs::rename(self.staging, &dest).map_err(io_err("rename into", &dest))?;
+        fs::rename(staging, &dest).map_err(io_err("rename into", &dest))?;
         self.report
             .take()
             .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))
     }
+}
+
+/// Parses record.json and checks it is the manifest's version.
+fn check_record(manifest: &BundleManifest, bytes: &[u8]) -> Result<VersionRecord, ImportError> {
+    let record: VersionRecord = serde_json::from_slice(bytes)
+        .map_err(|e| ImportError::BadManifest(format!("{RECORD_FILE}: {e}")))?;
+    if record.app != manifest.app || record.version != manifest.version {
+        return Err(ImportError::RecordMismatch {
+            expected: format!("{} {}", manifest.app, manifest.version),
+            found: format!("{} {}", record.app, record.version),
+        });
+    }
+    Ok(record)
+}
+
+/// Streams the bundle file `path` from `reader` into `out` (written at `out_path`),
+/// hashing. Returns the digest and the byte count.
+fn hash_copy(
+    reader: &mut dyn Read,
+    out: &mut dyn Write,
+    path: &str,
+    out_path: &Path,
+) -> Result<(Digest, u64), ImportError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err("read", Path::new(path))(e)),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(io_err("write", out_path))?;
+        total += n as u64;
+    }
+    Ok((Digest::from_sha256(&hasher.finalize()), total))
 }
 
 fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportError> {
@@ -510,11 +621,10 @@ fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportErr
 /// Checks the signature against the pinned keys. Returns the signing key id, and whether a
 /// signature was present but could not be checked because no key is pinned.
 fn check_signature(
-    site: &Site,
+    keys: &[(String, String)],
     manifest: &[u8],
     signature: Option<&str>,
 ) -> Result<(Option<String>, bool), ImportError> {
-    let keys = site.trusted_keys()?;
     match (keys.is_empty(), signature) {
         (true, None) => Ok((None, false)),
         (true, Some(_)) => Ok((None, true)),
@@ -527,7 +637,7 @@ fn check_signature(
         }),
         (false, Some(sig)) => {
             let mut last = String::new();
-            for (name, text) in &keys {
+            for (name, text) in keys {
                 let key = match appmodel_signing::PublicKey::from_text(text) {
                     Ok(k) => k,
                     Err(e) => {

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use appmodel_model::Digest;
 use appmodel_store::StoreError;
 
-pub use import::{import, ImportReport};
+pub use import::{import, verify, ImportReport};
 pub use site::Site;
 
 /// Errors of the site side.

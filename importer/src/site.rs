@@ -96,16 +96,26 @@ impl Site {
 
     /// The pinned public keys' texts, by file name.
     pub fn trusted_keys(&self) -> Result<Vec<(String, String)>, ImportError> {
-        let dir = self.trust_dir();
-        let mut keys = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("read", &dir))?.flatten() {
-            let p = entry.path();
-            if p.extension().is_some_and(|e| e == "pub") {
-                let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
-                keys.push((entry.file_name().to_string_lossy().into_owned(), text));
-            }
-        }
-        keys.sort();
-        Ok(keys)
+        trusted_keys_in(&self.trust_dir())
     }
+}
+
+/// The `.pub` keys pinned in a trust directory, by file name (none when it does not exist).
+/// Reads only: `appmodel verify` uses it on a site without changing anything.
+pub fn trusted_keys_in(dir: &Path) -> Result<Vec<(String, String)>, ImportError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("read", dir)(e)),
+    };
+    let mut keys = Vec::new();
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "pub") {
+            let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
+            keys.push((entry.file_name().to_string_lossy().into_owned(), text));
+        }
+    }
+    keys.sort();
+    Ok(keys)
 }

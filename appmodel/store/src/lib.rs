@@ -155,6 +155,14 @@ impl Store {
         Ok(store)
     }
 
+    /// The store at `root` if there is one, creating nothing: for commands that only read
+    /// (`appmodel verify` on a site).
+    pub fn open_existing(root: &Path) -> Option<Store> {
+        root.join("oci-layout").is_file().then(|| Store {
+            root: root.to_path_buf(),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
