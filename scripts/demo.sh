@@ -41,6 +41,8 @@ echo "== appmodel key generate; appmodel export --format compose --sign"
 for v in 1.0.0 1.1.0; do
   "$appmodel" export --format compose --version "$v" --archive "$work/im-stack-$v.tar" \
     --sign "$work/vendor.key" --store "$store"
+  # What the vendor runs on the burnt disc or copied stick before it travels.
+  "$appmodel" verify "$work/im-stack-$v.tar" --key "$work/vendor.pub"
 done
 
 echo; echo "######## site side (no network needed from here on) ########"

@@ -5,7 +5,7 @@
 //! waiting for it (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux); the end fsyncs. So
 //! the disk works while the data streams and the final fsync has little left to do, and no
 //! thread waits for the disk mid-stream. Measured here on 1 GiB: write-behind + one fsync
-//! 0.44-0.54 s, an fdatasync every 16 MiB 0.69-2.1 s, a single fsync at the end 0.9-3.0 s
+//! 0.45-0.55 s, an fdatasync every 16 MiB 0.69-2.1 s, a single fsync at the end 0.9-3.0 s
 //! (BENCHMARKS.md). Memory stays bounded: at most a few chunks in flight.
 
 use std::fs::File;
