@@ -49,7 +49,19 @@ fn clean_engine() {
     for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
         let _ = Command::new("docker").args(["rm", "-f", id]).output();
     }
-    let vols = Command::new("docker")
+    for v in volumes() {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &v])
+            .output();
+    }
+    let _ = Command::new("docker")
+        .args(["network", "rm", &format!("{APP}_default")])
+        .output();
+}
+
+/// The sample project's data volumes.
+fn volumes() -> Vec<String> {
+    let out = Command::new("docker")
         .args([
             "volume",
             "ls",
@@ -59,14 +71,10 @@ fn clean_engine() {
         ])
         .output()
         .unwrap();
-    for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
-        let _ = Command::new("docker")
-            .args(["volume", "rm", "-f", v])
-            .output();
-    }
-    let _ = Command::new("docker")
-        .args(["network", "rm", &format!("{APP}_default")])
-        .output();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn containers() -> Vec<String> {
@@ -303,9 +311,40 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
         ]
     );
 
-    let run = w.ok(&["uninstall"]);
-    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 3)\n");
+    // Uninstall keeping the data, install again: every message is still there.
+    let run = w.ok(&["uninstall", "--keep-data"]);
+    assert_eq!(
+        run.stdout,
+        "uninstalled im-stack 1.0.0 (revision 3); data kept\n"
+    );
     assert!(containers().is_empty());
+    assert!(!volumes().is_empty(), "--keep-data removed the volumes");
+    let config = w.config("1.0.0");
+    let run = w.ok(&[
+        "install",
+        "--version",
+        "1.0.0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.stdout,
+        "installed im-stack 1.0.0: revision 4 (deployed) is running\n"
+    );
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+
+    let run = w.ok(&["uninstall"]);
+    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 4)\n");
+    assert!(containers().is_empty());
+    assert!(
+        volumes().is_empty(),
+        "uninstall left volumes: {:?}",
+        volumes()
+    );
 }
 
 #[test]

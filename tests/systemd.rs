@@ -413,10 +413,40 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
         ]
     );
 
-    let run = w.ok(&disc2, &["uninstall"]);
-    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 3)\n");
+    // Uninstall keeping the data: units and releases go, the data stays; installed
+    // again, every message is still there.
+    let run = w.ok(&disc2, &["uninstall", "--keep-data"]);
+    assert_eq!(
+        run.stdout,
+        "uninstalled im-stack 1.0.0 (revision 3); data kept\n"
+    );
     let run = w.host.sh(&format!(
-        "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; ls /var/lib/private"
+        "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; find /opt/appmodel /var/lib/private -mindepth 1 -maxdepth 1"
+    ));
+    assert_eq!(
+        run.stdout,
+        format!("inactive\n/var/lib/private/{APP}\n"),
+        "{}",
+        run.transcript()
+    );
+    let run = w.ok(
+        &disc2,
+        &["install", "--version", "1.0.0", "--config", config],
+    );
+    assert_eq!(
+        run.stdout,
+        "installed im-stack 1.0.0: revision 4 (deployed) is running\n"
+    );
+    let verified = w.probe_ok("before-upgrade.json", &["verify"]);
+    assert!(
+        verified.contains("verified 60 messages, 0 missing"),
+        "{verified}"
+    );
+
+    let run = w.ok(&disc2, &["uninstall"]);
+    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 4)\n");
+    let run = w.host.sh(&format!(
+        "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; find /opt/appmodel /var/lib/private -mindepth 1 -maxdepth 1"
     ));
     assert_eq!(run.stdout, "inactive\n", "{}", run.transcript());
 }

@@ -834,6 +834,7 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
     let target = target_for(site, current.form)?;
     let c = ctx(site, &dep, &l);
     target.stop(&c)?;
+    target.remove_files(&c)?;
     if !keep_data {
         target.remove_data(&c)?;
     }

@@ -657,6 +657,17 @@ impl Target for Systemd<'_> {
         Ok(())
     }
 
+    /// The releases (binaries, rendered environment files, config files) and the
+    /// `current` link under /opt/appmodel/<app>; data lives elsewhere.
+    fn remove_files(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let dir = self.app_dir(rev.app);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &dir)(e)),
+        }
+    }
+
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
         let mut out = Vec::new();
         for c in &rev.record.model.components {

@@ -80,5 +80,11 @@ pub trait Target {
     /// Removes the data volumes (uninstall without `--keep-data`).
     fn remove_data(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError>;
 
+    /// Removes what install put on the host besides data and the site state (uninstall,
+    /// after `stop`). Nothing by default: a target whose `stop` leaves nothing behind.
+    fn remove_files(&self, _rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        Ok(())
+    }
+
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError>;
 }
