@@ -186,8 +186,10 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn tree_or_file(path: &Path) -> BTreeMap<String, Vec<u8>> {
     if path.is_dir() {
         tree(path)
-    } else {
+    } else if path.exists() {
         BTreeMap::from([(String::new(), std::fs::read(path).unwrap())])
+    } else {
+        BTreeMap::new()
     }
 }
 
@@ -463,6 +465,24 @@ fn damaged_bundles_are_refused_naming_the_file() {
         &extra,
         "`blobs/sha256/evil.sh` is in the bundle but not listed in bundle.json",
     );
+
+    let nothing = vendor.dir.path().join("no-such-bundle");
+    site.refuses(
+        &nothing,
+        &format!(
+            "`{}` is not an appmodel bundle: it does not exist",
+            nothing.display()
+        ),
+    );
+    let text = vendor.dir.path().join("notes.txt");
+    std::fs::write(&text, "root:x:0:0:root:/root:/bin/bash\n".repeat(40)).unwrap();
+    site.refuses(
+        &text,
+        &format!("`{}` is not an appmodel bundle: it is neither a directory nor a tar file (its first 512 bytes are not a tar header)", text.display()),
+    );
+    let empty = vendor.dir.path().join("empty.tar");
+    std::fs::write(&empty, [0u8; 1024]).unwrap();
+    site.refuses(&empty, "is not an appmodel bundle: it has no bundle.json");
 
     let link = vendor.dir.path().join("link");
     copy_bundle(&good, &link);

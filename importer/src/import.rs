@@ -134,7 +134,13 @@ impl<'a> Importer<'a> {
     }
 
     fn run(mut self, path: &Path) -> Result<ImportReport, ImportError> {
-        let meta = fs::metadata(path).map_err(io_err("read", path))?;
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(not_a_bundle(path, "it does not exist"))
+            }
+            Err(e) => return Err(io_err("read", path)(e)),
+        };
         let manifest = if meta.is_dir() {
             self.read_dir_bundle(path)?
         } else {
@@ -305,14 +311,20 @@ impl<'a> Importer<'a> {
     }
 
     fn read_tar_bundle(&mut self, path: &Path) -> Result<BundleManifest, ImportError> {
-        let file = File::open(path).map_err(io_err("read", path))?;
+        let mut file = File::open(path).map_err(io_err("read", path))?;
+        if !starts_with_tar_header(&mut file).map_err(io_err("read", path))? {
+            return Err(not_a_bundle(
+                path,
+                "it is neither a directory nor a tar file (its first 512 bytes are not a tar header)",
+            ));
+        }
         let mut archive = tar::Archive::new(io::BufReader::with_capacity(CHUNK, file));
         let entries = archive.entries().map_err(io_err("read", path))?;
         let mut manifest: Option<BundleManifest> = None;
         let mut pending_manifest: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry =
-                entry.map_err(|e| not_a_bundle(path, &format!("unreadable tar: {e}")))?;
+                entry.map_err(|e| not_a_bundle(path, &format!("unreadable tar: {}", brief(&e))))?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let kind = entry.header().entry_type();
             let name = raw
@@ -567,6 +579,54 @@ impl<'a> Importer<'a> {
     }
 }
 
+/// Whether the file begins with a tar header (its checksum is right), and rewinds it. The
+/// tar reader's own error for, say, a text file quotes the file's bytes.
+fn starts_with_tar_header(file: &mut File) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < block.len() {
+        match file.read(&mut block[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    if got < block.len() {
+        return Ok(false);
+    }
+    if block.iter().all(|b| *b == 0) {
+        return Ok(true); // an empty archive: "no bundle.json" says it better
+    }
+    let field = String::from_utf8_lossy(&block[148..156]);
+    let Ok(stored) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+    else {
+        return Ok(false);
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    Ok(sum == stored)
+}
+
+/// An error's first line, at most 120 characters: tar errors can quote raw bytes.
+fn brief(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(120) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
 /// Parses record.json and checks it is the manifest's version.
 fn check_record(manifest: &BundleManifest, bytes: &[u8]) -> Result<VersionRecord, ImportError> {
     let record: VersionRecord = serde_json::from_slice(bytes)
@@ -652,5 +712,48 @@ fn check_signature(
             }
             Err(ImportError::BadSignature(last))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn brief_keeps_the_first_line_and_at_most_120_characters() {
+        assert_eq!(brief(&"short"), "short");
+        assert_eq!(
+            brief(&"numeric field was not a number: login\nroot:x:0:0"),
+            "numeric field was not a number: login"
+        );
+        let long = "é".repeat(200);
+        assert_eq!(brief(&long), format!("{}...", "é".repeat(120)));
+    }
+
+    #[test]
+    fn a_tar_header_is_recognised_by_its_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar_path = dir.path().join("a.tar");
+        let mut b = tar::Builder::new(File::create(&tar_path).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_cksum();
+        b.append_data(&mut h, "x", &b"abc"[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let mut f = File::open(&tar_path).unwrap();
+        assert!(starts_with_tar_header(&mut f).unwrap());
+        // Rewound: the archive still reads from the start.
+        assert_eq!(tar::Archive::new(f).entries().unwrap().count(), 1);
+
+        let mut bytes = std::fs::read(&tar_path).unwrap();
+        bytes[0] ^= 1; // the name changes, the checksum does not
+        let bad = dir.path().join("bad.tar");
+        File::create(&bad).unwrap().write_all(&bytes).unwrap();
+        assert!(!starts_with_tar_header(&mut File::open(&bad).unwrap()).unwrap());
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"not 512 bytes").unwrap();
+        assert!(!starts_with_tar_header(&mut File::open(&short).unwrap()).unwrap());
     }
 }
