@@ -268,6 +268,8 @@ fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> S
          \x20  pinned with `appmodel trust add KEY.pub`; once a key is pinned, unsigned\n\
          \x20  bundles are refused. Stock minisign can check it too:\n\n\
          \x20     minisign -Vm bundle.json -p VENDOR.pub\n\n\
+         \x20  To only check a disc or stick (nothing is written, root not needed):\n\n\
+         \x20     ./appmodel verify . --key VENDOR.pub\n\n\
          2. Write the site configuration from the model in this bundle and check it:\n\n\
          \x20     ./appmodel config init -f appmodel.yaml -o site-config.yaml\n\
          \x20     ./appmodel config check -f appmodel.yaml site-config.yaml\n\n\
