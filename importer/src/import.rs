@@ -23,7 +23,7 @@ use appmodel_model::bundle::{
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
-use appmodel_store::{Store, StoreError, StoreLock};
+use appmodel_store::{progress, Store, StoreError, StoreLock};
 use sha2::{Digest as _, Sha256};
 
 use crate::site::Site;
@@ -449,11 +449,16 @@ impl<'a> Importer<'a> {
                         )));
                     }
                     let mut bytes = Vec::new();
-                    let r = hash_copy(reader, &mut bytes, &f.path, Path::new("memory"))?;
+                    let r = hash_copy(reader, &mut bytes, (&f.path, f.size), Path::new("memory"))?;
                     *record = Some(bytes);
                     r
                 } else {
-                    hash_copy(reader, &mut io::sink(), &f.path, Path::new("nowhere"))?
+                    hash_copy(
+                        reader,
+                        &mut io::sink(),
+                        (&f.path, f.size),
+                        Path::new("nowhere"),
+                    )?
                 };
                 return self.checked(f, digest, total);
             }
@@ -497,7 +502,7 @@ impl<'a> Importer<'a> {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
         let mut out = PipeWriter::new(File::create(&dest).map_err(io_err("create", &dest))?);
-        let (digest, total) = hash_copy(reader, &mut out, &f.path, &dest)?;
+        let (digest, total) = hash_copy(reader, &mut out, (&f.path, f.size), &dest)?;
         self.checked(f, digest, total)?;
         out.finish().map_err(io_err("write", &dest))?;
         #[cfg(unix)]
@@ -640,17 +645,21 @@ fn check_record(manifest: &BundleManifest, bytes: &[u8]) -> Result<VersionRecord
     Ok(record)
 }
 
-/// Streams the bundle file `path` from `reader` into `out` (written at `out_path`),
-/// hashing. Returns the digest and the byte count.
+/// Streams the bundle file `path` (`size` bytes expected) from `reader` into `out`
+/// (written at `out_path`), hashing, with progress on a terminal. Returns the digest and
+/// the byte count.
 fn hash_copy(
     reader: &mut dyn Read,
     out: &mut dyn Write,
-    path: &str,
+    (path, size): (&str, u64),
     out_path: &Path,
 ) -> Result<(Digest, u64), ImportError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
+    let task = (size >= progress::MIN_BYTES)
+        .then(|| progress::task(&format!("checking `{path}`"), Some(size)))
+        .flatten();
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -662,6 +671,9 @@ fn hash_copy(
         out.write_all(&buf[..n])
             .map_err(io_err("write", out_path))?;
         total += n as u64;
+        if let Some(t) = &task {
+            t.advance(n as u64);
+        }
     }
     Ok((Digest::from_sha256(&hasher.finalize()), total))
 }
