@@ -730,7 +730,6 @@ fn check_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     #[test]
     fn brief_keeps_the_first_line_and_at_most_120_characters() {
