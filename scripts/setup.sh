@@ -17,6 +17,7 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v podman >/dev/null || need+=(podman)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v openssl >/dev/null || need+=(openssl)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)     # reflink export test (loop-mounted XFS)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

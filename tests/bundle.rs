@@ -1093,3 +1093,135 @@ fn verify_checks_a_bundle_without_a_site_and_writes_nothing() {
     let after: Vec<_> = [&dir, &tar, &delta].map(|b| tree_or_file(b)).into();
     assert!(before == after, "verify changed a bundle");
 }
+
+/// A loop-mounted XFS filesystem (reflink is on by default), unmounted on drop. `None`
+/// (the test is skipped) when this machine cannot make one; under `CI=true` that fails.
+struct Xfs {
+    _dir: tempfile::TempDir,
+    mnt: PathBuf,
+}
+
+impl Xfs {
+    fn new() -> Option<Xfs> {
+        if !common::engines::require("mkfs.xfs") || !common::engines::require("filefrag") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("xfs.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(300 << 20)
+            .unwrap();
+        let sh = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap()
+        };
+        let made = sh(&format!(
+            "mkfs.xfs -q -f '{}' && mount -o loop '{}' '{}'",
+            image.display(),
+            image.display(),
+            mnt.display()
+        ));
+        if !made.status.success() {
+            let why = String::from_utf8_lossy(&made.stderr).into_owned();
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("a loop-mounted XFS is required under CI=true (root, loop devices): {why}");
+            }
+            eprintln!("skipped: cannot loop-mount an XFS filesystem here: {why}");
+            return None;
+        }
+        Some(Xfs { _dir: dir, mnt })
+    }
+}
+
+impl Drop for Xfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mnt)
+            .status();
+    }
+}
+
+#[test]
+fn a_directory_export_on_a_reflink_filesystem_shares_extents_instead_of_copying() {
+    let Some(xfs) = Xfs::new() else { return };
+    let vendor = Vendor::new();
+    let store = xfs.mnt.join("store");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(vendor.store())
+        .arg(&store)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let bundle = xfs.mnt.join("bundle");
+    let run = appmodel(
+        vendor.dir.path(),
+        &[
+            "export",
+            "--format",
+            "compose",
+            "--version",
+            "1.0.0",
+            "--store",
+            store.to_str().unwrap(),
+            "-o",
+            bundle.to_str().unwrap(),
+            "--tool",
+            vendor.dir.path().join("tool").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let blobs: Vec<(String, u64)> = manifest(&bundle)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("blobs/"))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!blobs.is_empty());
+    assert_eq!(
+        report["linked_bytes"],
+        blobs.iter().map(|(_, s)| s).sum::<u64>(),
+        "every blob reflinked"
+    );
+    use std::os::unix::fs::MetadataExt;
+    for (path, _) in &blobs {
+        let ours = bundle.join(path);
+        let theirs = store.join(path);
+        let (a, b) = (
+            std::fs::metadata(&ours).unwrap(),
+            std::fs::metadata(&theirs).unwrap(),
+        );
+        // Not a hard link: its own inode, so nothing done to the bundle reaches the store.
+        assert_ne!(a.ino(), b.ino(), "{path} is a hard link");
+        assert_eq!(a.nlink(), 1, "{path}");
+        assert_eq!(
+            std::fs::read(&ours).unwrap(),
+            std::fs::read(&theirs).unwrap()
+        );
+        // ... yet no data was copied: its extents are the store's.
+        let frag = std::process::Command::new("filefrag")
+            .arg("-v")
+            .arg(&ours)
+            .output()
+            .unwrap();
+        let frag = String::from_utf8_lossy(&frag.stdout);
+        assert!(frag.contains("shared"), "{path} shares no extent:\n{frag}");
+    }
+    let site = Site::new();
+    let run = site.run(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}

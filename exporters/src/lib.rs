@@ -112,7 +112,7 @@ pub struct ExportReport {
     pub manifest: appmodel_model::bundle::BundleManifest,
     pub path: PathBuf,
     pub bytes: u64,
-    /// Bytes hard-linked from the store instead of copied.
+    /// Bytes reflinked or hard-linked from the store instead of copied.
     pub linked_bytes: u64,
     pub signed: bool,
 }

@@ -1,7 +1,7 @@
 //! Writing a planned bundle: the manifest (and signature) first, then every file in path
-//! order. Store blobs are hard-linked into a directory bundle when the filesystem allows,
-//! copied otherwise; every copied byte is hashed and checked against the plan. Output goes
-//! to a temporary name and is renamed into place when complete.
+//! order. Store blobs are reflinked or hard-linked into a directory bundle when the
+//! filesystem allows, copied otherwise; every copied byte is hashed and checked against the
+//! plan. Output goes to a temporary name and is renamed into place when complete.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -69,7 +69,7 @@ fn copy_checked(
     Ok(())
 }
 
-/// Writes a directory bundle. Returns the bytes hard-linked from the store.
+/// Writes a directory bundle. Returns the bytes reflinked or hard-linked from the store.
 pub fn write_dir(
     store: &Store,
     plan: &Plan,
@@ -114,7 +114,13 @@ fn write_dir_into(
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
         if let Source::Blob(d) = &f.source {
-            // Store blobs are read-only and content-addressed: a link is as good as a copy.
+            // Store blobs are read-only and content-addressed: a reflink (an independent
+            // file sharing the blob's extents) or a hard link is as good as a copy.
+            if reflink(&store.blob_path(d), &dest)? {
+                set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
+                linked += f.entry.size;
+                continue;
+            }
             if fs::hard_link(store.blob_path(d), &dest).is_ok() {
                 linked += f.entry.size;
                 continue;
@@ -130,6 +136,33 @@ fn write_dir_into(
         set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
     }
     Ok(linked)
+}
+
+/// Makes `dest` share `src`'s extents (FICLONE: btrfs, XFS, bcachefs): a new, independent
+/// file made without copying a byte. `false` where the filesystem cannot (ext4, tmpfs,
+/// another filesystem), leaving no `dest` behind.
+#[cfg(target_os = "linux")]
+fn reflink(src: &Path, dest: &Path) -> Result<bool, ExportError> {
+    let Ok(from) = File::open(src) else {
+        return Ok(false);
+    };
+    let to = File::options()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err("create", dest))?;
+    if rustix::fs::ioctl_ficlone(&to, &from).is_ok() {
+        to.sync_all().map_err(io_err("write", dest))?;
+        return Ok(true);
+    }
+    drop(to);
+    fs::remove_file(dest).map_err(io_err("remove", dest))?;
+    Ok(false)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reflink(_src: &Path, _dest: &Path) -> Result<bool, ExportError> {
+    Ok(false)
 }
 
 #[cfg(unix)]
