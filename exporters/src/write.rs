@@ -85,6 +85,7 @@ pub fn write_dir(
     match result {
         Ok(linked) => {
             fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
+            sync_dir(parent_dir(out))?;
             Ok(linked)
         }
         Err(e) => {
@@ -101,17 +102,21 @@ fn write_dir_into(
     dir: &Path,
 ) -> Result<u64, ExportError> {
     fs::create_dir_all(dir).map_err(io_err("create", dir))?;
-    fs::write(dir.join(MANIFEST_FILE), &plan.manifest_bytes)
-        .map_err(io_err("write", &dir.join(MANIFEST_FILE)))?;
+    write_synced(&dir.join(MANIFEST_FILE), &plan.manifest_bytes)?;
     if let Some(sig) = signature {
-        fs::write(dir.join(SIGNATURE_FILE), sig)
-            .map_err(io_err("write", &dir.join(SIGNATURE_FILE)))?;
+        write_synced(&dir.join(SIGNATURE_FILE), sig.as_bytes())?;
     }
+    let mut dirs = std::collections::BTreeSet::from([dir.to_path_buf()]);
     let mut linked = 0;
     for f in &plan.files {
         let dest = dir.join(&f.entry.path);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+            let mut d = parent;
+            while d != dir && dirs.insert(d.to_path_buf()) {
+                let Some(up) = d.parent() else { break };
+                d = up;
+            }
         }
         if let Source::Blob(d) = &f.source {
             // Store blobs are read-only and content-addressed: a reflink (an independent
@@ -135,7 +140,42 @@ fn write_dir_into(
         out.finish().map_err(io_err("write", &dest))?;
         set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
     }
+    // The names too, so a stick can be pulled as soon as export returns.
+    for d in dirs.iter().rev() {
+        sync_dir(d)?;
+    }
     Ok(linked)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let mut f = File::create(path).map_err(io_err("create", path))?;
+    f.write_all(bytes).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("write", path))
+}
+
+/// Makes the names in `dir` durable. A filesystem that cannot sync a directory (it says
+/// "invalid" or "unsupported") is left to its own devices; a real I/O error is reported.
+fn sync_dir(dir: &Path) -> Result<(), ExportError> {
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(io_err("sync", dir)(e)),
+    }
+}
+
+/// The directory `out` is created in.
+fn parent_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Makes `dest` share `src`'s extents (FICLONE: btrfs, XFS, bcachefs): a new, independent
@@ -232,7 +272,8 @@ pub fn write_tar(
         }
         let writer = tar.into_inner().map_err(io_err("write", &tmp))?;
         writer.finish().map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, out).map_err(io_err("rename into", out))
+        fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
+        sync_dir(parent_dir(out))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
