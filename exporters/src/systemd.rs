@@ -138,28 +138,6 @@ fn render_arg(model: &AppModel, c: &Component, text: &str) -> Result<String, Exp
     .map_err(|e| ExportError::Render(format!("argument of `{}`: {}", c.name, e.message)))
 }
 
-/// The parameters the component's arguments use: the importer passes them as `PARAM_*`.
-pub fn params_in_args(c: &Component) -> Vec<String> {
-    let mut out: Vec<String> = c
-        .command
-        .iter()
-        .skip(1)
-        .chain(c.args.iter())
-        .filter_map(|a| appmodel_model::expr::Template::parse(a).ok())
-        .flat_map(|t| {
-            t.references()
-                .filter_map(|r| match r {
-                    appmodel_model::expr::Reference::Param(p) => Some(p.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -445,7 +423,7 @@ mod tests {
             exec,
             "ExecStart=/opt/appmodel/im-stack/current/bin/im-store --domain=${PARAM_domain} 100%% \"a b\" $$HOME --store=http://127.0.0.1:7070"
         );
-        assert_eq!(params_in_args(&c), ["domain"]);
+        assert_eq!(c.params_in_args(), ["domain"]);
     }
 
     #[test]

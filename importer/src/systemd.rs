@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use appmodel_model::bundle::Form;
-use appmodel_model::expr::{render_for_target, Reference, Template};
+use appmodel_model::expr::render_for_target;
 use appmodel_model::record::BlobRef;
 use appmodel_model::types::{Component, HealthCheck, VolumeKind};
 use appmodel_model::units::parse_duration;
@@ -143,28 +143,6 @@ fn env_value(v: &str) -> String {
     out
 }
 
-/// The parameters a component's arguments use (passed as `PARAM_<name>`).
-fn params_in_args(c: &Component) -> Vec<String> {
-    let mut out: Vec<String> = c
-        .command
-        .iter()
-        .skip(1)
-        .chain(c.args.iter())
-        .filter_map(|a| Template::parse(a).ok())
-        .flat_map(|t| {
-            t.references()
-                .filter_map(|r| match r {
-                    Reference::Param(p) => Some(p.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 fn render(
     rev: &RevisionCtx<'_>,
     c: &Component,
@@ -192,7 +170,7 @@ pub fn env_file(rev: &RevisionCtx<'_>, c: &Component) -> Result<String, ImportEr
         let value = render(rev, c, &format!("env `{k}`"), &v.to_string())?;
         out.push_str(&format!("{k}={}\n", env_value(&value)));
     }
-    for p in params_in_args(c) {
+    for p in c.params_in_args() {
         let value = rev.params.get(&p).cloned().ok_or_else(|| {
             ImportError::BadState(format!("parameter `{p}` of `{}` has no value", c.name))
         })?;

@@ -357,4 +357,27 @@ impl Component {
     pub fn port(&self, name: &str) -> Option<&Port> {
         self.ports.iter().find(|p| p.name == name)
     }
+
+    /// The parameters the component's command arguments and `args` use, sorted, once each
+    /// (a target that cannot template arguments passes them as `PARAM_<name>`).
+    pub fn params_in_args(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .command
+            .iter()
+            .skip(1)
+            .chain(self.args.iter())
+            .filter_map(|a| crate::expr::Template::parse(a).ok())
+            .flat_map(|t| {
+                t.references()
+                    .filter_map(|r| match r {
+                        crate::expr::Reference::Param(p) => Some(p.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
