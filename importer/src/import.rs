@@ -63,11 +63,11 @@ pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
         .staging()
         .join(format!("import-{}", std::process::id()));
     fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
-    let sink = Sink::Site {
+    let sink = Sink::Site(SiteSink {
         site,
         lock: &store_lock,
         staging: &staging,
-    };
+    });
     let result = Importer::new(sink, site.trusted_keys()?).run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
@@ -95,18 +95,22 @@ pub fn verify(
 
 /// Where verified files go.
 enum Sink<'a> {
-    /// Into the site: blobs into its store, other files into a staging directory.
-    Site {
-        site: &'a Site,
-        lock: &'a StoreLock,
-        staging: &'a Path,
-    },
+    /// Into the site.
+    Site(SiteSink<'a>),
     /// Nowhere; only record.json is kept (in memory) to check it. The site's store, if
     /// given, is only looked at for a delta's base.
     Check {
         record: Option<Vec<u8>>,
         store: Option<&'a Store>,
     },
+}
+
+/// Blobs into the site's store, other files into a staging directory.
+#[derive(Clone, Copy)]
+struct SiteSink<'a> {
+    site: &'a Site,
+    lock: &'a StoreLock,
+    staging: &'a Path,
 }
 
 struct Importer<'a> {
@@ -202,7 +206,7 @@ impl<'a> Importer<'a> {
         let mut base = None;
         if let Some(b) = &manifest.base {
             let store = match &self.sink {
-                Sink::Site { site, .. } => Some(site.store()),
+                Sink::Site(into) => Some(into.site.store()),
                 Sink::Check { store, .. } => *store,
             };
             let missing = store.map_or(0, |st| b.blobs.iter().filter(|d| !st.has_blob(d)).count());
@@ -229,7 +233,7 @@ impl<'a> Importer<'a> {
             base_blobs: manifest.base.as_ref().map_or(0, |b| b.blobs.len()),
             verified_bytes: 0,
         });
-        if let Sink::Site { staging, .. } = &self.sink {
+        if let Sink::Site(SiteSink { staging, .. }) = &self.sink {
             fs::write(staging.join(MANIFEST_FILE), bytes)
                 .map_err(io_err("write", &staging.join(MANIFEST_FILE)))?;
             if let Some(sig) = signature {
@@ -435,12 +439,12 @@ impl<'a> Importer<'a> {
                 actual: size,
             });
         }
-        let (site, lock, staging) = match &mut self.sink {
-            Sink::Site {
-                site,
-                lock,
-                staging,
-            } => (*site, *lock, *staging),
+        let SiteSink {
+            site,
+            lock,
+            staging,
+        } = match &mut self.sink {
+            Sink::Site(into) => *into,
             Sink::Check { record, .. } => {
                 let (digest, total) = if f.path == RECORD_FILE {
                     if f.size > MAX_MANIFEST {
@@ -538,12 +542,12 @@ impl<'a> Importer<'a> {
 
     /// Everything checked: record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
-        let (site, lock, staging) = match &mut self.sink {
-            Sink::Site {
-                site,
-                lock,
-                staging,
-            } => (*site, *lock, *staging),
+        let SiteSink {
+            site,
+            lock,
+            staging,
+        } = match &mut self.sink {
+            Sink::Site(into) => *into,
             Sink::Check { record, .. } => {
                 check_record(manifest, &record.take().unwrap_or_default())?;
                 return self
