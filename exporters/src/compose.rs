@@ -267,20 +267,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_sample_compose_project() {
-        let record = sample_record("1.1.0");
-        let images = record
+    /// Every component's image name, all with the same (made-up) manifest digest.
+    fn sample_images(
+        record: &VersionRecord,
+        digest_hex: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        record
             .model
             .components
             .iter()
             .map(|c| {
-                (
-                    c.name.clone(),
-                    image_name("im-stack", &c.name, "1.1.0", &"0".repeat(64)),
-                )
+                let name = image_name(&record.app, &c.name, &record.version, digest_hex);
+                (c.name.clone(), name)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_sample_compose_project() {
+        let record = sample_record("1.1.0");
+        let images = sample_images(&record, &"0".repeat(64));
         let file = compose_file(&record, &images).unwrap();
         // Our own reader reads it back, and the service graph survives.
         let (node, dups) = appmodel_model::yaml::parse(&file).unwrap();
@@ -304,17 +310,7 @@ mod tests {
     fn the_compose_specification_accepts_the_sample_project() {
         for version in ["1.0.0", "1.1.0"] {
             let record = sample_record(version);
-            let images = record
-                .model
-                .components
-                .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        image_name("im-stack", &c.name, version, &"ab".repeat(32)),
-                    )
-                })
-                .collect();
+            let images = sample_images(&record, &"ab".repeat(32));
             let file = compose_file(&record, &images).unwrap();
             let filled = file
                 .replace("${PARAM_max_users}", "100")
