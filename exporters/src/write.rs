@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use appmodel_model::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
+use appmodel_store::sync_dir;
 use appmodel_store::Store;
 use sha2::{Digest as _, Sha256};
 
@@ -153,23 +154,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     f.sync_all().map_err(io_err("write", path))
 }
 
-/// Makes the names in `dir` durable. A filesystem that cannot sync a directory (it says
-/// "invalid" or "unsupported") is left to its own devices; a real I/O error is reported.
-fn sync_dir(dir: &Path) -> Result<(), ExportError> {
-    match File::open(dir).and_then(|d| d.sync_all()) {
-        Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(io_err("sync", dir)(e)),
-    }
-}
-
 /// The directory `out` is created in.
 fn parent_dir(out: &Path) -> &Path {
     match out.parent() {
@@ -273,7 +257,7 @@ pub fn write_tar(
         let writer = tar.into_inner().map_err(io_err("write", &tmp))?;
         writer.finish().map_err(io_err("write", &tmp))?;
         fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
-        sync_dir(parent_dir(out))
+        Ok(sync_dir(parent_dir(out))?)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

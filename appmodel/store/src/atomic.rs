@@ -28,11 +28,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Makes a rename in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync", dir))
+/// Makes the names in `dir` (a rename, a new file) durable. A filesystem that cannot sync a
+/// directory (it says "invalid" or "unsupported") is left to its own devices; a real I/O
+/// error is reported.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(io_err("sync", dir)(e)),
+    }
 }
 
 #[cfg(test)]

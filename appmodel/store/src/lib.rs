@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 
-pub use atomic::write_atomic;
+pub use atomic::{sync_dir, write_atomic};
 pub use blob::{BlobWriter, HashingReader};
 
 /// Errors of the store.
