@@ -86,10 +86,7 @@ pub fn verify(
     keys: Vec<(String, String)>,
     site_store: Option<&Store>,
 ) -> Result<ImportReport, ImportError> {
-    let sink = Sink::Check {
-        record: None,
-        store: site_store,
-    };
+    let sink = Sink::Check { store: site_store };
     Importer::new(sink, keys).run(path)
 }
 
@@ -97,12 +94,8 @@ pub fn verify(
 enum Sink<'a> {
     /// Into the site.
     Site(SiteSink<'a>),
-    /// Nowhere; only record.json is kept (in memory) to check it. The site's store, if
-    /// given, is only looked at for a delta's base.
-    Check {
-        record: Option<Vec<u8>>,
-        store: Option<&'a Store>,
-    },
+    /// Nowhere. The site's store, if given, is only looked at for a delta's base.
+    Check { store: Option<&'a Store> },
 }
 
 /// Blobs into the site's store, other files into a staging directory.
@@ -115,6 +108,8 @@ struct SiteSink<'a> {
 
 struct Importer<'a> {
     sink: Sink<'a>,
+    /// record.json, once read and checked against bundle.json.
+    record: Option<Vec<u8>>,
     keys: Vec<(String, String)>,
     seen: BTreeSet<String>,
     report: Option<ImportReport>,
@@ -131,6 +126,7 @@ impl<'a> Importer<'a> {
     fn new(sink: Sink<'a>, keys: Vec<(String, String)>) -> Self {
         Importer {
             sink,
+            record: None,
             keys,
             seen: BTreeSet::new(),
             report: None,
@@ -207,7 +203,7 @@ impl<'a> Importer<'a> {
         if let Some(b) = &manifest.base {
             let store = match &self.sink {
                 Sink::Site(into) => Some(into.site.store()),
-                Sink::Check { store, .. } => *store,
+                Sink::Check { store } => *store,
             };
             let missing = store.map_or(0, |st| b.blobs.iter().filter(|d| !st.has_blob(d)).count());
             if missing > 0 {
@@ -439,31 +435,37 @@ impl<'a> Importer<'a> {
                 actual: size,
             });
         }
+        if f.path == RECORD_FILE {
+            // Kept in memory for the commit (and written to staging on a site).
+            if f.size > MAX_MANIFEST {
+                return Err(ImportError::BadManifest(format!(
+                    "{RECORD_FILE} is larger than 64 MiB"
+                )));
+            }
+            let mut bytes = Vec::new();
+            let (digest, total) =
+                hash_copy(reader, &mut bytes, (&f.path, f.size), Path::new("memory"))?;
+            self.checked(f, digest, total)?;
+            if let Sink::Site(SiteSink { staging, .. }) = &self.sink {
+                let dest = staging.join(RECORD_FILE);
+                fs::write(&dest, &bytes).map_err(io_err("write", &dest))?;
+            }
+            self.record = Some(bytes);
+            return Ok(());
+        }
         let SiteSink {
             site,
             lock,
             staging,
-        } = match &mut self.sink {
+        } = match &self.sink {
             Sink::Site(into) => *into,
-            Sink::Check { record, .. } => {
-                let (digest, total) = if f.path == RECORD_FILE {
-                    if f.size > MAX_MANIFEST {
-                        return Err(ImportError::BadManifest(format!(
-                            "{RECORD_FILE} is larger than 64 MiB"
-                        )));
-                    }
-                    let mut bytes = Vec::new();
-                    let r = hash_copy(reader, &mut bytes, (&f.path, f.size), Path::new("memory"))?;
-                    *record = Some(bytes);
-                    r
-                } else {
-                    hash_copy(
-                        reader,
-                        &mut io::sink(),
-                        (&f.path, f.size),
-                        Path::new("nowhere"),
-                    )?
-                };
+            Sink::Check { .. } => {
+                let (digest, total) = hash_copy(
+                    reader,
+                    &mut io::sink(),
+                    (&f.path, f.size),
+                    Path::new("nowhere"),
+                )?;
                 return self.checked(f, digest, total);
             }
         };
@@ -542,23 +544,20 @@ impl<'a> Importer<'a> {
 
     /// Everything checked: record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
+        let record = check_record(manifest, &self.record.take().unwrap_or_default())?;
         let SiteSink {
             site,
             lock,
             staging,
-        } = match &mut self.sink {
+        } = match &self.sink {
             Sink::Site(into) => *into,
-            Sink::Check { record, .. } => {
-                check_record(manifest, &record.take().unwrap_or_default())?;
+            Sink::Check { .. } => {
                 return self
                     .report
                     .take()
                     .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()));
             }
         };
-        let record_path = staging.join(RECORD_FILE);
-        let bytes = fs::read(&record_path).map_err(io_err("read", &record_path))?;
-        let record = check_record(manifest, &bytes)?;
         // The form's blobs: the bundle's (all verified above) and, for a delta, the base's.
         let mut needed: Vec<Digest> = manifest
             .files
