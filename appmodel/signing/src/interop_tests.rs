@@ -310,3 +310,27 @@ fn we_load_a_minisign_encrypted_secret_key() {
     let signature = fs::read_to_string(dir.path().join("k.minisig")).unwrap();
     verify(&pair.public_key(), &mut Cursor::new(DATA), &signature).unwrap();
 }
+
+#[test]
+fn our_key_id_is_the_one_minisign_prints_also_with_a_leading_zero() {
+    if !have_minisign("our_key_id_is_the_one_minisign_prints_also_with_a_leading_zero") {
+        return;
+    }
+    // One minisign key in 16 has a keynum whose top hex digit is 0; minisign prints it without
+    // the zero. Generate until one turns up (the chance of 400 misses is below 1e-11).
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..400 {
+        let _ = fs::remove_file(dir.path().join("m.pub"));
+        let _ = fs::remove_file(dir.path().join("m.key"));
+        let out = minisign(dir.path(), &["-G", "-W", "-p", "m.pub", "-s", "m.key"], "");
+        assert_ok(&out, "minisign -G -W");
+        let text = fs::read_to_string(dir.path().join("m.pub")).unwrap();
+        let printed = text.lines().next().unwrap().rsplit(' ').next().unwrap();
+        let ours = PublicKey::from_text(&text).unwrap().key_id();
+        assert_eq!(ours, printed, "key id of\n{text}");
+        if printed.len() < 16 {
+            return;
+        }
+    }
+    panic!("400 minisign keys without a leading zero in the key id");
+}

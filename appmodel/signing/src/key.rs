@@ -145,7 +145,7 @@ impl PublicKey {
         Ok(PublicKey { keynum, key })
     }
 
-    /// The key id as `minisign` shows it: 16 upper-case hex digits, e.g. `AA05B2FDA32A869C`.
+    /// The key id as `minisign` shows it: upper-case hex, no leading zeros, e.g. `AA05B2FDA32A869C`.
     pub fn key_id(&self) -> String {
         key_id_hex(&self.keynum)
     }
@@ -303,7 +303,7 @@ impl SecretKey {
         Ok(SecretKey { keynum, key })
     }
 
-    /// The key id as `minisign` shows it: 16 upper-case hex digits.
+    /// The key id as `minisign` shows it: upper-case hex, no leading zeros.
     pub fn key_id(&self) -> String {
         key_id_hex(&self.keynum)
     }
@@ -586,6 +586,10 @@ pub(crate) mod tests {
         pair.write(&secret, &public, None).unwrap();
 
         assert_eq!(pair.public_key().key_id(), "8877665544332201");
+        // minisign prints the id with `%PRIX64`: no leading zeros (one key in 16 has one).
+        let low = KeyPair::from_seed(&[1; 32], [1, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x08], "t")
+            .unwrap();
+        assert_eq!(low.public_key().key_id(), "877665544332201");
         // The key line was checked against Python's `cryptography` Ed25519 for seed [1; 32].
         assert_eq!(
             fs::read_to_string(&public).unwrap(),

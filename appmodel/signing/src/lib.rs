@@ -40,8 +40,8 @@
 //!              base64( ed25519 signature of (the 64 signature bytes | trusted comment) )
 //! ```
 //!
-//! The key id (`<KEYID>`) is the keynum read as a little-endian u64, printed as 16 upper-case
-//! hex digits: what `minisign` prints. Encrypted secret keys use minisign's scrypt parameters
+//! The key id (`<KEYID>`) is the keynum read as a little-endian u64, printed in upper-case hex
+//! without leading zeros: what `minisign` prints (`%PRIX64`). Encrypted secret keys use minisign's scrypt parameters
 //! (opslimit 2^25, memlimit 1 GiB, i.e. N = 2^20, r = 8, p = 1; about 1 GiB of memory and a few
 //! seconds to load). Only prehashed (`ED`) signatures are accepted; minisign's legacy `Ed`
 //! signatures (`minisign -S -l`) are refused, since they cannot be checked while streaming.
@@ -143,9 +143,10 @@ pub type Result<T, E = SignError> = std::result::Result<T, E>;
 /// Length of a keynum, the random key identifier stored in keys and signatures.
 const KEYNUM_LEN: usize = 8;
 
-/// The key id as minisign prints it: the keynum as a little-endian u64, 16 upper-case hex digits.
+/// The key id as minisign prints it: the keynum as a little-endian u64 in upper-case hex,
+/// without leading zeros (minisign's `%PRIX64`), so ours and minisign's `.pub` comment agree.
 fn key_id_hex(keynum: &[u8; KEYNUM_LEN]) -> String {
-    format!("{:016X}", u64::from_le_bytes(*keynum))
+    format!("{:X}", u64::from_le_bytes(*keynum))
 }
 
 /// BLAKE2b-512 of everything `data` yields: the message that prehashed (`ED`) signatures sign.
