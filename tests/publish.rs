@@ -720,7 +720,24 @@ fn an_interrupted_publish_leaves_no_version_and_the_next_one_succeeds() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Kill it once the binary is streaming into a temp blob (not after a fixed time, which
+    // a fast machine could outrun).
+    let tmp = store.join("tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !std::fs::read_dir(&tmp).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
+    }) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "publish finished before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temp blob after 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(versions(&store).is_empty(), "no partial version is listed");
