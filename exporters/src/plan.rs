@@ -1,7 +1,6 @@
 //! Planning a bundle: every file, its size and digest, before anything is written.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
 
 use appmodel_model::bundle::{
@@ -9,7 +8,7 @@ use appmodel_model::bundle::{
 };
 use appmodel_model::record::{media, VersionRecord};
 use appmodel_model::Digest;
-use appmodel_store::Store;
+use appmodel_store::{copy_stream, CopyError, HashingReader, Store};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -222,23 +221,17 @@ fn compose_files(
 
 fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
     let path = &opts.tool;
-    let mut f = File::open(path).map_err(io_err("read", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(io_err("read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
+    let f = File::open(path).map_err(io_err("read", path))?;
+    let mut hashing = HashingReader::new(f);
+    copy_stream(&mut hashing, &mut std::io::sink()).map_err(|e| match e {
+        CopyError::Read(e) | CopyError::Write(e) => io_err("read", path)(e),
+    })?;
+    let (sha256, size) = hashing.finish();
     Ok(PlannedFile {
         entry: BundleFile {
             path: TOOL_FILE.to_string(),
             size,
-            sha256: Digest::from_sha256(&hasher.finalize()),
+            sha256,
             executable: true,
         },
         source: Source::File(path.clone()),

@@ -11,13 +11,10 @@ use appmodel_model::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
 use appmodel_store::sync_dir;
-use appmodel_store::Store;
-use sha2::{Digest as _, Sha256};
+use appmodel_store::{copy_stream, progress, CopyError, HashingReader, Store};
 
 use crate::plan::{Plan, PlannedFile, Source};
 use crate::{io_err, ExportError};
-
-const CHUNK: usize = 1 << 20;
 
 fn partial_path(out: &Path) -> PathBuf {
     let name = out
@@ -35,32 +32,17 @@ fn open_source(store: &Store, f: &PlannedFile) -> Result<Box<dyn Read>, ExportEr
     })
 }
 
-/// Copies `reader` to `out` while hashing; fails if the bytes are not the planned ones.
-fn copy_checked(
-    reader: &mut dyn Read,
-    out: &mut dyn Write,
+/// `reader` as it will be checked against the plan: hashed, with progress on a terminal.
+fn checked_reader<'r>(
+    reader: &'r mut dyn Read,
     f: &PlannedFile,
-    dest: &Path,
-) -> Result<(), ExportError> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    let task = progress_task(f);
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(io_err("read the source of", dest))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(io_err("write", dest))?;
-        size += n as u64;
-        if let Some(t) = &task {
-            t.advance(n as u64);
-        }
-    }
-    let actual = Digest::from_sha256(&hasher.finalize());
+) -> HashingReader<progress::Reading<&'r mut dyn Read>> {
+    let task = progress::sized_task(&format!("`{}`", f.entry.path), Some(f.entry.size));
+    HashingReader::new(progress::Reading::new(reader, task))
+}
+
+/// Fails unless what was read is exactly the planned file.
+fn expect_planned(f: &PlannedFile, (actual, size): (Digest, u64)) -> Result<(), ExportError> {
     if actual != f.entry.sha256 || size != f.entry.size {
         return Err(ExportError::CorruptBlob {
             digest: f.entry.sha256.clone(),
@@ -137,7 +119,12 @@ fn write_dir_into(
         // Written and flushed by a second thread while this one reads and hashes; synced,
         // so a stick can be pulled as soon as export returns.
         let mut out = PipeWriter::new(file);
-        copy_checked(&mut reader, &mut out, f, &dest)?;
+        let mut checked = checked_reader(&mut reader, f);
+        copy_stream(&mut checked, &mut out).map_err(|e| match e {
+            CopyError::Read(e) => io_err("read the source of", &dest)(e),
+            CopyError::Write(e) => io_err("write", &dest)(e),
+        })?;
+        expect_planned(f, checked.finish())?;
         out.finish().map_err(io_err("write", &dest))?;
         set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
     }
@@ -238,21 +225,10 @@ pub fn write_tar(
         for f in &plan.files {
             let mut h = header(f.entry.size, f.entry.executable);
             let mut reader = open_source(store, f)?;
-            let mut checked = CheckedReader {
-                inner: &mut reader,
-                hasher: Sha256::new(),
-                size: 0,
-                task: progress_task(f),
-            };
+            let mut checked = checked_reader(&mut reader, f);
             tar.append_data(&mut h, &f.entry.path, &mut checked)
                 .map_err(io_err("write", &tmp))?;
-            let actual = Digest::from_sha256(&checked.hasher.finalize());
-            if actual != f.entry.sha256 || checked.size != f.entry.size {
-                return Err(ExportError::CorruptBlob {
-                    digest: f.entry.sha256.clone(),
-                    actual,
-                });
-            }
+            expect_planned(f, checked.finish())?;
         }
         let writer = tar.into_inner().map_err(io_err("write", &tmp))?;
         writer.finish().map_err(io_err("write", &tmp))?;
@@ -263,29 +239,4 @@ pub fn write_tar(
         let _ = fs::remove_file(&tmp);
     }
     result.map(|()| 0)
-}
-
-fn progress_task(f: &PlannedFile) -> Option<Box<dyn appmodel_store::progress::Task>> {
-    (f.entry.size >= appmodel_store::progress::MIN_BYTES)
-        .then(|| appmodel_store::progress::task(&format!("`{}`", f.entry.path), Some(f.entry.size)))
-        .flatten()
-}
-
-struct CheckedReader<'a> {
-    inner: &'a mut dyn Read,
-    hasher: Sha256,
-    size: u64,
-    task: Option<Box<dyn appmodel_store::progress::Task>>,
-}
-
-impl Read for CheckedReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        if let Some(t) = &self.task {
-            t.advance(n as u64);
-        }
-        Ok(n)
-    }
 }

@@ -23,8 +23,9 @@ use appmodel_model::bundle::{
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
-use appmodel_store::{progress, Store, StoreError, StoreLock};
-use sha2::{Digest as _, Sha256};
+use appmodel_store::{
+    copy_stream, progress, CopyError, HashingReader, Store, StoreError, StoreLock,
+};
 
 use crate::site::Site;
 use crate::{io_err, ImportError};
@@ -657,28 +658,13 @@ fn hash_copy(
     (path, size): (&str, u64),
     out_path: &Path,
 ) -> Result<(Digest, u64), ImportError> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    let task = (size >= progress::MIN_BYTES)
-        .then(|| progress::task(&format!("checking `{path}`"), Some(size)))
-        .flatten();
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("read", Path::new(path))(e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(io_err("write", out_path))?;
-        total += n as u64;
-        if let Some(t) = &task {
-            t.advance(n as u64);
-        }
-    }
-    Ok((Digest::from_sha256(&hasher.finalize()), total))
+    let task = progress::sized_task(&format!("checking `{path}`"), Some(size));
+    let mut hashing = HashingReader::new(progress::Reading::new(reader, task));
+    copy_stream(&mut hashing, out).map_err(|e| match e {
+        CopyError::Read(e) => io_err("read", Path::new(path))(e),
+        CopyError::Write(e) => io_err("write", out_path)(e),
+    })?;
+    Ok(hashing.finish())
 }
 
 fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportError> {

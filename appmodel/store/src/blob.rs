@@ -9,10 +9,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::sync_dir;
 use crate::pipe::PipeWriter;
+use crate::stream::{copy_stream, CopyError};
 use crate::{io_err, Result, Store, StoreError};
-
-/// Copy buffer: large enough that syscalls do not dominate, small enough to stay flat.
-const CHUNK: usize = 1 << 20;
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -57,32 +55,15 @@ impl BlobWriter {
 
     /// Streams everything from `reader` into the blob.
     pub fn copy_from(&mut self, reader: &mut dyn Read) -> Result<u64> {
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0;
-        let task = match self.total {
-            Some(t) if t < crate::progress::MIN_BYTES => None,
-            t => crate::progress::task(&self.what, t),
-        };
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(StoreError::ReadFailed {
-                        what: self.what.clone(),
-                        source: e,
-                    })
-                }
-            };
-            self.write_all(&buf[..n])
-                .map_err(io_err("write", &self.tmp.clone()))?;
-            total += n as u64;
-            if let Some(t) = &task {
-                t.advance(n as u64);
-            }
-        }
-        Ok(total)
+        let task = crate::progress::sized_task(&self.what, self.total);
+        let mut reader = crate::progress::Reading::new(reader, task);
+        copy_stream(&mut reader, self).map_err(|e| match e {
+            CopyError::Read(source) => StoreError::ReadFailed {
+                what: self.what.clone(),
+                source,
+            },
+            CopyError::Write(e) => io_err("write", &self.tmp)(e),
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -153,35 +134,5 @@ impl Drop for BlobWriter {
         if self.file.is_some() {
             let _ = fs::remove_file(&self.tmp);
         }
-    }
-}
-
-/// A reader that hashes what passes through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    pub fn finish(self) -> (Digest, u64) {
-        (Digest::from_sha256(&self.hasher.finalize()), self.size)
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
     }
 }

@@ -20,6 +20,7 @@ mod blob;
 mod index;
 pub mod pipe;
 pub mod progress;
+mod stream;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -30,7 +31,8 @@ use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 
 pub use atomic::{sync_dir, write_atomic};
-pub use blob::{BlobWriter, HashingReader};
+pub use blob::BlobWriter;
+pub use stream::{copy_stream, CopyError, HashingReader};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
