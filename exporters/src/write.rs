@@ -4,14 +4,14 @@
 //! plan. Output goes to a temporary name and is renamed into place when complete.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::{MANIFEST_FILE, SIGNATURE_FILE};
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
-use appmodel_store::sync_dir;
 use appmodel_store::{copy_stream, progress, CopyError, HashingReader, Store};
+use appmodel_store::{sync_dir, write_synced};
 
 use crate::plan::{Plan, PlannedFile, Source};
 use crate::{io_err, ExportError};
@@ -133,12 +133,6 @@ fn write_dir_into(
         sync_dir(d)?;
     }
     Ok(linked)
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let mut f = File::create(path).map_err(io_err("create", path))?;
-    f.write_all(bytes).map_err(io_err("write", path))?;
-    f.sync_all().map_err(io_err("write", path))
 }
 
 /// The directory `out` is created in.

@@ -24,7 +24,7 @@ use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
 use appmodel_store::{
-    copy_stream, progress, CopyError, HashingReader, Store, StoreError, StoreLock,
+    copy_stream, progress, write_synced, CopyError, HashingReader, Store, StoreError, StoreLock,
 };
 
 use crate::site::Site;
@@ -99,12 +99,64 @@ enum Sink<'a> {
     Check { store: Option<&'a Store> },
 }
 
+impl<'a> Sink<'a> {
+    /// The site being written into; none when only checking.
+    fn site(&self) -> Option<SiteSink<'a>> {
+        match self {
+            Sink::Site(into) => Some(*into),
+            Sink::Check { .. } => None,
+        }
+    }
+
+    /// The site store a delta's base blobs must be in, if there is one.
+    fn store(&self) -> Option<&'a Store> {
+        match self {
+            Sink::Site(into) => Some(into.site.store()),
+            Sink::Check { store } => *store,
+        }
+    }
+}
+
 /// Blobs into the site's store, other files into a staging directory.
 #[derive(Clone, Copy)]
 struct SiteSink<'a> {
     site: &'a Site,
     lock: &'a StoreLock,
     staging: &'a Path,
+}
+
+impl SiteSink<'_> {
+    /// Everything checked: records the version (its blobs, and a delta's base blobs, are in
+    /// the store) and moves the staged files to the bundle's place on the site.
+    fn keep(self, manifest: &BundleManifest, record: &VersionRecord) -> Result<(), ImportError> {
+        let SiteSink {
+            site,
+            lock,
+            staging,
+        } = self;
+        let mut needed: Vec<Digest> = manifest
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("blobs/"))
+            .map(|f| f.sha256.clone())
+            .collect();
+        needed.extend(manifest.base.iter().flat_map(|b| b.blobs.iter().cloned()));
+        site.store().put_record(lock, record, &needed)?;
+        let dest = site.bundle_dir(&manifest.app, &manifest.version, manifest.form);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        }
+        // Keep only non-blob files (blobs live in the store).
+        let _ = fs::remove_dir_all(staging.join("blobs"));
+        if dest.exists() {
+            let old = site
+                .staging()
+                .join(format!("replaced-{}", std::process::id()));
+            fs::rename(&dest, &old).map_err(io_err("replace", &dest))?;
+            let _ = fs::remove_dir_all(&old);
+        }
+        fs::rename(staging, &dest).map_err(io_err("rename into", &dest))
+    }
 }
 
 struct Importer<'a> {
@@ -202,11 +254,10 @@ impl<'a> Importer<'a> {
         let (signed_by, unchecked) = check_signature(&self.keys, bytes, signature)?;
         let mut base = None;
         if let Some(b) = &manifest.base {
-            let store = match &self.sink {
-                Sink::Site(into) => Some(into.site.store()),
-                Sink::Check { store } => *store,
-            };
-            let missing = store.map_or(0, |st| b.blobs.iter().filter(|d| !st.has_blob(d)).count());
+            let missing = self
+                .sink
+                .store()
+                .map_or(0, |st| b.blobs.iter().filter(|d| !st.has_blob(d)).count());
             if missing > 0 {
                 return Err(ImportError::MissingBase {
                     app: manifest.app.clone(),
@@ -230,12 +281,10 @@ impl<'a> Importer<'a> {
             base_blobs: manifest.base.as_ref().map_or(0, |b| b.blobs.len()),
             verified_bytes: 0,
         });
-        if let Sink::Site(SiteSink { staging, .. }) = &self.sink {
-            fs::write(staging.join(MANIFEST_FILE), bytes)
-                .map_err(io_err("write", &staging.join(MANIFEST_FILE)))?;
+        if let Some(SiteSink { staging, .. }) = self.sink.site() {
+            write_synced(&staging.join(MANIFEST_FILE), bytes)?;
             if let Some(sig) = signature {
-                fs::write(staging.join(SIGNATURE_FILE), sig)
-                    .map_err(io_err("write", &staging.join(SIGNATURE_FILE)))?;
+                write_synced(&staging.join(SIGNATURE_FILE), sig.as_bytes())?;
             }
         }
         Ok(manifest)
@@ -447,28 +496,25 @@ impl<'a> Importer<'a> {
             let (digest, total) =
                 hash_copy(reader, &mut bytes, (&f.path, f.size), Path::new("memory"))?;
             self.checked(f, digest, total)?;
-            if let Sink::Site(SiteSink { staging, .. }) = &self.sink {
-                let dest = staging.join(RECORD_FILE);
-                fs::write(&dest, &bytes).map_err(io_err("write", &dest))?;
+            if let Some(SiteSink { staging, .. }) = self.sink.site() {
+                write_synced(&staging.join(RECORD_FILE), &bytes)?;
             }
             self.record = Some(bytes);
             return Ok(());
         }
-        let SiteSink {
+        let Some(SiteSink {
             site,
             lock,
             staging,
-        } = match &self.sink {
-            Sink::Site(into) => *into,
-            Sink::Check { .. } => {
-                let (digest, total) = hash_copy(
-                    reader,
-                    &mut io::sink(),
-                    (&f.path, f.size),
-                    Path::new("nowhere"),
-                )?;
-                return self.checked(f, digest, total);
-            }
+        }) = self.sink.site()
+        else {
+            let (digest, total) = hash_copy(
+                reader,
+                &mut io::sink(),
+                (&f.path, f.size),
+                Path::new("nowhere"),
+            )?;
+            return self.checked(f, digest, total);
         };
         let store = site.store();
         if f.path.starts_with("blobs/sha256/") {
@@ -543,45 +589,12 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// Everything checked: record the version and keep the bundle's files.
+    /// Everything checked: on a site, record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
         let record = check_record(manifest, &self.record.take().unwrap_or_default())?;
-        let SiteSink {
-            site,
-            lock,
-            staging,
-        } = match &self.sink {
-            Sink::Site(into) => *into,
-            Sink::Check { .. } => {
-                return self
-                    .report
-                    .take()
-                    .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()));
-            }
-        };
-        // The form's blobs: the bundle's (all verified above) and, for a delta, the base's.
-        let mut needed: Vec<Digest> = manifest
-            .files
-            .iter()
-            .filter(|f| f.path.starts_with("blobs/"))
-            .map(|f| f.sha256.clone())
-            .collect();
-        needed.extend(manifest.base.iter().flat_map(|b| b.blobs.iter().cloned()));
-        site.store().put_record(lock, &record, &needed)?;
-        let dest = site.bundle_dir(&manifest.app, &manifest.version, manifest.form);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        if let Some(into) = self.sink.site() {
+            into.keep(manifest, &record)?;
         }
-        // Keep only non-blob files (blobs live in the store).
-        let _ = fs::remove_dir_all(staging.join("blobs"));
-        if dest.exists() {
-            let old = site
-                .staging()
-                .join(format!("replaced-{}", std::process::id()));
-            fs::rename(&dest, &old).map_err(io_err("replace", &dest))?;
-            let _ = fs::remove_dir_all(&old);
-        }
-        fs::rename(staging, &dest).map_err(io_err("rename into", &dest))?;
         self.report
             .take()
             .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))

@@ -6,6 +6,14 @@ use std::path::Path;
 
 use crate::{io_err, Result};
 
+/// Writes a new file `path` with `bytes` and fsyncs it (the caller syncs the directory, or
+/// renames a directory holding it into place and syncs that).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(io_err("create", path))?;
+    f.write_all(bytes).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("sync", path))
+}
+
 /// Replaces `path` with `bytes` so that a reader sees the old or the new content, never a mix,
 /// even across a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -16,9 +24,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("sync", &tmp))?;
+        write_synced(&tmp, bytes)?;
         fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
         sync_dir(dir)
     })();

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 
-pub use atomic::{sync_dir, write_atomic};
+pub use atomic::{sync_dir, write_atomic, write_synced};
 pub use blob::BlobWriter;
 pub use stream::{copy_stream, CopyError, HashingReader};
 
