@@ -19,6 +19,8 @@ static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0)
 pub struct BlobWriter {
     file: Option<PipeWriter>,
     tmp: PathBuf,
+    /// The temp file became the blob.
+    renamed: bool,
     hasher: Sha256,
     size: u64,
     expected: Option<Digest>,
@@ -38,6 +40,7 @@ impl BlobWriter {
         Ok(BlobWriter {
             file: Some(PipeWriter::new(file)),
             tmp,
+            renamed: false,
             hasher: Sha256::new(),
             size: 0,
             expected,
@@ -74,15 +77,11 @@ impl BlobWriter {
     pub fn commit(mut self) -> Result<(Digest, u64)> {
         // Everything written and fsync'd before the digest decides.
         if let Some(pipe) = self.file.take() {
-            if let Err(e) = pipe.finish() {
-                let _ = fs::remove_file(&self.tmp);
-                return Err(io_err("write", &self.tmp)(e));
-            }
+            pipe.finish().map_err(io_err("write", &self.tmp))?;
         }
         let digest = Digest::from_sha256(&std::mem::take(&mut self.hasher).finalize());
         if let Some(expected) = &self.expected {
             if expected != &digest {
-                let _ = fs::remove_file(&self.tmp);
                 return Err(StoreError::DigestMismatch {
                     what: self.what.clone(),
                     expected: expected.clone(),
@@ -92,9 +91,7 @@ impl BlobWriter {
         }
 
         let dest = self.blobs.join(digest.hex());
-        if dest.exists() {
-            let _ = fs::remove_file(&self.tmp);
-        } else {
+        if !dest.exists() {
             // Read-only: blobs are immutable, and exports may hard-link them.
             #[cfg(unix)]
             {
@@ -103,6 +100,7 @@ impl BlobWriter {
                     .map_err(io_err("protect", &self.tmp))?;
             }
             fs::rename(&self.tmp, &dest).map_err(io_err("rename into", &dest))?;
+            self.renamed = true;
             sync_dir(&self.blobs)?;
         }
         Ok((digest, self.size))
@@ -130,8 +128,10 @@ impl Write for BlobWriter {
 }
 
 impl Drop for BlobWriter {
+    /// Whatever ended the write (dropped, a failed commit, a blob already there), the temp
+    /// file goes unless it became the blob.
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if !self.renamed {
             let _ = fs::remove_file(&self.tmp);
         }
     }
