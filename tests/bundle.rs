@@ -143,12 +143,7 @@ impl Site {
             self.run(&["verify", bad.to_str().unwrap()]),
             self.import(bad),
         ] {
-            assert_eq!(run.code, 1, "{}", run.transcript());
-            assert!(
-                run.stderr.contains(message),
-                "expected `{message}` in:\n{}",
-                run.stderr
-            );
+            run.assert_refused(message);
             assert_eq!(
                 self.snapshot(),
                 before,
@@ -1053,20 +1048,10 @@ fn verify_checks_a_bundle_without_a_site_and_writes_nothing() {
         run.stdout
     );
     let run = verify(&dir, &["--key", other_public.to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("the bundle's signature is not valid"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("the bundle's signature is not valid");
     // A key is given, so an unsigned bundle is refused.
     let run = verify(&delta, &["--key", public.to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("the bundle is unsigned"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("the bundle is unsigned");
 
     // A delta checked without a site says what the site must hold.
     let run = verify(&delta, &[]);

@@ -362,12 +362,7 @@ fn an_upgrade_that_never_becomes_healthy_rolls_back_by_itself() {
     w.probe_ok("acked.json", &["write", "40"]);
     w.import("1.1.1");
     let run = w.site(&["upgrade", "1.1.1"]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("error: revision 2 failed and was reverted (revision 1 runs again, with its data): component `im-server` did not become healthy"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("error: revision 2 failed and was reverted (revision 1 runs again, with its data): component `im-server` did not become healthy");
     assert_eq!(w.running_version(), "1.0.0");
     let verified = w.probe_ok("acked.json", &["verify"]);
     assert!(
@@ -404,12 +399,7 @@ fn a_missing_parameter_and_a_busy_port_are_refused_before_any_container_changes(
     let config = w.config("1.0.0");
     let run = w.site(&["install", "--config", config.to_str().unwrap()]);
     drop(busy);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("preflight failed, nothing was changed:\n  - host port 8080 (component `im-server`, port `http`) is in use by another program"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("preflight failed, nothing was changed:\n  - host port 8080 (component `im-server`, port `http`) is in use by another program");
     assert!(containers().is_empty());
     assert!(w.history().is_empty());
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::engines::{require, sample_built, Registry, RegistrySetup};
-use common::{appmodel, root, Run};
+use common::{appmodel, publish, root};
 use serde_json::Value;
 
 /// A one-component app whose binary is `payload`, with `image` as its image source.
@@ -21,19 +21,6 @@ fn demo(dir: &Path, payload: &[u8], image: &str, platforms: &str) -> PathBuf {
     let file = dir.join("appmodel.yaml");
     std::fs::write(&file, model).unwrap();
     file
-}
-
-fn publish(store: &Path, model: &Path, version: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "publish",
-        version,
-        "-f",
-        model.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    appmodel(model.parent().unwrap(), &args)
 }
 
 fn show(store: &Path, version: &str) -> Value {
@@ -104,12 +91,7 @@ fn the_same_content_again_is_a_no_op_and_different_content_is_refused() {
 
     std::fs::write(dir.path().join("m/bin/a"), b"second build").unwrap();
     let run = publish(&store, &model, "v1.0", &[]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("error: version 1.0.0 of `demo` is already published with different content: component `a`: image for linux/amd64 was sha256:"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("error: version 1.0.0 of `demo` is already published with different content: component `a`: image for linux/amd64 was sha256:");
     assert_eq!(
         blob_count(&store),
         blobs,
@@ -332,14 +314,9 @@ fn an_unreachable_registry_is_a_clear_error() {
         "v1",
         &["--insecure-registry", &format!("127.0.0.1:{port}")],
     );
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains(&format!(
-            "error: cannot pull `127.0.0.1:{port}/team/a:1.0`: "
-        )),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused(&format!(
+        "error: cannot pull `127.0.0.1:{port}/team/a:1.0`: "
+    ));
     assert_eq!(blob_count(&store), 0);
 }
 
@@ -383,12 +360,7 @@ fn a_blob_swapped_in_the_registry_is_refused_and_nothing_is_kept() {
         "[linux/amd64]",
     );
     let run = publish(&store, &pulled, "v1", &["--insecure-registry", &host]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains(&format!("error: cannot read blob `sha256:{layer}` from registry image `{host}/team/a:1.0`: Invalid digest. Expected sha256:{layer}, got sha256:")),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused(&format!("error: cannot read blob `sha256:{layer}` from registry image `{host}/team/a:1.0`: Invalid digest. Expected sha256:{layer}, got sha256:"));
     assert_eq!(
         blob_count(&store),
         0,
@@ -455,12 +427,7 @@ fn a_multi_platform_index_keeps_the_platforms_asked_for() {
     std::fs::write(&s390x, text).unwrap();
     let store2 = dir.path().join("store2");
     let run = publish(&store2, &s390x, "v1", &["--insecure-registry", &host]);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains(&format!("error: registry image `{host}/team/multi:1.0` has no image for platform linux/s390x (it has: linux/amd64, linux/arm64)")),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused(&format!("error: registry image `{host}/team/multi:1.0` has no image for platform linux/s390x (it has: linux/amd64, linux/arm64)"));
     assert_eq!(blob_count(&store2), 0);
 }
 
@@ -855,12 +822,7 @@ fn an_https_registry_signed_by_a_private_ca_is_trusted_with_registry_ca_only() {
         "v1",
         &["--registry-ca", bogus.to_str().unwrap()],
     );
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("holds no PEM certificate"),
-        "{}",
-        run.stderr
-    );
+    run.assert_refused("holds no PEM certificate");
 }
 
 #[test]
@@ -879,8 +841,7 @@ fn a_registry_with_token_auth_is_pulled_with_credentials_or_a_token() {
     // Without credentials the token carries no access: refused.
     let store = dir.path().join("store");
     let run = publish(&store, &pulled, "v1", &insecure);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(run.stderr.contains(": Not authorized: "), "{}", run.stderr);
+    run.assert_refused(": Not authorized: ");
     assert_eq!(blob_count(&store), 0);
 
     // A wrong password: the token server's refusal is the error; nothing is stored.

@@ -31,6 +31,16 @@ impl Run {
         }
         out
     }
+
+    /// Asserts the command was refused: exit code 1 and `text` on stderr.
+    pub fn assert_refused(&self, text: &str) {
+        assert_eq!(self.code, 1, "{}", self.transcript());
+        assert!(
+            self.stderr.contains(text),
+            "expected `{text}` in:\n{}",
+            self.stderr
+        );
+    }
 }
 
 /// Runs `appmodel ARGS` in `dir`.
@@ -52,6 +62,20 @@ pub mod engines;
 
 /// Makes a variant of the sample's 1.1.0 model from its text.
 pub type ModelEdit = dyn Fn(&str) -> String;
+
+/// Runs `appmodel publish VERSION -f MODEL --store STORE EXTRA` beside the model.
+pub fn publish(store: &Path, model: &Path, version: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "publish",
+        version,
+        "-f",
+        model.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    appmodel(model.parent().unwrap(), &args)
+}
 
 /// Publishes the sample's 1.0.0 and 1.1.0, and the variants of 1.1.0 that `extra` makes,
 /// into `dir/store`, and exports each as `dir/im-stack-VERSION.tar` in `form`, shipping
@@ -79,17 +103,7 @@ pub fn publish_and_export_sample(
         models.push((version.to_string(), file, true));
     }
     for (version, model, temporary) in &models {
-        let run = appmodel(
-            dir,
-            &[
-                "publish",
-                version,
-                "-f",
-                model.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-            ],
-        );
+        let run = publish(&store, model, version, &[]);
         if *temporary {
             let _ = std::fs::remove_file(model);
         }
