@@ -98,6 +98,10 @@ if [ -n "${BENCH_REV:-}" ]; then
     SRC_DESC="commit $REV (clean git archive)"
     mkdir -p "$WORK/src"
     git -C "$ROOT" archive "$REV" | tar -x -C "$WORK/src"
+    # git archive stamps files with the commit time; cargo compares mtimes, so an older
+    # commit than the cached build would silently reuse the cached binary. Fresh mtimes
+    # make cargo rebuild the workspace crates (dependencies stay cached).
+    find "$WORK/src" -type f -exec touch {} +
     export CARGO_TARGET_DIR="$TMP_PARENT/appmodel-bench-target"
     log "cargo build --release -p appmodel ($SRC_DESC, target $CARGO_TARGET_DIR)"
     (cd "$WORK/src" && cargo build --release -p appmodel -q) || die "cargo build failed"
