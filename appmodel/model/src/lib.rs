@@ -13,6 +13,7 @@
 //! - [`digest`] and [`record`]: content digests and the published version record that
 //!   pins every artifact (shared by the store, the exporters and the importer).
 //! - [`bundle`]: the offline bundle's manifest, shared by the exporters and the importer.
+//! - [`input`]: opening untrusted files: regular files only, no blocking, size caps.
 //! - [`diag`]: findings with file:line:column, rendered for people or as JSON.
 //!
 //! [`load_model`] and [`load_site_config`] run all of it and return either a checked value
@@ -24,6 +25,7 @@ pub mod diag;
 pub mod digest;
 pub mod expr;
 pub mod graph;
+pub mod input;
 pub mod params;
 pub mod record;
 pub mod schema_check;
