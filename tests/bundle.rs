@@ -91,6 +91,8 @@ impl Site {
         self.dir.path().join("state")
     }
 
+    /// Imports with `--allow-unsigned`: most of these tests are about what an import
+    /// checks besides the signature (`import_signed` is the default policy).
     fn import(&self, bundle: &Path) -> Run {
         let state = self.state();
         appmodel(
@@ -98,10 +100,16 @@ impl Site {
             &[
                 "import",
                 bundle.to_str().unwrap(),
+                "--allow-unsigned",
                 "--state-dir",
                 state.to_str().unwrap(),
             ],
         )
+    }
+
+    /// Imports as a site does by default: only signed bundles from trusted keys.
+    fn import_signed(&self, bundle: &Path) -> Run {
+        self.run(&["import", bundle.to_str().unwrap()])
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -279,7 +287,7 @@ fn a_bundle_round_trips_from_store_to_site() {
     let run = site.import(&bundle);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
-        run.stdout.contains(", 0 B new in 0 blobs, "),
+        run.stdout.contains(", 0 new blobs (0 B); "),
         "{}",
         run.stdout
     );
@@ -698,29 +706,101 @@ fn signed_bundles_and_pinned_keys() {
     assert!(signed.join("bundle.json.minisig").is_file());
     let unsigned = vendor.export("unsigned", &["--format", "systemd", "--version", "1.0.0"]);
 
-    // Without a pinned key a signed bundle imports, with a warning that nothing was checked.
+    // Without a pinned key, a signed bundle is refused by default, naming the key and how
+    // to pin it; `--trust-key` pins and imports in one step.
     let open = Site::new();
+    let key_id = {
+        let text = std::fs::read_to_string(&public).unwrap();
+        let run = open.run(&[
+            "verify",
+            signed.to_str().unwrap(),
+            "--key",
+            public.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert!(text.contains("minisign public key"), "{text}");
+        run.stdout
+            .split("signed by key ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let run = open.import_signed(&signed);
+    run.assert_refused(&format!(
+        "the bundle is signed by key `{key_id}`, which this site does not trust (no key is pinned)"
+    ));
+    assert!(run.stderr.contains("hint: if key"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--trust-key VENDOR.pub"),
+        "{}",
+        run.stderr
+    );
+    // With --allow-unsigned it imports, saying the signature proved nothing.
     let run = open.import(&signed);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
         run.stderr
-            .contains("warning: the bundle is signed, but this site pins no key"),
+            .contains("warning: the bundle is signed by a key this site does not trust"),
         "{}",
         run.stderr
     );
+    let pinning = Site::new();
+    let run = pinning.run(&[
+        "import",
+        signed.to_str().unwrap(),
+        "--trust-key",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .ends_with(&format!("; signed by key {key_id}, now pinned\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(pinning
+        .state()
+        .join(format!("trust/{key_id}.pub"))
+        .is_file());
+    // A --trust-key that did not sign the bundle is not pinned.
+    let other_site = Site::new();
+    other_site
+        .run(&[
+            "import",
+            signed.to_str().unwrap(),
+            "--trust-key",
+            other_public.to_str().unwrap(),
+        ])
+        .assert_refused(&format!(
+            "the bundle is signed by key `{key_id}`, which this site does not trust (pinned: "
+        ));
+    assert_eq!(
+        std::fs::read_dir(other_site.state().join("trust"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // An unsigned bundle is refused by default, even with no key pinned.
+    let run = open.import_signed(&unsigned);
+    run.assert_refused("the bundle is unsigned, and this site accepts only signed bundles");
+    assert!(run.stderr.contains("--allow-unsigned"), "{}", run.stderr);
 
     // A site that pinned the vendor's key.
     let site = Site::new();
     let run = site.run(&["trust", "add", public.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    let key_id = run
-        .stdout
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
-    site.refuses(&unsigned, &format!("the bundle is unsigned, but this site trusts only signed bundles (pinned keys: {key_id})"));
+    let before = site.snapshot();
+    for run in [
+        site.run(&["verify", unsigned.to_str().unwrap()]),
+        site.import_signed(&unsigned),
+    ] {
+        run.assert_refused(&format!(
+            "the bundle is unsigned, and this site accepts only signed bundles (trusted keys: {key_id})"
+        ));
+    }
+    assert_eq!(site.snapshot(), before);
 
     let edited = vendor.dir.path().join("edited");
     copy_bundle(&signed, &edited);
@@ -733,7 +813,7 @@ fn signed_bundles_and_pinned_keys() {
     std::fs::write(edited.join("bundle.json"), text).unwrap();
     site.refuses(&edited, "the bundle's signature is not valid: ");
 
-    let run = site.import(&signed);
+    let run = site.import_signed(&signed);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
         run.stdout.ends_with(&format!("; signed by key {key_id}\n")),
@@ -749,7 +829,14 @@ fn signed_bundles_and_pinned_keys() {
             .code,
         0
     );
-    strict.refuses(&signed, &format!("the bundle's signature is not valid: signature was made with key `{key_id}`, not the trusted key `"));
+    for run in [
+        strict.run(&["verify", signed.to_str().unwrap()]),
+        strict.import_signed(&signed),
+    ] {
+        run.assert_refused(&format!(
+            "the bundle is signed by key `{key_id}`, which this site does not trust (pinned: "
+        ));
+    }
 
     // The stock minisign tool checks the same signature.
     if common::engines::require("minisign") {
@@ -941,6 +1028,7 @@ fn an_interrupted_import_resumes_without_redoing_verified_blobs() {
         .args([
             "import",
             bundle.to_str().unwrap(),
+            "--allow-unsigned",
             "--state-dir",
             state.to_str().unwrap(),
         ])
@@ -966,7 +1054,12 @@ fn an_interrupted_import_resumes_without_redoing_verified_blobs() {
     );
 
     let site = Site { dir };
-    let run = site.run(&["import", bundle.to_str().unwrap(), "--json"]);
+    let run = site.run(&[
+        "import",
+        bundle.to_str().unwrap(),
+        "--allow-unsigned",
+        "--json",
+    ]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert!(report["present_blobs"].as_u64().unwrap() >= 1, "{report}");
@@ -1048,7 +1141,7 @@ fn verify_checks_a_bundle_without_a_site_and_writes_nothing() {
         run.stdout
     );
     let run = verify(&dir, &["--key", other_public.to_str().unwrap()]);
-    run.assert_refused("the bundle's signature is not valid");
+    run.assert_refused("which this site does not trust (pinned: ");
     // A key is given, so an unsigned bundle is refused.
     let run = verify(&delta, &["--key", public.to_str().unwrap()]);
     run.assert_refused("the bundle is unsigned");
@@ -1209,4 +1302,216 @@ fn a_directory_export_on_a_reflink_filesystem_shares_extents_instead_of_copying(
     let site = Site::new();
     let run = site.run(&["verify", bundle.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+/// Rewrites `file`'s entry in a directory bundle's bundle.json with its new size and sha256.
+fn relist(bundle: &Path, file: &str) {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(bundle.join(file)).unwrap();
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut m = manifest(bundle);
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["path"] == file {
+            f["size"] = bytes.len().into();
+            f["sha256"] = format!("sha256:{hex}").into();
+        }
+    }
+    std::fs::write(
+        bundle.join("bundle.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Runs `verify` and `import` of `bad` (which `refuses` could not read: a FIFO, a link to a
+/// device) and checks both are refused with `message`, leaving the site as it was.
+fn refused_without_reading(site: &Site, bad: &Path, message: &str) {
+    let before = site.snapshot();
+    for run in [
+        site.run(&["verify", bad.to_str().unwrap()]),
+        site.import(bad),
+    ] {
+        run.assert_refused(message);
+        assert_eq!(site.snapshot(), before);
+    }
+}
+
+/// Regression: site trust defects 1 (names from bundle.json reached paths), 2 (a FIFO or a
+/// link to /dev/zero in a directory bundle hung or exhausted memory), 3 (a tar extension
+/// header of 1 GiB was read into memory), 4 (a bundle for another platform imported) and 12
+/// (a re-import claimed to verify blobs it skipped).
+#[test]
+fn hostile_bundles_are_refused_before_they_reach_a_path_or_memory() {
+    let vendor = Vendor::new();
+    let good = vendor.export("good", &["--format", "compose", "--version", "1.0.0"]);
+    let site = Site::new();
+    assert_eq!(site.import(&good).code, 0);
+    let outside = tempfile::tempdir().unwrap();
+
+    // 1. Names that reach paths: checked by the model's rules, signed or not.
+    let escape = format!("../../../../{}/compose/v", outside.path().display());
+    for (field, value, message) in [
+        (
+            "version",
+            escape.as_str(),
+            "bundle.json is invalid: field `version` is `../../",
+        ),
+        (
+            "version",
+            "1.0.0/evil",
+            "bundle.json is invalid: field `version` is `1.0.0/evil`: not a semantic version",
+        ),
+        (
+            "version",
+            "",
+            "bundle.json is invalid: field `version` is ``: not a semantic version",
+        ),
+        (
+            "version",
+            "1.0.0\n",
+            "bundle.json is invalid: field `version` is `1.0.0\\n`: not a semantic version",
+        ),
+        (
+            "app",
+            ".",
+            "bundle.json is invalid: field `app` is `.`: not an app name",
+        ),
+        (
+            "app",
+            "../demo",
+            "bundle.json is invalid: field `app` is `../demo`: not an app name",
+        ),
+    ] {
+        let bad = vendor
+            .dir
+            .path()
+            .join(format!("bad-{field}-{}", value.len()));
+        copy_bundle(&good, &bad);
+        let mut m = manifest(&bad);
+        m[field] = value.into();
+        std::fs::write(bad.join("bundle.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        site.refuses(&bad, message);
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // 2. A FIFO or a link to a device where the signature goes: refused at once.
+    let fifo = vendor.dir.path().join("fifo");
+    copy_bundle(&good, &fifo);
+    let status = std::process::Command::new("mkfifo")
+        .arg(fifo.join("bundle.json.minisig"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    refused_without_reading(
+        &site,
+        &fifo,
+        "bundle entry `bundle.json.minisig` is refused: a FIFO, not a regular file",
+    );
+    let zero = vendor.dir.path().join("zero");
+    copy_bundle(&good, &zero);
+    std::os::unix::fs::symlink("/dev/zero", zero.join("bundle.json.minisig")).unwrap();
+    refused_without_reading(
+        &site,
+        &zero,
+        "bundle entry `bundle.json.minisig` is refused: a symbolic link",
+    );
+    let zero_manifest = vendor.dir.path().join("zero-manifest");
+    copy_bundle(&good, &zero_manifest);
+    std::fs::remove_file(zero_manifest.join("bundle.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", zero_manifest.join("bundle.json")).unwrap();
+    refused_without_reading(
+        &site,
+        &zero_manifest,
+        "bundle entry `bundle.json` is refused: a symbolic link",
+    );
+
+    // 3. Tar extension headers claiming 1 GiB: refused before a byte of them is read.
+    for (kind, name, what) in [
+        (
+            tar::EntryType::GNULongName,
+            "././@LongLink",
+            "GNU long-name",
+        ),
+        (tar::EntryType::XHeader, "PaxHeader/x", "PAX"),
+    ] {
+        let path = vendor.dir.path().join(format!("{what}.tar"));
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_size(1 << 30);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(&[b'a'; 4096]);
+        std::fs::write(&path, bytes).unwrap();
+        site.refuses(
+            &path,
+            &format!("bundle entry `{what} header at byte 0` is refused: it is 1073741824 bytes, more than the 65536 bytes allowed"),
+        );
+    }
+
+    // 4. A bundle for another platform: import names both.
+    let arm = vendor.dir.path().join("arm");
+    copy_bundle(&good, &arm);
+    let mut record: Value =
+        serde_json::from_slice(&std::fs::read(arm.join("record.json")).unwrap()).unwrap();
+    record["model"]["app"]["platforms"] = serde_json::json!(["linux/arm64"]);
+    for c in record["model"]["components"].as_array_mut().unwrap() {
+        let bin = c["binaries"]["linux/amd64"].take();
+        c["binaries"] = serde_json::json!({ "linux/arm64": bin });
+    }
+    std::fs::write(
+        arm.join("record.json"),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+    relist(&arm, "record.json");
+    let mut m = manifest(&arm);
+    m["platforms"] = serde_json::json!(["linux/arm64"]);
+    std::fs::write(arm.join("bundle.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let run = site.run(&["verify", arm.to_str().unwrap()]);
+    assert_eq!(
+        run.code,
+        0,
+        "verify checks the bundle, not the host: {}",
+        run.transcript()
+    );
+    let before = site.snapshot();
+    site.import(&arm).assert_refused(
+        "demo 1.0.0 (compose form) is built for linux/arm64, but this host is linux/amd64",
+    );
+    assert_eq!(site.snapshot(), before);
+
+    // 12. A re-import onto a site that holds the blobs says what it did not read again.
+    let layer = a_layer(&good);
+    let flipped = vendor.dir.path().join("flipped-again");
+    copy_bundle(&good, &flipped);
+    let mut bytes = std::fs::read(flipped.join(&layer)).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(flipped.join(&layer), bytes).unwrap();
+    let run = site.import(&flipped);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let files = manifest(&good)["files"].as_array().unwrap().len();
+    let blobs = manifest(&good)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("blobs/"))
+        .count();
+    assert!(
+        run.stdout.contains(&format!(
+            ": {} of {files} files verified",
+            files - blobs
+        )) && run.stdout.contains(&format!(
+            "; {blobs} blobs already in the site store were not read again (`appmodel verify` checks every byte)"
+        )),
+        "{}",
+        run.stdout
+    );
+    // verify stays the full check.
+    site.run(&["verify", flipped.to_str().unwrap()])
+        .assert_refused(&format!("`{layer}` does not match bundle.json"));
 }

@@ -140,7 +140,13 @@ impl World {
 
     fn import(&self, version: &str) {
         let bundle = self.path(&format!("im-stack-{version}.tar"));
-        self.ok(&["import", bundle.to_str().unwrap()]);
+        let key = self.path("vendor.pub");
+        self.ok(&[
+            "import",
+            bundle.to_str().unwrap(),
+            "--trust-key",
+            key.to_str().unwrap(),
+        ]);
     }
 
     /// A site configuration written from the template in the bundle.
@@ -315,7 +321,7 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     let run = w.ok(&["uninstall", "--keep-data"]);
     assert_eq!(
         run.stdout,
-        "uninstalled im-stack 1.0.0 (revision 3); data kept\n"
+        "uninstalled im-stack 1.0.0 (revision 3); data, snapshots and generated secrets kept\n"
     );
     assert!(containers().is_empty());
     assert!(!volumes().is_empty(), "--keep-data removed the volumes");
@@ -338,7 +344,10 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     );
 
     let run = w.ok(&["uninstall"]);
-    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 4)\n");
+    assert_eq!(
+        run.stdout,
+        "uninstalled im-stack 1.0.0 (revision 4); data, snapshots and generated secrets removed\n"
+    );
     assert!(containers().is_empty());
     assert!(
         volumes().is_empty(),

@@ -362,6 +362,7 @@ fn push_images_lands_every_image_by_digest_and_sends_no_blob_twice() {
         &[
             "import",
             bundle.to_str().unwrap(),
+            "--allow-unsigned",
             "--state-dir",
             state.to_str().unwrap(),
         ],

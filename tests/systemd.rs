@@ -216,7 +216,9 @@ impl World {
     /// Imports the bundle of `version` from its disc; returns the disc.
     fn import(&self, version: &str) -> String {
         let disc = self.disc(version);
-        self.ok(&disc, &["import", &disc]);
+        self.host
+            .copy_in(&self.dir.path().join("vendor.pub"), "/root/");
+        self.ok(&disc, &["import", &disc, "--trust-key", "/root/vendor.pub"]);
         disc
     }
 
@@ -418,7 +420,7 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     let run = w.ok(&disc2, &["uninstall", "--keep-data"]);
     assert_eq!(
         run.stdout,
-        "uninstalled im-stack 1.0.0 (revision 3); data kept\n"
+        "uninstalled im-stack 1.0.0 (revision 3); data, snapshots and generated secrets kept\n"
     );
     let run = w.host.sh(&format!(
         "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; find /opt/appmodel /var/lib/private -mindepth 1 -maxdepth 1"
@@ -444,7 +446,10 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     );
 
     let run = w.ok(&disc2, &["uninstall"]);
-    assert_eq!(run.stdout, "uninstalled im-stack 1.0.0 (revision 4)\n");
+    assert_eq!(
+        run.stdout,
+        "uninstalled im-stack 1.0.0 (revision 4); data, snapshots and generated secrets removed\n"
+    );
     let run = w.host.sh(&format!(
         "ls /etc/systemd/system/{APP}* 2>/dev/null; systemctl is-active {APP}-im-server.service; find /opt/appmodel /var/lib/private -mindepth 1 -maxdepth 1"
     ));

@@ -99,6 +99,9 @@ pub struct InstallArgs {
     /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
+    /// Install a version older than the newest this site has run (recorded in history).
+    #[arg(long = "allow-downgrade")]
+    pub allow_downgrade: bool,
     #[command(flatten)]
     pub site: SiteArgs,
 }
@@ -114,8 +117,13 @@ pub struct UpgradeArgs {
     /// Print the plan and stop.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
+    /// Upgrade to a version older than the newest this site has run (recorded in history;
+    /// `appmodel rollback` is the normal way back, with the data).
+    #[arg(long = "allow-downgrade")]
+    pub allow_downgrade: bool,
     #[command(flatten)]
     pub site: SiteArgs,
 }
@@ -256,8 +264,16 @@ pub struct ImportArgs {
     /// The bundle: a directory, a mounted disc, or a tar file.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+    /// Pin this vendor key (.pub) and import in one step; the key is pinned only if the
+    /// bundle's signature verifies with it. Repeat for several.
+    #[arg(long = "trust-key", value_name = "KEY.pub")]
+    pub trust_keys: Vec<PathBuf>,
+    /// Accept a bundle without a signature (recorded with the version and in history).
+    #[arg(long = "allow-unsigned")]
+    pub allow_unsigned: bool,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,6 @@
-use anyhow::Result;
-use appmodel_importer::{import, Site};
+use anyhow::{Context, Result};
+use appmodel_importer::{import, ImportOptions, Site};
+use appmodel_model::input::{self, cap, Links};
 use appmodel_model::record::human_bytes;
 use serde_json::json;
 
@@ -7,29 +8,71 @@ use crate::args::ImportArgs;
 use crate::output::print_json;
 
 pub fn run(args: &ImportArgs) -> Result<()> {
-    let site = Site::open(&args.state.state_dir)?;
-    let r = import(&site, &args.path)?;
-    if r.signature_unchecked {
-        eprintln!("warning: the bundle is signed, but this site pins no key, so the signature was not checked (pin one with `appmodel trust add KEY.pub`)");
+    let mut extra_keys = Vec::new();
+    for k in &args.trust_keys {
+        let text = input::read_text(k, cap::SIGNATURE, Links::Follow)
+            .with_context(|| format!("cannot read the key `{}`", k.display()))?;
+        extra_keys.push((k.display().to_string(), text));
     }
+    let site = Site::open(&args.state.state_dir)?;
+    let opts = ImportOptions {
+        allow_unsigned: args.allow_unsigned,
+        extra_keys: extra_keys.clone(),
+    };
+    let r = import(&site, &args.path, &opts)?;
+    // Pin the key given with --trust-key that signed the bundle.
+    let mut pinned = None;
+    if let Some(id) = &r.signed_by {
+        for (name, text) in &extra_keys {
+            let is_signer =
+                appmodel_signing::PublicKey::from_text(text).is_ok_and(|k| k.key_id() == *id);
+            if is_signer {
+                let id = site
+                    .add_trusted_key(text)
+                    .with_context(|| format!("cannot pin `{name}`"))?;
+                pinned = Some(id);
+            }
+        }
+    }
+    if r.signature_unchecked {
+        eprintln!("warning: the bundle is signed by a key this site does not trust, so its signature proves nothing; imported because of --allow-unsigned (recorded with the version)");
+    } else if r.unsigned_allowed {
+        eprintln!("warning: the bundle is unsigned; imported because of --allow-unsigned (recorded with the version)");
+    }
+    let skipped = r.present_blobs;
     if args.json {
         return print_json(&json!({
             "app": r.app, "version": r.version, "form": r.form.as_str(), "files": r.files,
+            "verified_files": r.verified_files, "verified_bytes": r.verified_bytes,
             "new_blobs": r.new_blobs, "new_bytes": r.new_bytes, "present_blobs": r.present_blobs,
-            "signed_by": r.signed_by, "signature_unchecked": r.signature_unchecked, "delta_base": r.delta_base,
+            "signed_by": r.signed_by, "unsigned_allowed": r.unsigned_allowed,
+            "pinned_key": pinned, "delta_base": r.delta_base,
         }));
     }
     println!(
-        "imported {} {} ({} form{}): {} files verified, {} new in {} blobs, {} blobs already present{}",
+        "imported {} {} ({} form{}): {} of {} files verified ({}), {} new blobs ({}){}{}",
         r.app,
         r.version,
         r.form,
-        r.delta_base.as_ref().map(|b| format!(", delta on {b}")).unwrap_or_default(),
+        r.delta_base
+            .as_ref()
+            .map(|b| format!(", delta on {b}"))
+            .unwrap_or_default(),
+        r.verified_files,
         r.files,
-        human_bytes(r.new_bytes),
+        human_bytes(r.verified_bytes),
         r.new_blobs,
-        r.present_blobs,
-        r.signed_by.as_ref().map(|k| format!("; signed by key {k}")).unwrap_or_default()
+        human_bytes(r.new_bytes),
+        if skipped > 0 {
+            format!("; {skipped} blobs already in the site store were not read again (`appmodel verify` checks every byte)")
+        } else {
+            String::new()
+        },
+        match (&r.signed_by, &pinned) {
+            (Some(k), Some(_)) => format!("; signed by key {k}, now pinned"),
+            (Some(k), None) => format!("; signed by key {k}"),
+            (None, _) => "; unsigned".to_string(),
+        }
     );
     Ok(())
 }

@@ -77,11 +77,30 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     if let Some(u) = err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
         eprintln!("hint: {}", u.hint);
     }
+    if let Some(hint) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<appmodel_importer::ImportError>())
+        .and_then(import_hint)
+    {
+        eprintln!("hint: {hint}");
+    }
     if is_user_error(err) {
         ExitCode::from(1)
     } else {
         ExitCode::from(2)
     }
+}
+
+/// What to do about a site error, where the CLI knows it (libraries name no commands).
+fn import_hint(e: &appmodel_importer::ImportError) -> Option<String> {
+    use appmodel_importer::ImportError as E;
+    Some(match e {
+        E::Unsigned { .. } => "pin the vendor's key with `appmodel trust add VENDOR.pub` (or `appmodel import --trust-key VENDOR.pub BUNDLE`); to accept an unsigned bundle anyway, add `--allow-unsigned`".into(),
+        E::UntrustedKey { key_id, .. } => format!("if key `{key_id}` is your vendor's, pin it: `appmodel trust add VENDOR.pub`, or `appmodel import --trust-key VENDOR.pub BUNDLE`"),
+        E::WrongPlatform { .. } => "import the bundle exported for this host's platform".into(),
+        E::Downgrade { .. } => "to go back to a revision this site ran, with its data, use `appmodel rollback`; to install the older version anyway, add `--allow-downgrade`".into(),
+        _ => return None,
+    })
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -36,6 +36,7 @@ pub fn install(args: &InstallArgs) -> Result<()> {
         config: args.config.as_deref(),
         keep: args.keep,
         dry_run: false,
+        allow_downgrade: args.allow_downgrade,
     };
     report(
         &lifecycle::install(&site, &opts)?,
@@ -52,6 +53,7 @@ pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
         config: args.config.as_deref(),
         keep: args.keep,
         dry_run: args.dry_run,
+        allow_downgrade: args.allow_downgrade,
     };
     let outcome = lifecycle::upgrade(&site, &opts)?;
     if args.site.json {
@@ -95,6 +97,12 @@ pub fn status(args: &SiteArgs) -> Result<()> {
     let s = lifecycle::status(&site, args.app.as_deref())?;
     if args.json {
         return print_json(&s);
+    }
+    if let Some(j) = &s.interrupted {
+        println!(
+            "interrupted: {:?} to revision {} stopped at step {:?}; the next install, upgrade, rollback or uninstall finishes or reverts it",
+            j.action, j.revision, j.step
+        );
     }
     match &s.revision {
         None => println!("{} is not installed", s.app),
@@ -141,11 +149,17 @@ pub fn history(args: &SiteArgs) -> Result<()> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let note = match (r.rollback_to, &r.message) {
+        let mut note = match (r.rollback_to, &r.message) {
             (_, Some(m)) => m.clone(),
             (Some(to), None) => format!("back to revision {to}"),
             (None, None) => String::new(),
         };
+        for w in &r.waivers {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(w);
+        }
         println!(
             "{:<9} {:<10} {:<9} {:<12} {:<21} {note}",
             r.number,
@@ -169,7 +183,11 @@ pub fn uninstall(args: &UninstallArgs) -> Result<()> {
         r.app,
         r.version,
         r.number,
-        if args.keep_data { "; data kept" } else { "" }
+        if args.keep_data {
+            "; data, snapshots and generated secrets kept"
+        } else {
+            "; data, snapshots and generated secrets removed"
+        }
     );
     Ok(())
 }

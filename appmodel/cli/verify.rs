@@ -13,8 +13,12 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     } else {
         let mut keys = Vec::new();
         for k in &args.keys {
-            let text = std::fs::read_to_string(k)
-                .with_context(|| format!("cannot read `{}`", k.display()))?;
+            let text = appmodel_model::input::read_text(
+                k,
+                appmodel_model::input::cap::SIGNATURE,
+                appmodel_model::input::Links::Follow,
+            )
+            .with_context(|| format!("cannot read the key `{}`", k.display()))?;
             keys.push((k.display().to_string(), text));
         }
         keys

@@ -19,7 +19,7 @@ use appmodel_model::types::{Component, VolumeKind};
 use appmodel_model::Digest;
 use serde::Deserialize;
 
-use crate::deploy::restrict;
+use crate::deploy::write_private;
 use crate::site::Site;
 use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
@@ -162,9 +162,35 @@ impl<'s> Compose<'s> {
         Ok(out.lines().map(str::to_string).collect())
     }
 
+    /// The user a component's container runs as (`user:` in the model, else the image's),
+    /// numeric; root when it cannot be told.
+    fn container_user(&self, rev: &RevisionCtx<'_>, c: &Component) -> (u32, u32) {
+        let from_image = || {
+            let art = rev.record.components.get(&c.name)?;
+            let img = art.images.values().next()?;
+            let bytes = self.site.store().read_blob(&img.config.digest).ok()?;
+            let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            config["config"]["User"].as_str().map(str::to_string)
+        };
+        let user = c.user.clone().or_else(from_image).unwrap_or_default();
+        let mut parts = user.split(':');
+        let uid = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
+        let gid = parts.next().and_then(|g| g.parse().ok()).unwrap_or(uid);
+        (uid, gid)
+    }
+
     fn volume_name(app: &str, component: &str, volume: &str) -> String {
         format!("{app}_{component}-{volume}")
     }
+}
+
+/// Whether a config file's content uses a secret parameter.
+pub fn holds_secret(model: &appmodel_model::AppModel, content: &str) -> bool {
+    model
+        .parameters
+        .iter()
+        .filter(|p| p.kind == appmodel_model::types::ParamType::Secret)
+        .any(|p| content.contains(&format!("params.{}}}", p.name)))
 }
 
 fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
@@ -360,8 +386,7 @@ impl Target for Compose<'_> {
             .map(|(k, v)| format!("{k}={v}\n"))
             .collect();
         let env_path = dir.join(".env");
-        fs::write(&env_path, env).map_err(io_err("write", &env_path))?;
-        restrict(&env_path)?;
+        write_private(&env_path, env.as_bytes())?;
         let model = &rev.record.model;
         for c in &model.components {
             for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Config) {
@@ -382,7 +407,15 @@ impl Target for Compose<'_> {
                 if let Some(parent) = p.parent() {
                     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
                 }
-                fs::write(&p, text).map_err(io_err("write", &p))?;
+                if holds_secret(model, v.content.as_deref().unwrap_or_default()) {
+                    // Readable by the container's user only, from the first byte.
+                    write_private(&p, text.as_bytes())?;
+                    let (uid, gid) = self.container_user(rev, c);
+                    std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                        .map_err(io_err("set the owner of", &p))?;
+                } else {
+                    fs::write(&p, text).map_err(io_err("write", &p))?;
+                }
             }
         }
         Ok(())

@@ -84,6 +84,10 @@ pub struct Revision {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Safety checks the operator waived for this revision, as they were said
+    /// (`--allow-unsigned` at import, `--allow-downgrade`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<String>,
 }
 
 impl Revision {
@@ -108,6 +112,7 @@ impl Revision {
             status: Status::Pending,
             created_at: appmodel_model::record::now_rfc3339(),
             message: None,
+            waivers: Vec::new(),
         }
     }
 }
@@ -245,6 +250,7 @@ impl Deployment {
         let bytes =
             serde_json::to_vec_pretty(j).map_err(|e| ImportError::BadState(e.to_string()))?;
         write_atomic(&self.dir.join("journal.json"), &bytes)?;
+        crate::fault::point(&format!("{:?}-{:?}", j.action, j.step));
         Ok(())
     }
 
@@ -294,19 +300,31 @@ impl Deployment {
         let p = self.dir.join("secrets.json");
         let bytes =
             serde_json::to_vec_pretty(secrets).map_err(|e| ImportError::BadState(e.to_string()))?;
-        write_atomic(&p, &bytes)?;
-        restrict(&p)
+        write_private(&p, &bytes)
+    }
+
+    /// Removes what the site state keeps of the app's data and secrets: the data snapshots
+    /// and the generated secrets (uninstall without `--keep-data`).
+    pub fn remove_data_and_secrets(&self) -> Result<(), ImportError> {
+        let snaps = self.dir.join("snapshots");
+        match fs::remove_dir_all(&snaps) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &snaps)(e)),
+        }
+        let p = self.dir.join("secrets.json");
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &p)(e)),
+        }
     }
 }
 
-/// Makes a file readable by its owner only (it holds secrets).
-pub fn restrict(path: &Path) -> Result<(), ImportError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-            .map_err(io_err("protect", path))?;
-    }
+/// Writes a file readable by its owner only (it holds secrets or the site's configuration),
+/// born with that mode.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    appmodel_store::write_atomic_mode(path, bytes, 0o600)?;
     Ok(())
 }
 

@@ -326,18 +326,15 @@ pub fn apply(
     dep.write_revision(&change.revision)?;
     let dir = dep.revision_dir(n);
     let cfg = dir.join("site-config.yaml");
-    appmodel_store::write_atomic(&cfg, change.config_text.as_bytes())?;
-    crate::deploy::restrict(&cfg)?;
+    crate::deploy::write_private(&cfg, change.config_text.as_bytes())?;
     let values = dir.join("site-values.json");
     let v = site_values(&change.record.model, &pushed.registry, change.params)?;
     let bytes = serde_json::to_vec_pretty(&v).map_err(|e| ImportError::BadState(e.to_string()))?;
-    appmodel_store::write_atomic(&values, &bytes)?;
-    crate::deploy::restrict(&values)?;
+    crate::deploy::write_private(&values, &bytes)?;
     let params = dir.join("params.json");
     let bytes = serde_json::to_vec_pretty(change.params)
         .map_err(|e| ImportError::BadState(e.to_string()))?;
-    appmodel_store::write_atomic(&params, &bytes)?;
-    crate::deploy::restrict(&params)?;
+    crate::deploy::write_private(&params, &bytes)?;
 
     let result = match change.helm_target {
         Some(target) => helm.rollback(&dep.app, target),

@@ -17,9 +17,10 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use appmodel_model::bundle::{
-    is_safe_path, BundleFile, BundleManifest, Form, BUNDLE_FORMAT, MANIFEST_FILE, RECORD_FILE,
-    SIGNATURE_FILE,
+    check_manifest_names, is_safe_path, quoted, BundleFile, BundleManifest, Form, BUNDLE_FORMAT,
+    MANIFEST_FILE, RECORD_FILE, SIGNATURE_FILE,
 };
+use appmodel_model::input::{self, cap, InputError, Links};
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
@@ -30,8 +31,13 @@ use appmodel_store::{
 use crate::site::Site;
 use crate::{io_err, ImportError};
 
-const MAX_MANIFEST: u64 = 64 << 20;
+const MAX_MANIFEST: u64 = cap::MANIFEST;
 const CHUNK: usize = 1 << 20;
+/// The largest tar extension entry (GNU long name or link, PAX header) read: bundles use
+/// paths of a few dozen bytes; a larger one is refused before it is read.
+pub const MAX_TAR_EXTENSION: u64 = 64 << 10;
+/// What `imported.json` beside an imported bundle's files is called.
+pub const IMPORT_NOTE_FILE: &str = "imported.json";
 
 /// What an import did.
 #[derive(Debug)]
@@ -53,10 +59,47 @@ pub struct ImportReport {
     pub base_blobs: usize,
     /// Bytes read and checked against bundle.json.
     pub verified_bytes: u64,
+    /// Files read and checked against bundle.json (blobs already in the site store are not
+    /// read again: they were checked when they came in, and count as `present_blobs`).
+    pub verified_files: usize,
+    /// The bundle is unsigned and the operator allowed it (`--allow-unsigned`).
+    pub unsigned_allowed: bool,
 }
 
-/// Imports the bundle at `path` (a directory or a tar file).
-pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
+/// How an import treats signatures.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Accept a bundle without a signature (recorded with the imported version).
+    pub allow_unsigned: bool,
+    /// Keys trusted for this import besides the pinned ones, as `(name, .pub text)`.
+    pub extra_keys: Vec<(String, String)>,
+}
+
+/// What the site keeps about an import beside the bundle's files (`imported.json`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ImportNote {
+    /// The key id whose signature was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// Imported unsigned, by the operator's `--allow-unsigned`.
+    #[serde(default)]
+    pub unsigned_allowed: bool,
+}
+
+impl ImportNote {
+    /// The note of an imported bundle directory; a bundle imported before notes existed
+    /// has none.
+    pub fn read(bundle_dir: &Path) -> ImportNote {
+        input::read_regular(&bundle_dir.join(IMPORT_NOTE_FILE), 64 << 10, Links::Refuse)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Imports the bundle at `path` (a directory or a tar file). The bundle must be signed by a
+/// pinned key (or one of `opts.extra_keys`) unless `opts.allow_unsigned`.
+pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
     let _site_lock = site.lock()?;
     let store_lock = site.store().lock()?;
     let before = site.store().blob_digests()?;
@@ -69,7 +112,12 @@ pub fn import(site: &Site, path: &Path) -> Result<ImportReport, ImportError> {
         lock: &store_lock,
         staging: &staging,
     });
-    let result = Importer::new(sink, site.trusted_keys()?).run(path);
+    let mut keys = site.trusted_keys()?;
+    keys.extend(opts.extra_keys.iter().cloned());
+    let policy = Policy::Site {
+        allow_unsigned: opts.allow_unsigned,
+    };
+    let result = Importer::new(sink, keys, policy).run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
         site.store().remove_blobs_not_in(&store_lock, &before);
@@ -88,7 +136,16 @@ pub fn verify(
     site_store: Option<&Store>,
 ) -> Result<ImportReport, ImportError> {
     let sink = Sink::Check { store: site_store };
-    Importer::new(sink, keys).run(path)
+    Importer::new(sink, keys, Policy::Check).run(path)
+}
+
+/// Which signatures are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Importing: signed by a trusted key, or unsigned when the operator allows it.
+    Site { allow_unsigned: bool },
+    /// Verifying: checked against the given or pinned keys; without keys, reported only.
+    Check,
 }
 
 /// Where verified files go.
@@ -128,7 +185,12 @@ struct SiteSink<'a> {
 impl SiteSink<'_> {
     /// Everything checked: records the version (its blobs, and a delta's base blobs, are in
     /// the store) and moves the staged files to the bundle's place on the site.
-    fn keep(self, manifest: &BundleManifest, record: &VersionRecord) -> Result<(), ImportError> {
+    fn keep(
+        self,
+        manifest: &BundleManifest,
+        record: &VersionRecord,
+        note: &ImportNote,
+    ) -> Result<(), ImportError> {
         let SiteSink {
             site,
             lock,
@@ -148,24 +210,91 @@ impl SiteSink<'_> {
         }
         // Keep only non-blob files (blobs live in the store).
         let _ = fs::remove_dir_all(staging.join("blobs"));
-        if dest.exists() {
-            let old = site
-                .staging()
-                .join(format!("replaced-{}", std::process::id()));
-            fs::rename(&dest, &old).map_err(io_err("replace", &dest))?;
-            let _ = fs::remove_dir_all(&old);
-        }
-        fs::rename(staging, &dest).map_err(io_err("rename into", &dest))
+        let note_bytes =
+            serde_json::to_vec_pretty(note).map_err(|e| ImportError::BadState(e.to_string()))?;
+        write_synced(&staging.join(IMPORT_NOTE_FILE), &note_bytes)?;
+        replace_dir(staging, &dest)
     }
+}
+
+/// Where [`replace_dir`] keeps the old directory for a moment on a filesystem that cannot
+/// exchange two names: `Site::lock` puts it back if a crash left `dest` missing.
+pub fn replaced_path(dest: &Path) -> std::path::PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".replaced-{name}"))
+}
+
+/// Puts the directory `new` at `dest`, replacing what is there in one step: a crash leaves
+/// either the old or the new bundle in place, never none. The old one ends up at `new`'s
+/// path (under staging, removed with it).
+fn replace_dir(new: &Path, dest: &Path) -> Result<(), ImportError> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        new,
+        rustix::fs::CWD,
+        dest,
+        rustix::fs::RenameFlags::EXCHANGE,
+    ) {
+        Ok(()) => {
+            if let Some(parent) = dest.parent() {
+                appmodel_store::sync_dir(parent)?;
+            }
+            let _ = fs::remove_dir_all(new);
+            return Ok(());
+        }
+        Err(rustix::io::Errno::NOENT) => {} // nothing there yet
+        Err(e @ (rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS)) if dest.exists() => {
+            // A filesystem that cannot exchange: move the old one aside first. A crash in
+            // between is what the lock's recovery of `replaced-*` directories is for.
+            tracing::debug!(error = %e, "RENAME_EXCHANGE unsupported");
+            let old = replaced_path(dest);
+            let _ = fs::remove_dir_all(&old);
+            fs::rename(dest, &old).map_err(io_err("replace", dest))?;
+            fs::rename(new, dest).map_err(io_err("rename into", dest))?;
+            let _ = fs::remove_dir_all(&old);
+            return Ok(());
+        }
+        Err(e) if dest.exists() => {
+            return Err(io_err("replace", dest)(io::Error::from_raw_os_error(
+                e.raw_os_error(),
+            )))
+        }
+        Err(_) => {}
+    }
+    fs::rename(new, dest).map_err(io_err("rename into", dest))?;
+    if let Some(parent) = dest.parent() {
+        appmodel_store::sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 struct Importer<'a> {
     sink: Sink<'a>,
+    policy: Policy,
     /// record.json, once read and checked against bundle.json.
     record: Option<Vec<u8>>,
     keys: Vec<(String, String)>,
     seen: BTreeSet<String>,
     report: Option<ImportReport>,
+}
+
+/// A bundle file that cannot be read as a regular file: the input's fault, unless the
+/// machine failed to read it.
+fn refused(name: &str, path: &Path, e: InputError) -> ImportError {
+    match e {
+        InputError::Io(source) => ImportError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        },
+        other => ImportError::UnsafeEntry {
+            path: name.to_string(),
+            reason: other.to_string().trim_start_matches("it is ").to_string(),
+        },
+    }
 }
 
 fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
@@ -176,9 +305,10 @@ fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
 }
 
 impl<'a> Importer<'a> {
-    fn new(sink: Sink<'a>, keys: Vec<(String, String)>) -> Self {
+    fn new(sink: Sink<'a>, keys: Vec<(String, String)>, policy: Policy) -> Self {
         Importer {
             sink,
+            policy,
             record: None,
             keys,
             seen: BTreeSet::new(),
@@ -223,6 +353,7 @@ impl<'a> Importer<'a> {
                 supported: BUNDLE_FORMAT,
             });
         }
+        check_manifest_names(&manifest).map_err(ImportError::BadManifest)?;
         let mut paths = BTreeSet::new();
         for f in &manifest.files {
             if !is_safe_path(&f.path) || f.path == MANIFEST_FILE || f.path == SIGNATURE_FILE {
@@ -251,7 +382,7 @@ impl<'a> Importer<'a> {
                 "it does not list `{RECORD_FILE}`"
             )));
         }
-        let (signed_by, unchecked) = check_signature(&self.keys, bytes, signature)?;
+        let (signed_by, unchecked) = check_signature(&self.keys, bytes, signature, self.policy)?;
         let mut base = None;
         if let Some(b) = &manifest.base {
             let missing = self
@@ -267,6 +398,11 @@ impl<'a> Importer<'a> {
             }
             base = Some(b.version.clone());
         }
+        let unsigned_allowed = signed_by.is_none()
+            && self.policy
+                == (Policy::Site {
+                    allow_unsigned: true,
+                });
         self.report = Some(ImportReport {
             app: manifest.app.clone(),
             version: manifest.version.clone(),
@@ -280,6 +416,8 @@ impl<'a> Importer<'a> {
             delta_base: base,
             base_blobs: manifest.base.as_ref().map_or(0, |b| b.blobs.len()),
             verified_bytes: 0,
+            verified_files: 0,
+            unsigned_allowed,
         });
         if let Some(SiteSink { staging, .. }) = self.sink.site() {
             write_synced(&staging.join(MANIFEST_FILE), bytes)?;
@@ -291,19 +429,19 @@ impl<'a> Importer<'a> {
     }
 
     fn read_dir_bundle(&mut self, dir: &Path) -> Result<BundleManifest, ImportError> {
+        // Every file is opened without following a link, without blocking (a FIFO), checked
+        // to be a regular file on the open handle, and read no further than its cap.
         let mpath = dir.join(MANIFEST_FILE);
-        if !mpath.is_file() {
-            return Err(not_a_bundle(dir, "it has no bundle.json"));
-        }
-        let bytes = read_limited(
-            &mut File::open(&mpath).map_err(io_err("read", &mpath))?,
-            &mpath,
-        )?;
+        let bytes = match input::read_regular(&mpath, MAX_MANIFEST, Links::Refuse) {
+            Ok(b) => b,
+            Err(InputError::NotFound) => return Err(not_a_bundle(dir, "it has no bundle.json")),
+            Err(e) => return Err(refused(MANIFEST_FILE, &mpath, e)),
+        };
         let spath = dir.join(SIGNATURE_FILE);
-        let signature = match fs::read_to_string(&spath) {
+        let signature = match input::read_text(&spath, cap::SIGNATURE, Links::Refuse) {
             Ok(s) => Some(s),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err("read", &spath)(e)),
+            Err(InputError::NotFound) => None,
+            Err(e) => return Err(refused(SIGNATURE_FILE, &spath, e)),
         };
         let manifest = self.accept_manifest(&bytes, signature.as_deref())?;
         let listed: BTreeMap<&str, &BundleFile> = manifest
@@ -345,17 +483,18 @@ impl<'a> Importer<'a> {
         }
         for f in &manifest.files {
             let p = dir.join(&f.path);
-            let mut file = match File::open(&p) {
-                Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let (mut file, meta) = match input::open_regular(&p, Links::Refuse) {
+                Ok(opened) => opened,
+                Err(InputError::NotFound) => {
                     return Err(ImportError::MissingFile {
                         path: f.path.clone(),
                     })
                 }
-                Err(e) => return Err(io_err("read", &p)(e)),
+                Err(e) => return Err(refused(&f.path, &p, e)),
             };
-            let size = file.metadata().map_err(io_err("read", &p))?.len();
-            self.take(f, size, &mut file)?;
+            // Read no more than the manifest says: a file that grows is caught by its size.
+            let mut limited = (&mut file).take(f.size.saturating_add(1));
+            self.take(f, meta.len(), &mut limited)?;
         }
         Ok(manifest)
     }
@@ -369,14 +508,44 @@ impl<'a> Importer<'a> {
             ));
         }
         let mut archive = tar::Archive::new(io::BufReader::with_capacity(CHUNK, file));
-        let entries = archive.entries().map_err(io_err("read", path))?;
+        // Raw entries: GNU long names and PAX headers come to us as entries of their own, so
+        // their size is checked before a byte of them is read (the tar crate would read any
+        // size into memory).
+        let entries = archive.entries().map_err(io_err("read", path))?.raw(true);
         let mut manifest: Option<BundleManifest> = None;
         let mut pending_manifest: Option<Vec<u8>> = None;
+        let mut long_name: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry =
                 entry.map_err(|e| not_a_bundle(path, &format!("unreadable tar: {}", brief(&e))))?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let kind = entry.header().entry_type();
+            if let Some(ext) = extension(kind) {
+                let size = entry.header().size().unwrap_or(u64::MAX);
+                if size > MAX_TAR_EXTENSION {
+                    return Err(ImportError::UnsafeEntry {
+                        path: format!("{ext} header at byte {}", entry.raw_header_position()),
+                        reason: format!(
+                            "it is {size} bytes, more than the {MAX_TAR_EXTENSION} bytes allowed"
+                        ),
+                    });
+                }
+                let data = input::read_capped(&mut entry, MAX_TAR_EXTENSION)
+                    .map_err(|e| not_a_bundle(path, &format!("unreadable tar: {}", brief(&e))))?;
+                match kind {
+                    tar::EntryType::GNULongName => long_name = Some(trim_nul(data)),
+                    tar::EntryType::XHeader => {
+                        if let Some(name) = pax_path(&data, path)? {
+                            long_name = Some(name);
+                        }
+                    }
+                    _ => {} // a long link name (links are refused anyway), global PAX
+                }
+                continue;
+            }
+            let raw_bytes = long_name
+                .take()
+                .unwrap_or_else(|| entry.path_bytes().into_owned());
+            let raw = String::from_utf8_lossy(&raw_bytes).into_owned();
             let name = raw
                 .strip_prefix("./")
                 .unwrap_or(&raw)
@@ -547,6 +716,7 @@ impl<'a> Importer<'a> {
                 r.new_blobs += 1;
                 r.new_bytes += f.size;
                 r.verified_bytes += f.size;
+                r.verified_files += 1;
             }
             return Ok(());
         }
@@ -585,6 +755,7 @@ impl<'a> Importer<'a> {
         }
         if let Some(r) = self.report.as_mut() {
             r.verified_bytes += total;
+            r.verified_files += 1;
         }
         Ok(())
     }
@@ -592,13 +763,60 @@ impl<'a> Importer<'a> {
     /// Everything checked: on a site, record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
         let record = check_record(manifest, &self.record.take().unwrap_or_default())?;
-        if let Some(into) = self.sink.site() {
-            into.keep(manifest, &record)?;
-        }
-        self.report
+        let report = self
+            .report
             .take()
-            .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))
+            .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))?;
+        if let Some(into) = self.sink.site() {
+            check_host_platform(manifest)?;
+            let note = ImportNote {
+                signed_by: report.signed_by.clone(),
+                unsigned_allowed: report.unsigned_allowed,
+            };
+            into.keep(manifest, &record, &note)?;
+        }
+        Ok(report)
     }
+}
+
+/// The kind of a tar extension entry (one that describes the next entry), if it is one.
+fn extension(kind: tar::EntryType) -> Option<&'static str> {
+    match kind {
+        tar::EntryType::GNULongName => Some("GNU long-name"),
+        tar::EntryType::GNULongLink => Some("GNU long-link"),
+        tar::EntryType::XHeader => Some("PAX"),
+        tar::EntryType::XGlobalHeader => Some("PAX global"),
+        _ => None,
+    }
+}
+
+fn trim_nul(mut name: Vec<u8>) -> Vec<u8> {
+    while name.last() == Some(&0) {
+        name.pop();
+    }
+    name
+}
+
+/// The `path` record of a PAX header, if any. A `size` record is refused: bundles never
+/// need one (GNU headers carry any size), and honouring it would change where the next
+/// header is.
+fn pax_path(data: &[u8], tar_path: &Path) -> Result<Option<Vec<u8>>, ImportError> {
+    let mut name = None;
+    for ext in tar::PaxExtensions::new(data) {
+        let ext =
+            ext.map_err(|e| not_a_bundle(tar_path, &format!("bad PAX header: {}", brief(&e))))?;
+        match ext.key_bytes() {
+            b"path" => name = Some(ext.value_bytes().to_vec()),
+            b"size" | b"GNU.sparse.size" | b"GNU.sparse.realsize" => {
+                return Err(not_a_bundle(
+                    tar_path,
+                    "a PAX header overrides an entry's size, which bundles never do",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(name)
 }
 
 /// Whether the file begins with a tar header (its checksum is right), and rewinds it. The
@@ -656,10 +874,69 @@ fn check_record(manifest: &BundleManifest, bytes: &[u8]) -> Result<VersionRecord
     if record.app != manifest.app || record.version != manifest.version {
         return Err(ImportError::RecordMismatch {
             expected: format!("{} {}", manifest.app, manifest.version),
-            found: format!("{} {}", record.app, record.version),
+            found: format!("{} {}", quoted(&record.app), quoted(&record.version)),
         });
     }
+    if record.model.app.name != record.app || record.model.app.version != record.version {
+        return Err(ImportError::BadManifest(format!(
+            "{RECORD_FILE}: its model is {} {}, the record {} {}",
+            quoted(&record.model.app.name),
+            quoted(&record.model.app.version),
+            record.app,
+            record.version
+        )));
+    }
+    let mut platforms = record.model.app.platforms();
+    let mut listed = manifest.platforms.clone();
+    platforms.sort();
+    listed.sort();
+    if platforms != listed {
+        return Err(ImportError::BadManifest(format!(
+            "bundle.json lists the platforms {}, {RECORD_FILE} {}",
+            listed.join(", "),
+            platforms.join(", ")
+        )));
+    }
+    check_model(&record)?;
     Ok(record)
+}
+
+/// Checks the model inside a record by every rule `appmodel validate` applies (names that
+/// reach paths, volume paths, references), as if the vendor's file were read again.
+fn check_model(record: &VersionRecord) -> Result<(), ImportError> {
+    let text = serde_json::to_string_pretty(&record.model)
+        .map_err(|e| ImportError::BadManifest(format!("{RECORD_FILE}: {e}")))?;
+    match appmodel_model::parse_model(format!("{RECORD_FILE} (model)").into(), text) {
+        Ok(_) => Ok(()),
+        Err(appmodel_model::ModelError::Invalid(report)) => {
+            let first = report
+                .diagnostics
+                .first()
+                .map(|d| format!("{}: {}", d.path, d.message))
+                .unwrap_or_default();
+            Err(ImportError::BadManifest(format!(
+                "{RECORD_FILE}: its model is not valid ({} problems; first: {first})",
+                report.diagnostics.len()
+            )))
+        }
+        Err(e) => Err(ImportError::BadManifest(format!("{RECORD_FILE}: {e}"))),
+    }
+}
+
+/// A compose or systemd bundle must carry this host's platform (a helm bundle's images run
+/// on the cluster's nodes, not here).
+pub fn check_host_platform(manifest: &BundleManifest) -> Result<(), ImportError> {
+    let host = appmodel_model::bundle::host_platform();
+    if manifest.form == Form::Helm || manifest.platforms.iter().any(|p| *p == host) {
+        return Ok(());
+    }
+    Err(ImportError::WrongPlatform {
+        app: manifest.app.clone(),
+        version: manifest.version.clone(),
+        form: manifest.form,
+        bundle: manifest.platforms.clone(),
+        host,
+    })
 }
 
 /// Streams the bundle file `path` (`size` bytes expected) from `reader` into `out`
@@ -692,41 +969,65 @@ fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportErr
     Ok(buf)
 }
 
-/// Checks the signature against the pinned keys. Returns the signing key id, and whether a
-/// signature was present but could not be checked because no key is pinned.
+/// Checks the signature against the trusted keys. Returns the signing key id, and whether a
+/// signature was present but not checked (verifying with no key given or pinned).
 fn check_signature(
     keys: &[(String, String)],
     manifest: &[u8],
     signature: Option<&str>,
+    policy: Policy,
 ) -> Result<(Option<String>, bool), ImportError> {
-    match (keys.is_empty(), signature) {
-        (true, None) => Ok((None, false)),
-        (true, Some(_)) => Ok((None, true)),
-        (false, None) => Err(ImportError::Unsigned {
-            keys: keys
-                .iter()
-                .map(|(n, _)| n.trim_end_matches(".pub").to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+    let pinned = || {
+        keys.iter()
+            .map(|(n, _)| n.trim_end_matches(".pub").to_string())
+            .collect::<Vec<_>>()
+    };
+    let Some(sig) = signature else {
+        return match policy {
+            Policy::Site {
+                allow_unsigned: true,
+            } => Ok((None, false)),
+            Policy::Check if keys.is_empty() => Ok((None, false)),
+            _ => Err(ImportError::Unsigned { keys: pinned() }),
+        };
+    };
+    let parsed = appmodel_signing::Signature::from_text(sig)
+        .map_err(|e| ImportError::BadSignature(e.to_string()))?;
+    // A signature from a key nobody trusts proves nothing: it is treated as no signature
+    // where that is acceptable (verifying without keys, or `--allow-unsigned`).
+    let unverifiable = || match policy {
+        Policy::Check if keys.is_empty() => Ok((None, true)),
+        Policy::Site {
+            allow_unsigned: true,
+        } => Ok((None, true)),
+        _ => Err(ImportError::UntrustedKey {
+            key_id: parsed.key_id(),
+            pinned: pinned(),
         }),
-        (false, Some(sig)) => {
-            let mut last = String::new();
-            for (name, text) in keys {
-                let key = match appmodel_signing::PublicKey::from_text(text) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        last = format!("pinned key `{name}`: {e}");
-                        continue;
-                    }
-                };
-                match appmodel_signing::verify(&key, &mut &manifest[..], sig) {
-                    Ok(v) => return Ok((Some(v.key_id), false)),
-                    Err(e) => last = e.to_string(),
-                }
+    };
+    let mut last = String::new();
+    let mut known = false;
+    for (name, text) in keys {
+        let key = match appmodel_signing::PublicKey::from_text(text) {
+            Ok(k) => k,
+            Err(e) => {
+                last = format!("trusted key `{name}`: {e}");
+                continue;
             }
-            Err(ImportError::BadSignature(last))
+        };
+        if key.key_id() != parsed.key_id() {
+            continue;
+        }
+        known = true;
+        match parsed.verify(&key, &mut &manifest[..]) {
+            Ok(v) => return Ok((Some(v.key_id), false)),
+            Err(e) => last = e.to_string(),
         }
     }
+    if !known {
+        return unverifiable();
+    }
+    Err(ImportError::BadSignature(last))
 }
 
 #[cfg(test)]

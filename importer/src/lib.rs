@@ -9,6 +9,7 @@
 
 pub mod compose;
 pub mod deploy;
+pub mod fault;
 pub mod helm;
 pub mod import;
 pub mod lifecycle;
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 use appmodel_model::Digest;
 use appmodel_store::StoreError;
 
-pub use import::{import, verify, ImportReport};
+pub use import::{import, verify, ImportNote, ImportOptions, ImportReport};
 pub use site::Site;
 
 /// Errors of the site side.
@@ -72,10 +73,18 @@ pub enum ImportError {
     },
     #[error("record.json is for {found}, bundle.json for {expected}")]
     RecordMismatch { expected: String, found: String },
-    #[error(
-        "the bundle is unsigned, but this site trusts only signed bundles (pinned keys: {keys})"
-    )]
-    Unsigned { keys: String },
+    #[error("the bundle is unsigned, and this site accepts only signed bundles{}", if .keys.is_empty() { String::new() } else { format!(" (trusted keys: {})", .keys.join(", ")) })]
+    Unsigned { keys: Vec<String> },
+    #[error("the bundle is signed by key `{key_id}`, which this site does not trust{}", if .pinned.is_empty() { " (no key is pinned)".to_string() } else { format!(" (pinned: {})", .pinned.join(", ")) })]
+    UntrustedKey { key_id: String, pinned: Vec<String> },
+    #[error("{app} {version} ({form} form) is built for {}, but this host is {host}", .bundle.join(", "))]
+    WrongPlatform {
+        app: String,
+        version: String,
+        form: appmodel_model::bundle::Form,
+        bundle: Vec<String>,
+        host: String,
+    },
     #[error("the site configuration is not valid")]
     Config(#[source] appmodel_model::ModelError),
     #[error("{app} {version} needs a site configuration: write one with `appmodel config init -f appmodel.yaml` (the model is in the bundle) and pass it with `--config FILE`")]
@@ -118,6 +127,25 @@ pub enum ImportError {
         version: String,
         form: appmodel_model::bundle::Form,
     },
+    #[error("cannot read `{}`: {source}", .path.display())]
+    Input {
+        path: PathBuf,
+        source: appmodel_model::input::InputError,
+    },
+    #[error("{app} {to} is older than {newest}, which this site has run (revision {revision}); an older version would run on data a newer one may have changed")]
+    Downgrade {
+        app: String,
+        to: String,
+        newest: String,
+        revision: u32,
+    },
+    #[error("{app} {to} can only be reached from versions `{requirement}`, and {from} runs now: install the versions in between first")]
+    SkippedVersion {
+        app: String,
+        to: String,
+        from: String,
+        requirement: String,
+    },
     #[error("there is no revision {0}; see `appmodel history`")]
     NoSuchRevision(u32),
     #[error("`{0}` has no earlier revision to roll back to")]
@@ -139,7 +167,12 @@ impl ImportError {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            ImportError::Io { .. } | ImportError::Store(StoreError::Io { .. })
+            ImportError::Io { .. }
+                | ImportError::Store(StoreError::Io { .. })
+                | ImportError::Input {
+                    source: appmodel_model::input::InputError::Io(_),
+                    ..
+                }
         )
     }
 }

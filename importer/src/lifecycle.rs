@@ -173,6 +173,8 @@ pub struct ChangeOptions<'a> {
     pub config: Option<&'a Path>,
     pub keep: usize,
     pub dry_run: bool,
+    /// Install or upgrade to a version older than the newest this site has run.
+    pub allow_downgrade: bool,
 }
 
 /// What an install, upgrade or rollback did.
@@ -185,7 +187,90 @@ pub struct Outcome {
 }
 
 fn read_config(path: &Path) -> Result<String, ImportError> {
-    std::fs::read_to_string(path).map_err(io_err("read", path))
+    use appmodel_model::input::{cap, read_text, Links};
+    read_text(path, cap::CONFIG, Links::Follow).map_err(|source| ImportError::Input {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The checks on the version itself, before anything else: it must run on this host, must
+/// not be older than what the site has run (unless allowed), and must be reachable from
+/// the running version. Returns the waivers to record.
+fn check_version_allowed(
+    site: &Site,
+    dep: &Deployment,
+    record: &VersionRecord,
+    form: Form,
+    current: Option<&Revision>,
+    allow_downgrade: bool,
+) -> Result<Vec<String>, ImportError> {
+    let mut waivers = Vec::new();
+    if form != Form::Helm {
+        let host = appmodel_model::bundle::host_platform();
+        let platforms = record.model.app.platforms();
+        if !platforms.contains(&host) {
+            return Err(ImportError::WrongPlatform {
+                app: record.app.clone(),
+                version: record.version.clone(),
+                form,
+                bundle: platforms,
+                host,
+            });
+        }
+    }
+    let note =
+        crate::import::ImportNote::read(&site.bundle_dir(&record.app, &record.version, form));
+    if note.unsigned_allowed {
+        waivers.push("unsigned bundle, imported with --allow-unsigned".to_string());
+    }
+    let to = parse_version(&record.version)?;
+    // What ran and whose data was carried forward: not a failed revision, and not one a
+    // rollback undid (its data was replaced by the older revision's snapshot).
+    let ran = dep.history()?.into_iter().filter(|r| {
+        matches!(
+            r.status,
+            Status::Deployed | Status::Superseded | Status::Uninstalled
+        )
+    });
+    if let Some((newest, rev)) = ran
+        .filter_map(|r| Some((parse_version(&r.version).ok()?, r.number)))
+        .max()
+    {
+        if to < newest {
+            if !allow_downgrade {
+                return Err(ImportError::Downgrade {
+                    app: record.app.clone(),
+                    to: record.version.clone(),
+                    newest: newest.to_string(),
+                    revision: rev,
+                });
+            }
+            waivers.push(format!("downgrade below {newest}, with --allow-downgrade"));
+        }
+    }
+    if let (Some(cur), Some(req)) = (current, upgrade_from_req(&record.model)) {
+        let from = parse_version(&cur.version)?;
+        let ok = semver::VersionReq::parse(req).is_ok_and(|r| r.matches(&from));
+        if !ok && from != to {
+            return Err(ImportError::SkippedVersion {
+                app: record.app.clone(),
+                to: record.version.clone(),
+                from: cur.version.clone(),
+                requirement: req.to_string(),
+            });
+        }
+    }
+    Ok(waivers)
+}
+
+fn upgrade_from_req(_m: &appmodel_model::AppModel) -> Option<&str> {
+    None // TEMP until merge
+}
+
+fn parse_version(v: &str) -> Result<semver::Version, ImportError> {
+    semver::Version::parse(v)
+        .map_err(|e| ImportError::BadState(format!("version `{v}` is not a semantic version: {e}")))
 }
 
 /// Stops with every preflight problem before anything changes.
@@ -217,6 +302,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     }
     let form = pick_form(site, &app, &dep)?;
     let record = pick_version(site, &app, form, opts.version)?;
+    let waivers = check_version_allowed(site, &dep, &record, form, None, opts.allow_downgrade)?;
     let config = opts.config.ok_or_else(|| ImportError::ConfigNeeded {
         app: app.clone(),
         version: record.version.clone(),
@@ -225,7 +311,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     let (values, new_secrets) = resolve_values(&record.model, config, text, &dep.secrets()?)?;
     if form == Form::Helm {
         // Helm keeps its own revisions and rolls back itself: see crate::helm.
-        let revision = Revision::pending(
+        let mut revision = Revision::pending(
             dep.next_number()?,
             &app,
             record.version.clone(),
@@ -234,6 +320,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
             None,
             None,
         );
+        revision.waivers = waivers;
         return helm_apply(
             site,
             &dep,
@@ -247,7 +334,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     }
     let target = target_for(site, form)?;
     let number = dep.next_number()?;
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         revision: Revision::pending(
             number,
             &app,
@@ -260,6 +347,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         record,
         params: values.params.clone(),
     };
+    loaded.revision.waivers = waivers;
     preflight(target.as_ref(), &ctx(site, &dep, &loaded), None)?;
     target.prepare(&ctx(site, &dep, &loaded))?;
     record_prepared(&dep, &loaded, &values.config_text, new_secrets, None)?;
@@ -280,26 +368,34 @@ fn record_prepared(
         secrets.extend(new_secrets);
         dep.write_secrets(&secrets)?;
     }
-    save_revision(dep, l, config_text)?;
-    dep.write_journal(&Journal {
-        action: l.revision.action,
-        revision: l.revision.number,
-        previous,
-        step: Step::Prepared,
-    })
+    let saved = save_revision(dep, l, config_text).and_then(|()| {
+        dep.write_journal(&Journal {
+            action: l.revision.action,
+            revision: l.revision.number,
+            previous,
+            step: Step::Prepared,
+        })
+    });
+    if let Err(e) = &saved {
+        // Nothing running was touched; the revision must not stay "pending" for ever.
+        let _ = dep.set_status(
+            l.revision.number,
+            Status::Failed,
+            Some(format!("its files could not be written: {e}")),
+        );
+    }
+    saved
 }
 
 fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), ImportError> {
     dep.write_revision(&l.revision)?;
     let dir = dep.revision_dir(l.revision.number);
     let cfg = dir.join("site-config.yaml");
-    appmodel_store::write_atomic(&cfg, config_text.as_bytes())?;
-    crate::deploy::restrict(&cfg)?;
+    crate::deploy::write_private(&cfg, config_text.as_bytes())?;
     let params = dir.join("params.json");
     let bytes =
         serde_json::to_vec_pretty(&l.params).map_err(|e| ImportError::BadState(e.to_string()))?;
-    appmodel_store::write_atomic(&params, &bytes)?;
-    crate::deploy::restrict(&params)
+    crate::deploy::write_private(&params, &bytes)
 }
 
 /// `appmodel upgrade [VERSION]`.
@@ -313,6 +409,14 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
     let cur = load_revision(site, &dep, &current)?;
     let record = pick_version(site, &app, current.form, opts.version)?;
+    let waivers = check_version_allowed(
+        site,
+        &dep,
+        &record,
+        current.form,
+        Some(&current),
+        opts.allow_downgrade,
+    )?;
     // The configuration carries over unless a new one is given.
     let (config_path, text) = match opts.config {
         Some(p) => (p.to_path_buf(), read_config(p)?),
@@ -338,7 +442,7 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         diff,
     };
     if current.form == Form::Helm {
-        let revision = Revision::pending(
+        let mut revision = Revision::pending(
             dep.next_number()?,
             &app,
             record.version.clone(),
@@ -347,6 +451,7 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
             Some(current.number),
             None,
         );
+        revision.waivers = waivers;
         if opts.dry_run {
             return Ok(Outcome {
                 revision,
@@ -369,7 +474,7 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     }
     let target = target_for(site, current.form)?;
     let number = dep.next_number()?;
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         revision: Revision::pending(
             number,
             &app,
@@ -382,6 +487,7 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         record,
         params: values.params.clone(),
     };
+    loaded.revision.waivers = waivers;
     preflight(
         target.as_ref(),
         &ctx(site, &dep, &loaded),
@@ -557,14 +663,31 @@ fn switch(
         })?;
         tracing::info!(revision = p, "stopping the running revision");
         let pctx = ctx(site, dep, prev);
-        target.stop(&pctx)?;
-        snapshot(dep, target, &pctx)?;
-        dep.write_journal(&Journal {
-            action: next.revision.action,
-            revision: n,
-            previous: Some(p),
-            step: Step::Snapshotted,
-        })?;
+        let stopped = target.stop(&pctx).and_then(|()| {
+            crate::fault::point(&format!("{:?}-stopped", next.revision.action));
+            snapshot(dep, target, &pctx)
+        });
+        let stopped = stopped.and_then(|()| {
+            dep.write_journal(&Journal {
+                action: next.revision.action,
+                revision: n,
+                previous: Some(p),
+                step: Step::Snapshotted,
+            })
+        });
+        if let Err(e) = stopped {
+            // The previous revision's data was not changed: any snapshot of it is partial
+            // or older than its data, so it goes, and the previous revision starts again.
+            tracing::warn!(revision = n, error = %e, "stopping or snapshotting failed; starting the previous revision again");
+            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p));
+            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p).with_extension("partial"));
+            revert(site, dep, target, previous, next, &e.to_string())?;
+            return Err(ImportError::Reverted {
+                revision: n,
+                reason: e.to_string(),
+                restored: Some(p),
+            });
+        }
     }
     dep.write_journal(&Journal {
         action: next.revision.action,
@@ -573,15 +696,18 @@ fn switch(
         step: Step::Starting,
     })?;
     let nctx = ctx(site, dep, next);
+    let action = next.revision.action;
     let started = (|| {
         if let Some(to) = next.revision.rollback_to {
             restore(dep, target, &nctx, to)?;
+            crate::fault::point(&format!("{action:?}-restored"));
         }
         target.write_project(&nctx)?;
         start_in_order(target, &nctx)
     })();
     match started {
         Ok(()) => {
+            crate::fault::point(&format!("{action:?}-started"));
             if let Some(prev) = previous {
                 let status = if next.revision.action == Action::Rollback {
                     Status::RolledBack
@@ -589,8 +715,10 @@ fn switch(
                     Status::Superseded
                 };
                 dep.set_status(prev.revision.number, status, None)?;
+                crate::fault::point(&format!("{action:?}-superseded"));
             }
             dep.set_status(n, Status::Deployed, None)?;
+            crate::fault::point(&format!("{action:?}-deployed"));
             dep.clear_journal()?;
             let mut protect = vec![n];
             protect.extend(
@@ -787,16 +915,22 @@ pub struct StatusReport {
     pub app: String,
     pub revision: Option<Revision>,
     pub components: Vec<ComponentStatus>,
+    /// A change that did not finish (a crash, or a failure that could not be reverted):
+    /// which, and at which step. The next changing command finishes or reverts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Journal>,
 }
 
 pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportError> {
     let app = resolve_app(site, app)?;
     let dep = Deployment::new(site, &app);
+    let interrupted = dep.journal()?;
     let Some(current) = dep.current()? else {
         return Ok(StatusReport {
             app,
             revision: None,
             components: Vec::new(),
+            interrupted,
         });
     };
     let l = load_revision(site, &dep, &current)?;
@@ -805,6 +939,7 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
             app,
             components: crate::helm::status(&dep, &l.record.model)?,
             revision: Some(current),
+            interrupted,
         });
     }
     let target = target_for(site, current.form)?;
@@ -813,6 +948,7 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
         app,
         revision: Some(current),
         components,
+        interrupted,
     })
 }
 
@@ -837,11 +973,12 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
     target.remove_files(&c)?;
     if !keep_data {
         target.remove_data(&c)?;
+        dep.remove_data_and_secrets()?;
     }
     let note = if keep_data {
-        "uninstalled; data kept"
+        "uninstalled; data, its snapshots and the generated secrets kept"
     } else {
-        "uninstalled; data removed"
+        "uninstalled; data, its snapshots and the generated secrets removed"
     };
     dep.set_status(current.number, Status::Uninstalled, Some(note.into()))?;
     dep.revision(current.number)?

@@ -65,7 +65,34 @@ impl Site {
         {
             let _ = fs::remove_dir_all(entry.path());
         }
+        self.finish_replacements()?;
         Ok(SiteLock { _file: file })
+    }
+
+    /// An import on a filesystem that cannot exchange two names moves the old bundle
+    /// directory aside before renaming the new one in; after a crash in between, the old
+    /// one goes back. Runs under the lock.
+    fn finish_replacements(&self) -> Result<(), ImportError> {
+        let bundles = self.root.join("bundles");
+        for app in read_dirs(&bundles)? {
+            for version in read_dirs(&app)? {
+                for entry in read_dirs(&version)? {
+                    let Some(name) = entry.file_name().and_then(|n| n.to_str()) else {
+                        continue;
+                    };
+                    let Some(form) = name.strip_prefix(".replaced-") else {
+                        continue;
+                    };
+                    let dest = version.join(form);
+                    if dest.exists() {
+                        let _ = fs::remove_dir_all(&entry);
+                    } else {
+                        fs::rename(&entry, &dest).map_err(io_err("restore", &dest))?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn bundle_dir(&self, app: &str, version: &str, form: Form) -> PathBuf {
@@ -97,6 +124,18 @@ impl Site {
     /// The pinned public keys' texts, by file name.
     pub fn trusted_keys(&self) -> Result<Vec<(String, String)>, ImportError> {
         trusted_keys_in(&self.trust_dir())
+    }
+}
+
+fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err("read", dir)(e)),
     }
 }
 

@@ -102,6 +102,11 @@ pub fn publish_and_export_sample(
         std::fs::write(&file, edit(&std::fs::read_to_string(&src).unwrap())).unwrap();
         models.push((version.to_string(), file, true));
     }
+    // Signed, as every bundle a site accepts by default: `dir/vendor.key`, `dir/vendor.pub`.
+    let key = dir.join("vendor");
+    let run = appmodel(dir, &["key", "generate", "-o", key.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let secret = key.with_extension("key");
     for (version, model, temporary) in &models {
         let run = publish(&store, model, version, &[]);
         if *temporary {
@@ -123,6 +128,8 @@ pub fn publish_and_export_sample(
                 tool.to_str().unwrap(),
                 "--store",
                 store.to_str().unwrap(),
+                "--sign",
+                secret.to_str().unwrap(),
             ],
         );
         assert_eq!(run.code, 0, "{}", run.transcript());

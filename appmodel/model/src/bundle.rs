@@ -90,6 +90,66 @@ impl BundleManifest {
     }
 }
 
+/// A value read from a bundle, quoted for a message: escaped (no newline or control
+/// character reaches the terminal) and cut to 80 characters.
+pub fn quoted(value: &str) -> String {
+    let escaped: String = value.escape_debug().collect();
+    match escaped.char_indices().nth(80) {
+        Some((i, _)) => format!("`{}...`", &escaped[..i]),
+        None => format!("`{escaped}`"),
+    }
+}
+
+/// Checks every field of a manifest that reaches a path or a name on site, by the rules of
+/// the app model: the app a DNS label, versions semantic versions, platforms `os/arch`.
+/// Returns the field and what is wrong with it. A signed manifest is checked the same: a
+/// vendor's mistake must not become a write outside the site's state.
+pub fn check_manifest_names(m: &BundleManifest) -> Result<(), String> {
+    if !crate::validate::dns_name(&m.app) {
+        return Err(format!(
+            "field `app` is {}: not an app name (lowercase letters, digits and `-`, starting with a letter, at most 63)",
+            quoted(&m.app)
+        ));
+    }
+    check_version("version", &m.version)?;
+    if let Some(base) = &m.base {
+        check_version("base.version", &base.version)?;
+    }
+    for (i, p) in m.platforms.iter().enumerate() {
+        if !crate::validate::platform(p) {
+            return Err(format!(
+                "field `platforms[{i}]` is {}: not a platform such as `linux/amd64`",
+                quoted(p)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_version(field: &str, v: &str) -> Result<(), String> {
+    match semver::Version::parse(v) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "field `{field}` is {}: not a semantic version ({e})",
+            quoted(v)
+        )),
+    }
+}
+
+/// The platform of the machine this appmodel runs on (`linux/amd64`, `linux/arm64`).
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    };
+    format!("{}/{arch}", std::env::consts::OS)
+}
+
 /// Whether `path` is acceptable inside a bundle: relative, `/`-separated, no empty, `.` or
 /// `..` parts, no backslashes or NULs.
 pub fn is_safe_path(path: &str) -> bool {
@@ -122,5 +182,64 @@ mod tests {
         ] {
             assert!(!is_safe_path(bad), "{bad}");
         }
+    }
+
+    fn manifest(app: &str, version: &str) -> BundleManifest {
+        BundleManifest {
+            format: BUNDLE_FORMAT,
+            app: app.into(),
+            version: version.into(),
+            form: Form::Compose,
+            platforms: vec!["linux/amd64".into()],
+            written_by: "test".into(),
+            base: None,
+            files: Vec::new(),
+        }
+    }
+
+    /// Regression: site trust defect 1 — app and version reached paths unchecked.
+    #[test]
+    fn names_that_reach_paths_are_checked_like_the_model() {
+        assert!(check_manifest_names(&manifest("im-stack", "1.1.0")).is_ok());
+        assert!(check_manifest_names(&manifest("im-stack", "1.1.0-rc.1+b7")).is_ok());
+        for (app, version, field) in [
+            ("im-stack", "../../../../tmp/x/v", "version"),
+            ("im-stack", "1.0.0/evil", "version"),
+            ("im-stack", "", "version"),
+            ("im-stack", "1.0.0\nx", "version"),
+            ("im-stack", "1.0.0\n", "version"),
+            (".", "1.0.0", "app"),
+            ("..", "1.0.0", "app"),
+            ("a/b", "1.0.0", "app"),
+            ("", "1.0.0", "app"),
+            ("Im", "1.0.0", "app"),
+        ] {
+            let e = check_manifest_names(&manifest(app, version)).unwrap_err();
+            assert!(
+                e.starts_with(&format!("field `{field}` is ")),
+                "{app} {version}: {e}"
+            );
+        }
+        let mut m = manifest("im-stack", "1.1.0");
+        m.platforms = vec!["linux/../x".into()];
+        assert!(check_manifest_names(&m)
+            .unwrap_err()
+            .contains("platforms[0]"));
+        m.platforms = vec!["linux/amd64".into()];
+        m.base = Some(DeltaBase {
+            version: "../1".into(),
+            blobs: vec![],
+        });
+        assert!(check_manifest_names(&m)
+            .unwrap_err()
+            .contains("base.version"));
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_and_cut_in_messages() {
+        assert_eq!(quoted("1.0\n\u{1b}[2J"), "`1.0\\n\\u{1b}[2J`");
+        let long = quoted(&"x".repeat(500));
+        assert_eq!(long.len(), 80 + 5);
+        assert_eq!(host_platform().split('/').count(), 2);
     }
 }

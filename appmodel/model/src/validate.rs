@@ -43,17 +43,17 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).expect("static pattern compiles"))
 }
 
-fn dns_name(s: &str) -> bool {
+pub(crate) fn dns_name(s: &str) -> bool {
     static R: OnceLock<Regex> = OnceLock::new();
     s.len() <= 63 && re(&R, "^[a-z]([a-z0-9-]*[a-z0-9])?$").is_match(s)
 }
 
-fn ident(s: &str) -> bool {
+pub(crate) fn ident(s: &str) -> bool {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, "^[A-Za-z_][A-Za-z0-9_]*$").is_match(s)
 }
 
-fn platform(s: &str) -> bool {
+pub(crate) fn platform(s: &str) -> bool {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, "^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$").is_match(s)
 }

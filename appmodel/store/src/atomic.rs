@@ -9,7 +9,20 @@ use crate::{io_err, Result};
 /// Writes a new file `path` with `bytes` and fsyncs it (the caller syncs the directory, or
 /// renames a directory holding it into place and syncs that).
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(io_err("create", path))?;
+    write_synced_mode(path, bytes, 0o644)
+}
+
+/// [`write_synced`] for a file born with `mode` (e.g. 0o600 for a secret): the mode is set
+/// when the file is created, before a byte is written, so it is never readable by others.
+pub fn write_synced_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_err("create", path))?;
     f.write_all(bytes).map_err(io_err("write", path))?;
     f.sync_all().map_err(io_err("sync", path))
 }
@@ -17,6 +30,11 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Replaces `path` with `bytes` so that a reader sees the old or the new content, never a mix,
 /// even across a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] for a file born with `mode` (0o600 for secrets and site configuration).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -24,7 +42,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        write_synced(&tmp, bytes)?;
+        let _ = fs::remove_file(&tmp);
+        write_synced_mode(&tmp, bytes, mode)?;
         fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
         sync_dir(dir)
     })();
@@ -64,5 +83,15 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_private_file_is_born_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secrets.json");
+        write_atomic_mode(&p, b"{}", 0o600).unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

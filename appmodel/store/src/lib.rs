@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use appmodel_model::record::VersionRecord;
 use appmodel_model::Digest;
 
-pub use atomic::{sync_dir, write_atomic, write_synced};
+pub use atomic::{sync_dir, write_atomic, write_atomic_mode, write_synced, write_synced_mode};
 pub use blob::BlobWriter;
 pub use stream::{copy_stream, CopyError, HashingReader};
 
@@ -394,8 +394,57 @@ pub fn lock_file(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(io_err("open", path))?;
-    file.lock().map_err(io_err("lock", path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                "waiting for `{}`, held by {}",
+                path.display(),
+                lock_holder(&file).unwrap_or_else(|| "another process".into())
+            );
+            file.lock().map_err(io_err("lock", path))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("lock", path)(e)),
+    }
     Ok(file)
+}
+
+/// Who holds the lock on `file`: the kernel's table of locks (`/proc/locks`) names the
+/// process, `/proc/PID/cmdline` its command (the program and the subcommand only: later
+/// arguments may carry passwords). Nothing is written to find out.
+fn lock_holder(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    let pid = locks.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF`
+        let (pid, id) = (f.get(4)?, f.get(5)?);
+        let mut parts = id.split(':');
+        let ma = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let mi = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let ino: u64 = parts.next()?.parse().ok()?;
+        (f.get(1) == Some(&"FLOCK") && ma == major && mi == minor && ino == meta.ino())
+            .then(|| pid.to_string())
+    })?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    let program = words
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string());
+    Some(match program {
+        Some(p) => format!(
+            "process {pid} (`{p}{}`)",
+            words.get(1).map(|w| format!(" {w}")).unwrap_or_default()
+        ),
+        None => format!("process {pid}"),
+    })
 }
 
 fn read_record(path: &Path) -> Result<Option<VersionRecord>> {
