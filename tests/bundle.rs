@@ -1515,3 +1515,63 @@ fn hostile_bundles_are_refused_before_they_reach_a_path_or_memory() {
     site.run(&["verify", flipped.to_str().unwrap()])
         .assert_refused(&format!("`{layer}` does not match bundle.json"));
 }
+
+/// Site trust, concurrency: a second changing command on the same state directory waits,
+/// naming the process that holds the lock; a `kill -9` of that process frees it.
+#[test]
+fn a_second_command_waits_naming_the_first_and_a_killed_first_frees_the_lock() {
+    let vendor = Vendor::new();
+    let bundle = vendor.export("b", &["--format", "compose", "--version", "1.0.0"]);
+    let site = Site::new();
+    let state = site.state();
+    let spawn = |pause: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appmodel"));
+        cmd.args([
+            "import",
+            bundle.to_str().unwrap(),
+            "--allow-unsigned",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        if pause {
+            cmd.env("APPMODEL_PAUSE_AT", "import-verified");
+        }
+        cmd.spawn().unwrap()
+    };
+    let mut first = spawn(true);
+    // Wait until the first holds the lock and has verified everything.
+    let mut first_err = first.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("pausing at `import-verified`") {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        let n = first_err.read(&mut buf).unwrap();
+        assert!(
+            n > 0 && std::time::Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let second = spawn(false);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Still waiting; then the first is killed as by a power cut.
+    assert!(!state.join("store/records/demo/1.0.0.json").exists());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "waiting for `{}`, held by process {} (`appmodel import`)",
+            state.join("lock").display(),
+            first.id()
+        )),
+        "{stderr}"
+    );
+    assert!(state.join("store/records/demo/1.0.0.json").is_file());
+}

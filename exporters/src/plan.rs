@@ -254,12 +254,17 @@ fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> S
          {delta}\n\
          Everything needed is on this medium, including the `appmodel` program itself.\n\
          No network access is needed.\n\n\
-         1. Check and import the bundle into this host's store (as root):\n\n\
+         1. Pin the vendor's public key (once per site; it comes to you apart from this\n\
+         \x20  medium), then check and import the bundle into this host's store (as root):\n\n\
+         \x20     ./appmodel trust add VENDOR.pub\n\
          \x20     ./appmodel import .            # or: /media/disc/appmodel import /media/disc\n\n\
+         \x20  (`./appmodel import --trust-key VENDOR.pub .` does both in one step.)\n\
          \x20  Every file is checked against bundle.json (size and sha256) before anything\n\
-         \x20  changes. A signed bundle (bundle.json.minisig) is checked against the keys\n\
-         \x20  pinned with `appmodel trust add KEY.pub`; once a key is pinned, unsigned\n\
-         \x20  bundles are refused. Stock minisign can check it too:\n\n\
+         \x20  changes, and the signature (bundle.json.minisig) against the pinned keys: an\n\
+         \x20  unsigned bundle, or one signed by a key the site has not pinned, is refused\n\
+         \x20  (`--allow-unsigned` accepts it, and history records that). An older version\n\
+         \x20  than the site has run is not installed unless `--allow-downgrade` is given.\n\
+         \x20  Stock minisign can check the signature too:\n\n\
          \x20     minisign -Vm bundle.json -p VENDOR.pub\n\n\
          \x20  To only check a disc or stick (nothing is written, root not needed):\n\n\
          \x20     ./appmodel verify . --key VENDOR.pub\n\n\

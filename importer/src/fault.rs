@@ -5,12 +5,23 @@
 //! and a few between steps (see `crate::lifecycle`).
 
 /// A crash point. Does nothing unless built with `fault-injection` and asked for.
+/// `APPMODEL_PAUSE_AT=NAME` stops there for good instead (holding what the process holds,
+/// e.g. the state lock), for tests of what a second command sees.
 #[inline]
 pub fn point(name: &str) {
     #[cfg(feature = "fault-injection")]
-    if std::env::var("APPMODEL_CRASH_AT").is_ok_and(|want| want.eq_ignore_ascii_case(name)) {
-        eprintln!("fault-injection: crashing at `{name}`");
-        std::process::abort();
+    {
+        let asked = |var: &str| std::env::var(var).is_ok_and(|w| w.eq_ignore_ascii_case(name));
+        if asked("APPMODEL_CRASH_AT") {
+            eprintln!("fault-injection: crashing at `{name}`");
+            std::process::abort();
+        }
+        if asked("APPMODEL_PAUSE_AT") {
+            eprintln!("fault-injection: pausing at `{name}`");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
     }
     #[cfg(not(feature = "fault-injection"))]
     let _ = name;

@@ -768,6 +768,7 @@ impl<'a> Importer<'a> {
             .take()
             .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))?;
         if let Some(into) = self.sink.site() {
+            crate::fault::point("import-verified");
             check_host_platform(manifest)?;
             let note = ImportNote {
                 signed_by: report.signed_by.clone(),

@@ -880,6 +880,27 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         dep.clear_journal()?;
         return Ok(None);
     };
+    if next_rev.status == Status::Deployed {
+        // The crash came after the new revision was healthy and recorded: finish the step.
+        if let Some(p) = &prev_rev {
+            if p.status == Status::Deployed {
+                let status = if j.action == Action::Rollback {
+                    Status::RolledBack
+                } else {
+                    Status::Superseded
+                };
+                dep.set_status(p.number, status, None)?;
+            }
+        }
+        dep.clear_journal()?;
+        let done = format!(
+            "{:?} of revision {} was finished by the next command",
+            j.action, j.revision
+        )
+        .to_lowercase();
+        tracing::warn!(revision = j.revision, "{done}");
+        return Ok(Some(done));
+    }
     let target = target_for(site, next_rev.form)?;
     let next = load_revision(site, dep, &next_rev)?;
     let prev = match &prev_rev {
