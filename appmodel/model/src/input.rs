@@ -139,7 +139,10 @@ mod tests {
         std::fs::write(&p, b"hello").unwrap();
         assert_eq!(read_regular(&p, 5, Links::Refuse).unwrap(), b"hello");
         let e = read_regular(&p, 4, Links::Refuse).unwrap_err();
-        assert_eq!(e.to_string(), "it is 5 bytes, more than the 4 bytes allowed");
+        assert_eq!(
+            e.to_string(),
+            "it is 5 bytes, more than the 4 bytes allowed"
+        );
         assert!(matches!(
             read_regular(&dir.path().join("nope"), 9, Links::Follow),
             Err(InputError::NotFound)
