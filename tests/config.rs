@@ -152,3 +152,115 @@ fn config_errors_as_json() {
         ]
     );
 }
+
+/// Regression: site trust defect 6. A billion laughs in a site configuration ran
+/// `config check` (and `install --config`, same parser) out of memory.
+#[test]
+fn an_alias_bomb_in_a_config_is_refused_at_the_alias() {
+    let run = check("alias-bomb.yaml");
+    run.assert_refused("error: this alias makes the document expand to more than 250000 values\n");
+    assert!(run.stderr.contains("alias-bomb.yaml:7:"), "{}", run.stderr);
+}
+
+/// Regression: site trust defect 10: `.inf` for an integer parameter was reported valid and
+/// then dropped (the default was used).
+#[test]
+fn a_number_that_is_not_a_number_is_refused_with_its_line() {
+    insta::assert_snapshot!(check("not-numbers.yaml")
+        .transcript()
+        .replace(&fixtures().display().to_string(), "FIXTURES"));
+    for v in ["-.inf", ".NaN", "1e309", "2.5"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            format!("params:\n  domain: a.example\n  max_users: {v}\n"),
+        )
+        .unwrap();
+        let run = appmodel(
+            &root(),
+            &["config", "check", "-f", MODEL, file.to_str().unwrap()],
+        );
+        run.assert_refused("c.yaml:3:14 (params.max_users)");
+    }
+}
+
+/// Regression: site trust defect 6. A config file that is a FIFO hung, `/dev/zero` ran out
+/// of memory, a 50 MB one was read whole.
+#[test]
+fn a_config_file_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = dir.path().join("big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(50 << 20)
+        .unwrap();
+    let cases = [
+        (
+            fifo.to_str().unwrap(),
+            "it is a FIFO, not a regular file".to_string(),
+        ),
+        (
+            "/dev/zero",
+            "it is a device, not a regular file".to_string(),
+        ),
+        (
+            dir.path().to_str().unwrap(),
+            "it is a directory, not a regular file".to_string(),
+        ),
+        (
+            big.to_str().unwrap(),
+            format!(
+                "it is {} bytes, more than the {} bytes allowed",
+                50 << 20,
+                1 << 20
+            ),
+        ),
+    ];
+    for (file, why) in &cases {
+        appmodel(&root(), &["config", "check", "-f", MODEL, file])
+            .assert_refused(&format!("error: cannot read `{file}`: {why}\n"));
+    }
+}
+
+/// Regression: site trust defect 9. The message hid a bad secret but the source excerpt under
+/// it printed it in clear. No output, human or `--json`, failing or not, shows the value.
+#[test]
+fn a_secret_never_appears_in_the_output() {
+    let dir = fixtures().join("secret-model");
+    let secret = "Tr0ub4dor&3-horse";
+    let good = "0123456789abcdef0123456789abcdef";
+    for json in [false, true] {
+        let mut args = vec!["config", "check", "bad-secret.yaml"];
+        if json {
+            args.push("--json");
+        }
+        let run = appmodel(&dir, &args);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(
+            run.stderr.contains(
+                "the value does not match the pattern `[a-f0-9]{32}` of parameter `api_token`"
+            ) || run.stdout.contains("the value does not match the pattern"),
+            "{}",
+            run.transcript()
+        );
+        assert!(!run.transcript().contains(secret), "{}", run.transcript());
+        assert!(!run.transcript().contains("Tr0ub"), "{}", run.transcript());
+        if !json {
+            insta::assert_snapshot!("a_bad_secret_masked", run.transcript());
+        }
+        let mut args = vec!["config", "check", "good-secret.yaml"];
+        if json {
+            args.push("--json");
+        }
+        let run = appmodel(&dir, &args);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert!(!run.transcript().contains(good), "{}", run.transcript());
+    }
+}

@@ -45,6 +45,15 @@ bad_model! {
     missing_required_fields => "missing-field",
     unsupported_api_version => "bad-api-version",
     health_check_and_image_source_rules => "bad-health-and-image",
+    // Regression: site trust defect 6, alias bomb (ran out of memory).
+    an_alias_bomb_is_refused_at_the_alias => "alias-bomb",
+    // Regression: site trust defect 6, nesting deep enough to overflow a stack.
+    nesting_too_deep_is_refused => "deep-nesting",
+    // Regression: site trust defects 7a and 10: `2.0` for an integer was "cannot read the
+    // document" at 1:1; `.inf`, `.nan` and `1e309` were silently dropped.
+    floats_for_integers_and_numbers_that_are_not_numbers => "not-numbers",
+    // `app.upgrade_from` is a semver requirement.
+    an_upgrade_from_that_is_not_a_requirement => "bad-upgrade-from",
 }
 
 #[test]
@@ -112,7 +121,7 @@ fn a_missing_model_file_is_a_user_error_with_a_hint() {
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
-        "error: cannot read `appmodel.yaml`: No such file or directory (os error 2)\n\
+        "error: cannot read `appmodel.yaml`: it does not exist\n\
          hint: give the file with `-f FILE`, or run appmodel in the directory that holds it\n"
     );
 }
@@ -146,5 +155,57 @@ fn every_command_has_help() {
             "{args:?}: {}",
             run.stdout
         );
+    }
+}
+
+/// Regression: site trust defect 6. `-f` naming a FIFO hung, `/dev/zero` ran out of memory,
+/// a directory was an I/O error (exit 2); a 100 MB model was read whole.
+#[test]
+fn a_model_file_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let big = dir.path().join("big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let cases = [
+        (
+            fifo.to_str().unwrap(),
+            "it is a FIFO, not a regular file".to_string(),
+        ),
+        (
+            "/dev/zero",
+            "it is a device, not a regular file".to_string(),
+        ),
+        (
+            dir.path().to_str().unwrap(),
+            "it is a directory, not a regular file".to_string(),
+        ),
+        (
+            big.to_str().unwrap(),
+            format!(
+                "it is {} bytes, more than the {} bytes allowed",
+                100 << 20,
+                4 << 20
+            ),
+        ),
+    ];
+    for (file, why) in &cases {
+        for command in [
+            &["validate"][..],
+            &["graph"],
+            &["config", "init", "-o", "-"],
+        ] {
+            let mut args = command.to_vec();
+            args.extend(["-f", file]);
+            appmodel(dir.path(), &args)
+                .assert_refused(&format!("error: cannot read `{file}`: {why}\n"));
+        }
     }
 }

@@ -1,7 +1,9 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use appmodel_model::{config::template, load_model, load_site_config, ModelError};
+use appmodel_model::config::{template, MASK};
+use appmodel_model::types::ParamType;
+use appmodel_model::{load_model, load_site_config, ModelError};
 use serde_json::json;
 
 use crate::args::{ConfigCheckArgs, ConfigInitArgs};
@@ -40,7 +42,23 @@ pub fn check(args: &ConfigCheckArgs) -> Result<()> {
     match load_site_config(&args.config, &loaded.model) {
         Ok(config) => {
             if args.json {
-                print_json(&json!({"ok": true, "file": args.config, "params": config.params}))?;
+                // Secret values stay in the file: the output shows only that they are set.
+                let params: serde_json::Map<String, serde_json::Value> = config
+                    .params
+                    .iter()
+                    .map(|(name, value)| {
+                        let secret = loaded
+                            .model
+                            .parameter(name)
+                            .is_some_and(|p| p.kind == ParamType::Secret);
+                        let shown = match value {
+                            Some(_) if secret => json!(MASK),
+                            other => json!(other),
+                        };
+                        (name.clone(), shown)
+                    })
+                    .collect();
+                print_json(&json!({"ok": true, "file": args.config, "params": params}))?;
             } else {
                 let set = config.params.values().filter(|v| v.is_some()).count();
                 println!(

@@ -70,7 +70,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     eprintln!("error: {}", chain.join(": "));
     if let Some(ModelError::Read { source, .. }) = model_error {
-        if source.kind() == std::io::ErrorKind::NotFound {
+        if matches!(source, appmodel_model::input::InputError::NotFound) {
             eprintln!("hint: give the file with `-f FILE`, or run appmodel in the directory that holds it");
         }
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::diag::{closest, Diagnostic};
 use crate::params::check_value;
 use crate::types::{AppModel, ParamType, Parameter, Scalar, DEFAULT_SECRET_LENGTH};
-use crate::yaml::{Node, Path};
+use crate::yaml::{Document, Node, Path, Pos, Value};
 
 /// A site's configuration of one application.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -105,6 +105,81 @@ pub fn check(model: &AppModel, config: &SiteConfig, root: &Node) -> Vec<Diagnost
         }
     }
     out
+}
+
+/// What stands in for a secret value in a source excerpt.
+pub const MASK: &str = "********";
+
+/// `text` with the values that may be secret replaced by [`MASK`], for showing excerpts of
+/// a configuration in errors: the values of secret parameters, of unknown parameters (a
+/// misspelt secret is still a secret) and of unknown top-level fields (a secret put beside
+/// `params`), and of repeated keys the reader dropped. Lines keep their numbers; a
+/// multi-line value keeps its lines, emptied.
+pub fn mask_secrets(text: &str, model: &AppModel, document: &Document) -> String {
+    let root = &document.root;
+    let mut spans: Vec<(Pos, Pos)> = document.dropped.clone();
+    for entry in root.entries() {
+        match entry.key.as_str() {
+            "app" => {}
+            "params" if matches!(entry.value.value, Value::Map(_)) => {
+                for e in entry.value.entries() {
+                    let secret = model
+                        .parameter(&e.key)
+                        .is_none_or(|p| p.kind == ParamType::Secret);
+                    if secret {
+                        spans.push((e.value.pos, e.value.end));
+                    }
+                }
+            }
+            _ => spans.push((entry.value.pos, entry.value.end)),
+        }
+    }
+    if !matches!(root.value, Value::Map(_) | Value::Null) {
+        spans.push((root.pos, root.end));
+    }
+    mask_spans(text, spans)
+}
+
+/// Replaces each span (start inclusive, end exclusive, 1-based line and character column)
+/// with [`MASK`] on its first line and blanks on the lines after.
+fn mask_spans(text: &str, mut spans: Vec<(Pos, Pos)>) -> String {
+    let mut lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
+    // Right to left, so a replacement does not move the columns of the spans still to do.
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (start, end) in spans {
+        if end <= start {
+            continue;
+        }
+        for line_no in start.line..=end.line {
+            let Some(line) = lines.get_mut(line_no.wrapping_sub(1)) else {
+                continue;
+            };
+            let from = if line_no == start.line {
+                start.col.saturating_sub(1)
+            } else {
+                0
+            };
+            let to = if line_no == end.line {
+                end.col.saturating_sub(1)
+            } else {
+                line.len()
+            };
+            let (from, to) = (from.min(line.len()), to.min(line.len()).max(from));
+            if line_no == start.line {
+                line.splice(from..to, MASK.chars());
+            } else if line[to..].iter().all(|c| c.is_whitespace()) {
+                line.truncate(from);
+            } else {
+                // What follows on the line keeps its column.
+                line[from..to].fill(' ');
+            }
+        }
+    }
+    lines
+        .iter()
+        .map(|l| l.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether the site must give a value: required, or a secret that is not generated.

@@ -51,6 +51,22 @@ impl<'s> SchemaChecker<'s> {
         path: &Path,
         out: &mut Vec<Diagnostic>,
     ) -> Option<J> {
+        // YAML has `.inf`, `.nan` and `1e309`; JSON and every field of ours have no such
+        // number, and turning it into JSON would silently make it null.
+        if let Value::Float(f) = node.value {
+            if !f.is_finite() {
+                let shown = if f.is_nan() { "NaN" } else { "infinite" };
+                out.push(
+                    Diagnostic::new(
+                        node.pos,
+                        path.clone(),
+                        format!("the number is {shown}: only finite numbers are allowed"),
+                    )
+                    .with_hint("`.inf`, `.nan` and numbers beyond about 1.8e308 (like `1e309`) are not values appmodel can use"),
+                );
+                return None;
+            }
+        }
         // A field's own description sits beside its `$ref`; keep it for hints.
         let field_doc = schema.get("description").and_then(J::as_str);
         let schema = self.resolve(schema);
@@ -261,16 +277,17 @@ impl<'s> SchemaChecker<'s> {
 }
 
 fn type_accepts(types: &J, node: &Node) -> bool {
-    let one = |t: &str| match (t, &node.value) {
-        ("null", Value::Null)
-        | ("boolean", Value::Bool(_))
-        | ("integer", Value::Int(_))
-        | ("number", Value::Int(_) | Value::Float(_))
-        | ("string", Value::Str(_))
-        | ("array", Value::Seq(_))
-        | ("object", Value::Map(_)) => true,
-        ("integer", Value::Float(f)) => f.fract() == 0.0 && f.is_finite(),
-        _ => false,
+    let one = |t: &str| {
+        matches!(
+            (t, &node.value),
+            ("null", Value::Null)
+                | ("boolean", Value::Bool(_))
+                | ("integer", Value::Int(_))
+                | ("number", Value::Int(_) | Value::Float(_))
+                | ("string", Value::Str(_))
+                | ("array", Value::Seq(_))
+                | ("object", Value::Map(_))
+        )
     };
     match types {
         J::String(t) => one(t),
@@ -318,6 +335,7 @@ fn describe(schema: &J) -> String {
 
 fn found(node: &Node) -> String {
     match &node.value {
+        Value::Float(f) => format!("the number `{f:?}`"),
         Value::Str(s) if s.len() <= 40 => format!("the string `{s}`"),
         Value::Int(i) => format!("the integer `{i}`"),
         Value::Bool(b) => format!("the boolean `{b}`"),

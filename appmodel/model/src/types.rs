@@ -46,6 +46,11 @@ pub struct App {
     /// Platforms the application is delivered for, as `os/arch`. Default: `[linux/amd64]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// The installed versions a site may upgrade to this one from, as a semver requirement
+    /// (`>=1.0.0`, `>=1.0.0, <2.0.0`, `^1.2`). Absent: any older version. A site on a version
+    /// outside it must first upgrade through one that is inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_from: Option<String>,
 }
 
 impl App {
@@ -344,6 +349,17 @@ pub struct Resources {
 }
 
 impl AppModel {
+    /// Whether a site on version `from` may upgrade to this model's version directly, as
+    /// `app.upgrade_from` says: always when the field is absent, never when it does not
+    /// parse (a validated model's always does). Whether `from` is older is not checked
+    /// here.
+    pub fn allows_upgrade_from(&self, from: &semver::Version) -> bool {
+        match &self.app.upgrade_from {
+            None => true,
+            Some(req) => semver::VersionReq::parse(req).is_ok_and(|r| r.matches(from)),
+        }
+    }
+
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
     }

@@ -98,6 +98,15 @@ fn check_app(model: &AppModel, c: &mut Checker<'_>) {
             Some("write MAJOR.MINOR.PATCH, e.g. `1.1.0`".into()),
         );
     }
+    if let Some(req) = &model.app.upgrade_from {
+        if let Err(e) = semver::VersionReq::parse(req) {
+            c.at(
+                Path::parse("app.upgrade_from"),
+                format!("`{req}` is not a version requirement: {e}"),
+                Some("write a semver requirement, e.g. `>=1.0.0` or `>=1.0.0, <2.0.0`".into()),
+            );
+        }
+    }
     for (i, p) in model.app.platforms.iter().enumerate() {
         if !platform(p) {
             c.at(

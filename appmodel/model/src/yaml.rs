@@ -4,6 +4,12 @@
 //! error appmodel reports must point at a line and column. So a document is first read into a
 //! [`Node`] tree (built from `saphyr-parser` events, YAML 1.2 core schema), checked there, and
 //! only then turned into typed structs through `serde_json::Value`.
+//!
+//! Input is hostile: anchors and aliases are expanded by copying, so a small file could
+//! stand for billions of values (a "billion laughs"). The reader charges every value it
+//! builds, an alias at the full size of what it stands for, against [`MAX_NODES`] and
+//! [`MAX_TEXT`], and refuses nesting deeper than [`MAX_DEPTH`] (the checks after it recurse).
+//! saphyr-parser itself keeps its own state on the heap, not the stack.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,6 +18,13 @@ use std::fmt;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::diag::Diagnostic;
+
+/// The most values (scalars, lists, mappings, keys included) one document may expand to.
+pub const MAX_NODES: usize = 250_000;
+/// The most scalar text, in bytes, one document may expand to.
+pub const MAX_TEXT: usize = 16 << 20;
+/// The deepest nesting of lists and mappings.
+pub const MAX_DEPTH: usize = 64;
 
 /// A position in a source file, both numbers 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -25,6 +38,13 @@ impl Pos {
         Pos {
             line: span.start.line(),
             col: span.start.col() + 1,
+        }
+    }
+
+    fn end_of_span(span: &Span) -> Pos {
+        Pos {
+            line: span.end.line(),
+            col: span.end.col() + 1,
         }
     }
 }
@@ -110,7 +130,10 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub value: Value,
+    /// Where the node starts.
     pub pos: Pos,
+    /// Where it ends (exclusive): for an alias, the end of the alias.
+    pub end: Pos,
 }
 
 impl Node {
@@ -205,6 +228,21 @@ impl Node {
 /// Reads one YAML document. Syntax errors stop the read; duplicate keys are collected and the
 /// first occurrence is kept, so a caller can report them together with later findings.
 pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
+    read(text).map(|d| (d.root, d.duplicates))
+}
+
+/// One document as [`read`] returns it.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub root: Node,
+    /// A finding per repeated key (the first occurrence is kept).
+    pub duplicates: Vec<Diagnostic>,
+    /// Where the values of the repeated keys were (start, end), which are not in the tree.
+    pub dropped: Vec<(Pos, Pos)>,
+}
+
+/// [`parse`], also telling where the values dropped with repeated keys were.
+pub fn read(text: &str) -> Result<Document, Diagnostic> {
     let mut builder = Builder::default();
     let mut documents = 0;
     for event in Parser::new_from_str(text) {
@@ -233,11 +271,17 @@ pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
             other => builder.event(other, &span)?,
         }
     }
+    let start = Pos { line: 1, col: 1 };
     let root = builder.root.unwrap_or(Node {
         value: Value::Null,
-        pos: Pos { line: 1, col: 1 },
+        pos: start,
+        end: start,
     });
-    Ok((root, builder.duplicates))
+    Ok(Document {
+        root,
+        duplicates: builder.duplicates,
+        dropped: builder.dropped,
+    })
 }
 
 enum Frame {
@@ -245,17 +289,61 @@ enum Frame {
     Map(Node, Option<(String, Pos)>),
 }
 
+/// What a subtree costs: its values and its scalar text.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    text: usize,
+}
+
+impl Cost {
+    fn add(&mut self, other: Cost) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.text = self.text.saturating_add(other.text);
+    }
+
+    fn since(self, start: Cost) -> Cost {
+        Cost {
+            nodes: self.nodes - start.nodes,
+            text: self.text - start.text,
+        }
+    }
+}
+
+/// A list or mapping being read.
+struct Open {
+    frame: Frame,
+    anchor: usize,
+    /// The document's tree cost when it started.
+    start: Cost,
+    /// The deepest nesting among its children (0: only scalars).
+    height: usize,
+}
+
+/// An anchored node, ready to be copied by an alias.
+struct Anchored {
+    node: Node,
+    cost: Cost,
+    height: usize,
+}
+
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Frame, usize)>,
-    anchors: HashMap<usize, Node>,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, Anchored>,
+    /// The values in the document tree, aliases expanded.
+    tree: Cost,
+    /// Everything built: the tree and the copies kept for anchors.
+    built: Cost,
     root: Option<Node>,
     duplicates: Vec<Diagnostic>,
+    dropped: Vec<(Pos, Pos)>,
 }
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, span: &Span) -> Result<(), Diagnostic> {
         let pos = Pos::from_span(span);
+        let end = Pos::end_of_span(span);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let tagged_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
@@ -264,44 +352,113 @@ impl Builder {
                 } else {
                     Value::Str(text.to_string())
                 };
-                self.push(Node { value, pos }, anchor, Some(text))
+                let cost = Cost {
+                    nodes: 1,
+                    text: text.len(),
+                };
+                self.charge(cost, pos, false)?;
+                self.push(Node { value, pos, end }, anchor, Some(text), cost, 0)
             }
             Event::SequenceStart(anchor, _) => {
-                let node = Node {
-                    value: Value::Seq(Vec::new()),
-                    pos,
-                };
-                self.stack.push((Frame::Seq(node), anchor));
-                Ok(())
+                self.open(Frame::Seq, Value::Seq(Vec::new()), anchor, pos)
             }
             Event::MappingStart(anchor, _) => {
-                let node = Node {
-                    value: Value::Map(Vec::new()),
-                    pos,
-                };
-                self.stack.push((Frame::Map(node, None), anchor));
-                Ok(())
+                self.open(|n| Frame::Map(n, None), Value::Map(Vec::new()), anchor, pos)
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some((Frame::Seq(node) | Frame::Map(node, _), anchor)) => {
-                    self.push(node, anchor, None)
+                Some(open) => {
+                    let cost = self.tree.since(open.start);
+                    let (Frame::Seq(mut node) | Frame::Map(mut node, _)) = open.frame;
+                    node.end = end;
+                    self.push(node, open.anchor, None, cost, open.height + 1)
                 }
                 None => Ok(()),
             },
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let mut node = node.clone();
-                    node.pos = pos;
-                    self.push(node, 0, None)
+            Event::Alias(id) => {
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Err(Diagnostic::new(
+                        pos,
+                        Path::root(),
+                        "invalid YAML: alias to an unknown anchor".to_string(),
+                    ));
+                };
+                let (cost, height) = (anchored.cost, anchored.height);
+                if self.stack.len() + height > MAX_DEPTH {
+                    return Err(too_deep(pos, true));
                 }
-                None => Err(Diagnostic::new(
-                    pos,
-                    Path::root(),
-                    "invalid YAML: alias to an unknown anchor".to_string(),
-                )),
-            },
+                self.charge(cost, pos, true)?;
+                let mut node = self
+                    .anchors
+                    .get(&id)
+                    .map(|a| a.node.clone())
+                    .unwrap_or(Node {
+                        value: Value::Null,
+                        pos,
+                        end,
+                    });
+                node.pos = pos;
+                node.end = end;
+                self.push(node, 0, None, cost, height)
+            }
             _ => Ok(()),
         }
+    }
+
+    fn open(
+        &mut self,
+        frame: impl FnOnce(Node) -> Frame,
+        value: Value,
+        anchor: usize,
+        pos: Pos,
+    ) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(too_deep(pos, false));
+        }
+        self.charge(Cost { nodes: 1, text: 0 }, pos, false)?;
+        let start = Cost {
+            nodes: self.tree.nodes - 1,
+            text: self.tree.text,
+        };
+        self.stack.push(Open {
+            frame: frame(Node {
+                value,
+                pos,
+                end: pos,
+            }),
+            anchor,
+            start,
+            height: 0,
+        });
+        Ok(())
+    }
+
+    /// Counts `cost` against the document's budget: into the tree, and into what is built.
+    fn charge(&mut self, cost: Cost, pos: Pos, alias: bool) -> Result<(), Diagnostic> {
+        self.tree.add(cost);
+        self.built.add(cost);
+        self.check_budget(pos, alias)
+    }
+
+    fn check_budget(&self, pos: Pos, alias: bool) -> Result<(), Diagnostic> {
+        let what = if self.built.nodes > MAX_NODES {
+            format!("more than {MAX_NODES} values")
+        } else if self.built.text > MAX_TEXT {
+            format!("more than {MAX_TEXT} bytes of text")
+        } else {
+            return Ok(());
+        };
+        let (message, hint) = if alias {
+            (
+                format!("this alias makes the document expand to {what}"),
+                "anchors and aliases may repeat a value, not multiply the document; write the values out",
+            )
+        } else {
+            (
+                format!("the document has {what}"),
+                "an app model or site configuration is far smaller; check that this is the right file",
+            )
+        };
+        Err(Diagnostic::new(pos, Path::root(), message).with_hint(hint))
     }
 
     fn push(
@@ -309,18 +466,34 @@ impl Builder {
         node: Node,
         anchor: usize,
         scalar: Option<Cow<'_, str>>,
+        cost: Cost,
+        height: usize,
     ) -> Result<(), Diagnostic> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The copy kept for aliases is memory too.
+            self.built.add(cost);
+            self.check_budget(node.pos, false)?;
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    cost,
+                    height,
+                },
+            );
         }
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some((Frame::Seq(seq), _)) => {
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        open.height = open.height.max(height);
+        match &mut open.frame {
+            Frame::Seq(seq) => {
                 if let Value::Seq(items) = &mut seq.value {
                     items.push(node);
                 }
             }
-            Some((Frame::Map(map, pending), _)) => match pending.take() {
+            Frame::Map(map, pending) => match pending.take() {
                 None => {
                     let Some(key) = scalar else {
                         return Err(Diagnostic::new(
@@ -346,6 +519,7 @@ impl Builder {
                                 )
                                 .with_hint("a key may appear only once in a mapping"),
                             );
+                            self.dropped.push((node.pos, node.end));
                         } else {
                             entries.push(Entry {
                                 key,
@@ -359,6 +533,16 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+fn too_deep(pos: Pos, alias: bool) -> Diagnostic {
+    let message = if alias {
+        format!("this alias nests lists and mappings deeper than {MAX_DEPTH} levels")
+    } else {
+        format!("lists and mappings are nested deeper than {MAX_DEPTH} levels")
+    };
+    Diagnostic::new(pos, Path::root(), message)
+        .with_hint("an app model or site configuration needs only a few levels")
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -472,5 +656,101 @@ mod tests {
     fn a_second_document_is_refused() {
         let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(err.pos.line, 2);
+    }
+    /// Regression: site trust defect 6, alias bomb. Nine levels of ten aliases each stand for
+    /// a billion values; the reader used to copy them all and run out of memory.
+    #[test]
+    fn a_billion_laughs_is_refused_at_the_alias_that_crosses_the_budget() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("this alias makes the document expand to more than {MAX_NODES} values")
+        );
+        // The tree reaches the budget inside line 6 (10^5 values and their copies).
+        assert_eq!(err.pos.line, 6, "{err:?}");
+        assert!(err.hint.unwrap().contains("anchors and aliases"));
+    }
+
+    /// Regression: site trust defect 6, alias bomb: one long string repeated by aliases.
+    #[test]
+    fn aliases_of_a_long_string_are_charged_its_length() {
+        let long = "x".repeat(1 << 20);
+        let text = format!("a: &s {long}\nb: [{}]\n", vec!["*s"; 40].join(", "));
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("this alias makes the document expand to more than {MAX_TEXT} bytes of text")
+        );
+        assert_eq!(err.pos.line, 2);
+    }
+
+    /// Regression: site trust defect 6, deep nesting would overflow the stack of the checks
+    /// that recurse over the tree (and of its drop).
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let err = parse(&deep).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("lists and mappings are nested deeper than {MAX_DEPTH} levels")
+        );
+        assert_eq!(
+            err.pos,
+            Pos {
+                line: 1,
+                col: MAX_DEPTH + 1
+            }
+        );
+        // Block style, far deeper than the stack would take.
+        let mut block = String::new();
+        for i in 0..100_000 {
+            block.push_str(&" ".repeat(i.min(2000)));
+            block.push_str("- \n");
+        }
+        assert!(parse(&block).is_err());
+        let block: String = (0..200).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        let err = parse(&block).unwrap_err();
+        assert_eq!(err.pos.line, MAX_DEPTH + 1);
+    }
+
+    /// Regression: site trust defect 6: an alias may not nest beyond the limit either.
+    #[test]
+    fn an_alias_that_nests_too_deep_is_refused() {
+        let inner = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+        let text =
+            format!("a: &a {inner}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("this alias nests lists and mappings deeper than {MAX_DEPTH} levels")
+        );
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn nodes_know_where_they_end() {
+        let (node, _) = parse("a: hello\nb: 'q x'\nc: |\n  one\n  two\nd: [1, 2]\n").unwrap();
+        let span = |k: &str| {
+            let n = node.get(k).unwrap();
+            ((n.pos.line, n.pos.col), (n.end.line, n.end.col))
+        };
+        assert_eq!(span("a"), ((1, 4), (1, 9)));
+        assert_eq!(span("b"), ((2, 4), (2, 9)));
+        // A block scalar starts at its text and ends after its last line.
+        assert_eq!(span("c"), ((4, 3), (6, 1)));
+        assert_eq!(span("d"), ((6, 4), (6, 10)));
     }
 }
