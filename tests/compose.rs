@@ -690,6 +690,12 @@ fn a_crash_at_every_step_is_finished_or_reverted_by_the_next_command() {
         acked += 2;
     }
     assert_eq!(covered, 21);
+    // No replay: once 1.1.0 ran, the old (validly signed) 1.0.0 is not brought back by
+    // `upgrade`; `rollback` is the way back.
+    w.ok(&["upgrade"]);
+    w.site(&["upgrade", "1.0.0"])
+        .assert_refused("im-stack 1.0.0 is older than 1.1.0, which this site has run (revision ");
+    w.one_deployed("1.1.0");
     // History tells the truth: every crashed change that was not finished is failed, with
     // the step it was interrupted at.
     let run = w.ok(&["history", "--json"]);
@@ -707,6 +713,14 @@ fn a_crash_at_every_step_is_finished_or_reverted_by_the_next_command() {
         .count();
     // Every point but the three after the new revision was recorded as deployed.
     assert_eq!(interrupted, 21 - 3, "{revisions:#}");
+    // The history's note says so too.
+    let run = w.ok(&["history"]);
+    assert!(
+        run.stdout
+            .contains("interrupted during upgrade (step snapshotted)"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Regression: site trust defect 8 — out of disk while the data snapshot was taken,

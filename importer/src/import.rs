@@ -928,7 +928,7 @@ fn check_model(record: &VersionRecord) -> Result<(), ImportError> {
 /// on the cluster's nodes, not here).
 pub fn check_host_platform(manifest: &BundleManifest) -> Result<(), ImportError> {
     let host = appmodel_model::bundle::host_platform();
-    if manifest.form == Form::Helm || manifest.platforms.iter().any(|p| *p == host) {
+    if manifest.form == Form::Helm || manifest.platforms.contains(&host) {
         return Ok(());
     }
     Err(ImportError::WrongPlatform {

@@ -249,10 +249,9 @@ fn check_version_allowed(
             waivers.push(format!("downgrade below {newest}, with --allow-downgrade"));
         }
     }
-    if let (Some(cur), Some(req)) = (current, upgrade_from_req(&record.model)) {
+    if let (Some(cur), Some(req)) = (current, record.model.app.upgrade_from.as_deref()) {
         let from = parse_version(&cur.version)?;
-        let ok = semver::VersionReq::parse(req).is_ok_and(|r| r.matches(&from));
-        if !ok && from != to {
+        if !record.model.allows_upgrade_from(&from) && from != to {
             return Err(ImportError::SkippedVersion {
                 app: record.app.clone(),
                 to: record.version.clone(),
@@ -262,10 +261,6 @@ fn check_version_allowed(
         }
     }
     Ok(waivers)
-}
-
-fn upgrade_from_req(_m: &appmodel_model::AppModel) -> Option<&str> {
-    None // TEMP until merge
 }
 
 fn parse_version(v: &str) -> Result<semver::Version, ImportError> {
