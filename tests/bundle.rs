@@ -30,8 +30,10 @@ impl Vendor {
         for (version, b_payload) in [("1.0.0", "b one"), ("1.1.0", "b two")] {
             let m = v.dir.path().join(format!("m{version}"));
             std::fs::create_dir_all(m.join("bin")).unwrap();
-            std::fs::write(m.join("bin/a"), vec![b'a'; 300_000]).unwrap();
-            std::fs::write(m.join("bin/b"), b_payload).unwrap();
+            let a = common::elf_executable("linux/amd64", &[b'a'; 300_000]);
+            std::fs::write(m.join("bin/a"), a).unwrap();
+            let b = common::elf_executable("linux/amd64", b_payload.as_bytes());
+            std::fs::write(m.join("bin/b"), b).unwrap();
             let model = format!(
                 "apiVersion: appmodel/v1\napp: {{name: demo, version: {version}}}\ncomponents:\n  - name: a\n    binaries: {{linux/amd64: bin/a}}\n    image: {{from_binary: true}}\n    ports: [{{name: http, port: 8080, protocol: http}}]\n  - name: b\n    binaries: {{linux/amd64: bin/b}}\n    image: {{from_binary: true}}\n    depends_on: [a]\n"
             );
@@ -980,7 +982,8 @@ fn an_interrupted_import_resumes_without_redoing_verified_blobs() {
     for (name, byte) in [("a", 1u8), ("b", 2u8)] {
         let f = std::fs::File::create(m.join("bin").join(name)).unwrap();
         f.set_len(96 << 20).unwrap();
-        std::os::unix::fs::FileExt::write_at(&f, &[byte], 0).unwrap();
+        let head = common::elf_executable("linux/amd64", &[byte]);
+        std::os::unix::fs::FileExt::write_at(&f, &head, 0).unwrap();
     }
     std::fs::write(
         m.join("appmodel.yaml"),

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::engines::{require, sample_built, Registry, RegistrySetup};
-use common::{appmodel, publish, root};
+use common::{appmodel, elf_executable, publish, root};
 use serde_json::Value;
 
-/// A one-component app whose binary is `payload`, with `image` as its image source.
+/// A one-component app whose binary is `payload` (behind an x86-64 ELF header), with
+/// `image` as its image source.
 fn demo(dir: &Path, payload: &[u8], image: &str, platforms: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    std::fs::write(dir.join("bin/a"), payload).unwrap();
+    std::fs::write(dir.join("bin/a"), elf_executable("linux/amd64", payload)).unwrap();
     let model = format!(
         "apiVersion: appmodel/v1\napp: {{name: demo, version: 0.0.1, platforms: {platforms}}}\ncomponents:\n  - name: a\n    binaries: {{linux/amd64: bin/a}}\n    image: {image}\n    ports: [{{name: http, port: 8080, protocol: http}}]\n    volumes: [{{name: data, kind: data, path: /var/lib/a}}]\n"
     );
@@ -89,7 +90,11 @@ fn the_same_content_again_is_a_no_op_and_different_content_is_refused() {
     );
     let blobs = blob_count(&store);
 
-    std::fs::write(dir.path().join("m/bin/a"), b"second build").unwrap();
+    std::fs::write(
+        dir.path().join("m/bin/a"),
+        elf_executable("linux/amd64", b"second build"),
+    )
+    .unwrap();
     let run = publish(&store, &model, "v1.0", &[]);
     run.assert_refused("error: version 1.0.0 of `demo` is already published with different content: component `a`: image for linux/amd64 was sha256:");
     assert_eq!(
@@ -179,6 +184,74 @@ fn a_missing_binary_is_named_and_nothing_is_stored() {
     assert!(versions(&store).is_empty());
 }
 
+/// Regression: site trust defect 7b. publish packed whatever path a binary named: a
+/// directory was "not found", `/etc/shadow`, a script or an arm64 build declared as amd64
+/// were packed silently, and a path leaving the model's tree said nothing.
+#[test]
+fn a_binary_must_be_an_executable_of_its_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let m = dir.path().join("m");
+    let model = demo(&m, b"x", "{from_binary: true}", "[linux/amd64]");
+    std::fs::create_dir(m.join("bin/dir")).unwrap();
+    std::fs::write(m.join("bin/script"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(m.join("bin/arm"), elf_executable("linux/arm64", b"x")).unwrap();
+    std::fs::write(
+        dir.path().join("outside"),
+        elf_executable("linux/amd64", b"o"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&model).unwrap();
+    let with = |path: &str| {
+        std::fs::write(
+            &model,
+            text.replace(
+                "binaries: {linux/amd64: bin/a}",
+                &format!("binaries: {{linux/amd64: '{path}'}}"),
+            ),
+        )
+        .unwrap();
+        publish(&store, &model, "v1", &[])
+    };
+    let at = |path: &str| {
+        format!(
+            "error: component `a`: binary for linux/amd64 at `{}",
+            m.join(path).display()
+        )
+    };
+    with("bin/dir").assert_refused(&format!("{}` is a directory, not a file\n", at("bin/dir")));
+    with("bin/script").assert_refused(&format!("{}` is not an ELF executable\n", at("bin/script")));
+    with("bin/arm").assert_refused(&format!(
+        "{}` is an executable for AArch64, not for linux/amd64 (x86-64)\n",
+        at("bin/arm")
+    ));
+    let shadow = if Path::new("/etc/shadow").exists() {
+        "/etc/shadow"
+    } else {
+        "/etc/passwd"
+    };
+    with(shadow).assert_refused(&format!(
+        "error: component `a`: binary for linux/amd64 at `{shadow}` is not an ELF executable\n"
+    ));
+    assert_eq!(blob_count(&store), 0, "nothing stored");
+    assert!(versions(&store).is_empty());
+
+    // An executable outside the model's tree is published, with a warning naming where it is.
+    let run = with("../outside");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let real = dir.path().canonicalize().unwrap();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: component `a`: binary for linux/amd64 `{}` resolves to `{}`, outside the model's tree `{}`\n",
+            m.join("../outside").display(),
+            real.join("outside").display(),
+            real.join("m").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn sample_versions_share_blobs_in_the_store() {
     if !sample_built(&root()) {
@@ -192,6 +265,9 @@ fn sample_versions_share_blobs_in_the_store() {
         let run = publish(&store, &model, v, &["--json"]);
         assert_eq!(run.code, 0, "{}", run.transcript());
         let out: Value = serde_json::from_str(&run.stdout).unwrap();
+        // `../../dist/...` stays inside the repository that holds the model.
+        assert_eq!(out["warnings"], serde_json::json!([]), "{}", run.stderr);
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
         new_bytes.push((
             out["new_bytes"].as_u64().unwrap(),
             out["unique_bytes"].as_u64().unwrap(),
@@ -389,7 +465,11 @@ fn a_multi_platform_index_keeps_the_platforms_asked_for() {
         "binaries: {linux/amd64: bin/a, linux/arm64: bin/a-arm64}",
     );
     std::fs::write(&model, text).unwrap();
-    std::fs::write(m.join("bin/a-arm64"), b"arm64 build").unwrap();
+    std::fs::write(
+        m.join("bin/a-arm64"),
+        elf_executable("linux/arm64", b"arm64 build"),
+    )
+    .unwrap();
     let run = publish(&local, &model, "v1", &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let images = show(&local, "1.0.0")["components"]["a"]["images"].clone();
@@ -671,10 +751,10 @@ fn an_interrupted_publish_leaves_no_version_and_the_next_one_succeeds() {
     let m = dir.path().join("m");
     let model = demo(&m, b"", "{from_binary: true}", "[linux/amd64]");
     // A large (sparse) binary keeps publish busy long enough to be killed mid-way.
-    std::fs::File::create(m.join("bin/a"))
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let f = std::fs::File::create(m.join("bin/a")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, &elf_executable("linux/amd64", b""), 0).unwrap();
+    drop(f);
     let mut child = Command::new(env!("CARGO_BIN_EXE_appmodel"))
         .args([
             "publish",
@@ -709,10 +789,10 @@ fn an_interrupted_publish_leaves_no_version_and_the_next_one_succeeds() {
     child.wait().unwrap();
     assert!(versions(&store).is_empty(), "no partial version is listed");
 
-    std::fs::File::create(m.join("bin/a"))
-        .unwrap()
-        .set_len(1 << 20)
-        .unwrap();
+    let f = std::fs::File::create(m.join("bin/a")).unwrap();
+    f.set_len(1 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, &elf_executable("linux/amd64", b""), 0).unwrap();
+    drop(f);
     let run = publish(&store, &model, "v1", &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(versions(&store), ["1.0.0"]);

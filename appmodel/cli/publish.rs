@@ -22,6 +22,9 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         },
     };
     let report = publish(&store, &opts)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let r = &report.record;
     if args.json {
         return print_json(&json!({
@@ -32,6 +35,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             "new_bytes": report.new_bytes,
             "unique_bytes": r.unique_bytes(),
             "store": store.root(),
+            "warnings": report.warnings,
         }));
     }
     match report.outcome {

@@ -135,3 +135,21 @@ pub fn publish_and_export_sample(
         assert_eq!(run.code, 0, "{}", run.transcript());
     }
 }
+
+/// `payload` behind an ELF64 executable header for `platform` (`linux/amd64` or
+/// `linux/arm64`): what `appmodel publish` accepts as a binary.
+pub fn elf_executable(platform: &str, payload: &[u8]) -> Vec<u8> {
+    let machine: u16 = match platform {
+        "linux/arm64" => 183,
+        _ => 62,
+    };
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 1; // little-endian
+    h[6] = 1;
+    h[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    h.extend_from_slice(payload);
+    h
+}

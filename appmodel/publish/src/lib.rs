@@ -42,6 +42,13 @@ pub enum PublishError {
         platform: String,
         path: PathBuf,
     },
+    #[error("component `{component}`: binary for {platform} at `{}` {reason}", .path.display())]
+    BadBinary {
+        component: String,
+        platform: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("component `{component}`: `image.from_binary` needs a binary for {platform}")]
     NoBinaryForImage { component: String, platform: String },
     #[error("component `{component}`: user `{user}` must be numeric (`uid` or `uid:gid`) for an image built from a binary")]
@@ -97,6 +104,9 @@ pub struct PublishReport {
     /// Bytes of blobs this publish added to the store.
     pub new_bytes: u64,
     pub new_blobs: usize,
+    /// Things the vendor should look at, one sentence each (e.g. a binary outside the
+    /// model's tree).
+    pub warnings: Vec<String>,
 }
 
 /// `v1.1` -> `1.1.0`, `2` -> `2.0.0`, `1.2.3-rc.1` stays.
@@ -149,6 +159,18 @@ fn publish_locked(
         .unwrap_or_default();
     let platforms = model.app.platforms();
 
+    // Every binary is checked before anything is stored.
+    let mut warnings = Vec::new();
+    for c in &model.components {
+        for (platform, rel) in &c.binaries {
+            let path = base.join(rel);
+            binary::check(&c.name, platform, &path)?;
+            if let Some(w) = binary::outside_warning(&c.name, platform, &base, &path) {
+                warnings.push(w);
+            }
+        }
+    }
+
     let mut components = BTreeMap::new();
     for c in &model.components {
         tracing::info!(component = %c.name, "resolving artifacts");
@@ -156,13 +178,6 @@ fn publish_locked(
         let mut binary_files: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (platform, rel) in &c.binaries {
             let path = base.join(rel);
-            if !path.is_file() {
-                return Err(PublishError::MissingBinary {
-                    component: c.name.clone(),
-                    platform: platform.clone(),
-                    path,
-                });
-            }
             let (digest, size) = store.put_file(lock, &path)?;
             art.binaries.insert(
                 platform.clone(),
@@ -253,6 +268,7 @@ fn publish_locked(
         new_blobs: fresh.len(),
         record,
         outcome,
+        warnings,
     })
 }
 
