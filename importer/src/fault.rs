@@ -13,11 +13,11 @@ pub fn point(name: &str) {
     {
         let asked = |var: &str| std::env::var(var).is_ok_and(|w| w.eq_ignore_ascii_case(name));
         if asked("APPMODEL_CRASH_AT") {
-            eprintln!("fault-injection: crashing at `{name}`");
+            eprintln!("fault-injection: crashing at `{}`", name.to_lowercase());
             std::process::abort();
         }
         if asked("APPMODEL_PAUSE_AT") {
-            eprintln!("fault-injection: pausing at `{name}`");
+            eprintln!("fault-injection: pausing at `{}`", name.to_lowercase());
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
