@@ -9,4 +9,6 @@ bash scripts/setup.sh
 bash samples/im-stack/build.sh
 # Bundles ship a static appmodel; containers run it as their health probe.
 bash scripts/build-static.sh
+# The crash-point tests on the systemd site host run a static build with crash points.
+bash scripts/build-crash-tool.sh
 cargo test --workspace --locked --no-fail-fast

@@ -1578,3 +1578,96 @@ fn a_second_command_waits_naming_the_first_and_a_killed_first_frees_the_lock() {
     );
     assert!(state.join("store/records/demo/1.0.0.json").is_file());
 }
+
+/// Regression: site trust defect 5 — `kill -9` of a re-import could leave
+/// `STATE/bundles/APP/VERSION/FORM` missing. The replacement is one rename now: after a kill
+/// at any moment the imported bundle is there, whole.
+#[test]
+fn a_killed_reimport_never_loses_the_imported_bundle() {
+    let vendor = Vendor::new();
+    let bundle = vendor.export("b", &["--format", "compose", "--version", "1.0.0"]);
+    let site = Site::new();
+    assert_eq!(site.import(&bundle).code, 0);
+    let state = site.state();
+    let kept = state.join("bundles/demo/1.0.0/compose");
+    let manifest_bytes = std::fs::read(bundle.join("bundle.json")).unwrap();
+    let mut killed = 0;
+    for i in 0..40u64 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appmodel"))
+            .args([
+                "import",
+                bundle.to_str().unwrap(),
+                "--allow-unsigned",
+                "--state-dir",
+            ])
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over the whole import (a few tens of milliseconds here).
+        std::thread::sleep(std::time::Duration::from_micros(1500 * (i % 40)));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_eq!(
+            std::fs::read(kept.join("bundle.json")).unwrap(),
+            manifest_bytes,
+            "round {i}: the imported bundle is gone or partial"
+        );
+        assert!(kept.join("record.json").is_file(), "round {i}");
+    }
+    assert!(
+        killed >= 5,
+        "only {killed} of 40 imports were still running when killed"
+    );
+    // And the site works on.
+    let run = site.run(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(site.import(&bundle).code, 0);
+}
+
+/// Site trust defect 7: out of disk, an import said only what the OS said. Now it checks
+/// first and says how much space is needed where, before a byte is written.
+#[test]
+fn an_import_that_does_not_fit_says_how_much_space_it_needs_where() {
+    let vendor = Vendor::new();
+    let bundle = vendor.export(
+        "big",
+        &[
+            "--format",
+            "compose",
+            "--version",
+            "1.0.0",
+            "--tool",
+            env!("CARGO_BIN_EXE_appmodel"),
+        ],
+    );
+    let site = Site::new();
+    let state = site.state();
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&state)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "cannot mount a small tmpfs under CI=true (needs root)"
+        );
+        eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+        return;
+    }
+    let run = site.import(&bundle);
+    let records = state.join("store/records").read_dir().map(|d| d.count());
+    let _ = std::process::Command::new("umount").arg(&state).status();
+    run.assert_refused(&format!(
+        "not enough space at `{}` for demo 1.0.0: ",
+        state.display()
+    ));
+    assert!(run.stderr.contains(" needed, "), "{}", run.stderr);
+    assert_eq!(records.unwrap_or(0), 0);
+}

@@ -535,3 +535,77 @@ fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
     assert_eq!(history[0], h(1, "1.0.0", "deployed"));
     assert_eq!(history[1], h(2, "1.1.0", "failed"));
 }
+
+/// The crash-point matrix on a systemd site host: crashes run a static build with crash
+/// points, everything else the appmodel shipped on the discs.
+struct CrashHost<'w> {
+    w: &'w World,
+    disc1: String,
+    disc2: String,
+}
+
+impl common::crash::CrashSite for CrashHost<'_> {
+    fn crash(&self, point: &str, args: &[&str]) {
+        let env = format!("APPMODEL_CRASH_AT={point}");
+        let mut all = vec!["env", env.as_str(), "/usr/local/bin/appmodel-crash"];
+        all.extend(args);
+        let run = self.w.host.exec(&all);
+        assert_eq!(
+            run.code,
+            134,
+            "appmodel {args:?} did not crash at `{point}`:\n{}",
+            run.transcript()
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("fault-injection: crashing at `{point}`")),
+            "{}",
+            run.transcript()
+        );
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.w.site(&self.disc2, args)
+    }
+
+    fn running_version(&self) -> String {
+        self.w.running_version(&self.disc2)
+    }
+
+    fn journal_exists(&self) -> bool {
+        self.w
+            .host
+            .sh(&format!("test -e {STATE}/deploy/{APP}/journal.json"))
+            .code
+            == 0
+    }
+
+    fn probe(&self, args: &[&str]) -> String {
+        self.w.probe_ok("acked.json", args)
+    }
+
+    fn config(&self) -> String {
+        self.w.config(&self.disc1).to_string()
+    }
+}
+
+/// Site trust, "every crash point" on the systemd form (real systemd, no network): 4
+/// install + 8 upgrade + 9 rollback points (tests/common/crash.rs).
+#[test]
+fn a_crash_at_every_step_is_finished_or_reverted_by_the_next_command() {
+    let Some(w) = World::new("crash", &[]) else {
+        return;
+    };
+    let Some(tool) = common::engines::crash_tool() else {
+        return;
+    };
+    w.host.copy_in(&tool, "/usr/local/bin/appmodel-crash");
+    let disc1 = w.import("1.0.0");
+    let disc2 = w.import("1.1.0");
+    let site = CrashHost {
+        w: &w,
+        disc1,
+        disc2,
+    };
+    assert_eq!(common::crash::every_crash_point(&site), 21);
+}

@@ -59,6 +59,14 @@ pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
     if args.site.json {
         return print_json(&outcome);
     }
+    if outcome.unchanged {
+        let r = &outcome.revision;
+        println!(
+            "{} {} is the newest imported version and runs already (revision {}); nothing changed",
+            r.app, r.version, r.number
+        );
+        return Ok(());
+    }
     if let Some(plan) = &outcome.plan {
         let d = &plan.diff;
         println!(

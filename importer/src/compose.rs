@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use appmodel_model::bundle::Form;
@@ -550,12 +550,4 @@ fn append(tar: &mut tar::Builder<impl Write>, path: &str, bytes: &[u8]) -> Resul
 }
 
 /// Free bytes on the filesystem holding `path` (`df`, which every site has).
-pub fn free_bytes(path: &Path) -> Option<u64> {
-    let out = Command::new("df")
-        .args(["-P", "-B1"])
-        .arg(path)
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
-}
+pub use crate::site::free_bytes;

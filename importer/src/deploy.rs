@@ -409,6 +409,22 @@ fn scalar_text(v: &Scalar) -> String {
 }
 
 /// Copies a directory tree, keeping modes, owners and symlinks (for data snapshots).
+/// The bytes of the regular files under `path` (links not followed); 0 if it is missing.
+pub fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        fs::read_dir(path)
+            .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
+            .unwrap_or(0)
+    } else if meta.is_file() {
+        meta.len()
+    } else {
+        0
+    }
+}
+
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<u64, ImportError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = fs::symlink_metadata(src).map_err(io_err("read", src))?;

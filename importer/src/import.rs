@@ -419,7 +419,24 @@ impl<'a> Importer<'a> {
             verified_files: 0,
             unsigned_allowed,
         });
-        if let Some(SiteSink { staging, .. }) = self.sink.site() {
+        if let Some(SiteSink { site, staging, .. }) = self.sink.site() {
+            // Room for what is not there yet, before a byte is written.
+            let needed: u64 = manifest
+                .files
+                .iter()
+                .filter(|f| !(f.path.starts_with("blobs/") && site.store().has_blob(&f.sha256)))
+                .map(|f| f.size)
+                .sum();
+            if let Some(free) = crate::site::free_bytes(site.root()) {
+                if needed > free {
+                    return Err(ImportError::NoSpace {
+                        what: format!("{} {}", manifest.app, manifest.version),
+                        path: site.root().to_path_buf(),
+                        needed,
+                        free,
+                    });
+                }
+            }
             write_synced(&staging.join(MANIFEST_FILE), bytes)?;
             if let Some(sig) = signature {
                 write_synced(&staging.join(SIGNATURE_FILE), sig.as_bytes())?;

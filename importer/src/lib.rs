@@ -146,6 +146,13 @@ pub enum ImportError {
         from: String,
         requirement: String,
     },
+    #[error("not enough space at `{}` for {what}: {} needed, {} free", .path.display(), appmodel_model::record::human_bytes(*.needed), appmodel_model::record::human_bytes(*.free))]
+    NoSpace {
+        what: String,
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
     #[error("there is no revision {0}; see `appmodel history`")]
     NoSuchRevision(u32),
     #[error("`{0}` has no earlier revision to roll back to")]

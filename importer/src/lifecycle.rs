@@ -184,6 +184,10 @@ pub struct Outcome {
     /// The revision that runs now (the new one, or the previous one after a revert).
     pub running: Option<u32>,
     pub plan: Option<UpgradePlan>,
+    /// Nothing was changed: `upgrade` with no version and no new configuration, and the
+    /// newest imported version already runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
 }
 
 fn read_config(path: &Path) -> Result<String, ImportError> {
@@ -279,6 +283,33 @@ fn preflight(
         Ok(())
     } else {
         Err(ImportError::Preflight(problems))
+    }
+}
+
+/// The snapshot of the running revision's data must fit where snapshots go: checked before
+/// anything changes (a full disk mid-snapshot is still reverted, see [`switch`]).
+fn check_snapshot_space(
+    dep: &Deployment,
+    target: &dyn Target,
+    current: &RevisionCtx<'_>,
+) -> Result<(), ImportError> {
+    let needed: u64 = target
+        .data_dirs(current, false)?
+        .iter()
+        .map(|d| crate::deploy::tree_size(&d.path))
+        .sum();
+    let dir = dep.snapshot_dir(current.number);
+    let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
+        return Ok(());
+    };
+    match crate::site::free_bytes(existing) {
+        Some(free) if needed > free => Err(ImportError::NoSpace {
+            what: format!("the data snapshot of revision {}", current.number),
+            path: existing.to_path_buf(),
+            needed,
+            free,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -404,6 +435,14 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
     let cur = load_revision(site, &dep, &current)?;
     let record = pick_version(site, &app, current.form, opts.version)?;
+    if opts.version.is_none() && opts.config.is_none() && record.version == current.version {
+        return Ok(Outcome {
+            running: Some(current.number),
+            revision: current,
+            plan: None,
+            unchanged: true,
+        });
+    }
     let waivers = check_version_allowed(
         site,
         &dep,
@@ -452,6 +491,7 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
                 revision,
                 running: Some(current.number),
                 plan: Some(plan),
+                unchanged: false,
             });
         }
         let mut outcome = helm_apply(
@@ -493,8 +533,10 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
             revision: loaded.revision,
             running: Some(current.number),
             plan: Some(plan),
+            unchanged: false,
         });
     }
+    check_snapshot_space(&dep, target.as_ref(), &ctx(site, &dep, &cur))?;
     target.prepare(&ctx(site, &dep, &loaded))?;
     record_prepared(
         &dep,
@@ -594,6 +636,7 @@ pub fn rollback(
         &ctx(site, &dep, &loaded),
         Some(&ctx(site, &dep, &cur)),
     )?;
+    check_snapshot_space(&dep, target.as_ref(), &ctx(site, &dep, &cur))?;
     target.prepare(&ctx(site, &dep, &loaded))?;
     let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
     record_prepared(
@@ -635,6 +678,7 @@ fn helm_apply(
         running: Some(revision.number),
         revision,
         plan: None,
+        unchanged: false,
     })
 }
 
@@ -729,6 +773,7 @@ fn switch(
                 revision,
                 running: Some(n),
                 plan: None,
+                unchanged: false,
             })
         }
         Err(e) => {

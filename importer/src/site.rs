@@ -158,3 +158,9 @@ pub fn trusted_keys_in(dir: &Path) -> Result<Vec<(String, String)>, ImportError>
     keys.sort();
     Ok(keys)
 }
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}

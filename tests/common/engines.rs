@@ -387,3 +387,23 @@ pub fn static_tool() -> Option<std::path::PathBuf> {
     );
     None
 }
+
+/// The static appmodel built WITH crash points (scripts/build-crash-tool.sh), for the
+/// crash-point tests inside a site host. `APPMODEL_CRASH_BIN` overrides the path.
+pub fn crash_tool() -> Option<std::path::PathBuf> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let p = std::env::var_os("APPMODEL_CRASH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-gnu/debug/appmodel"));
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the static appmodel with crash points is not built; scripts/test.sh builds it");
+    }
+    eprintln!(
+        "skipped: no static appmodel with crash points at {} (see scripts/build-crash-tool.sh)",
+        p.display()
+    );
+    None
+}

@@ -58,6 +58,7 @@ pub fn appmodel(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+pub mod crash;
 pub mod engines;
 
 /// Makes a variant of the sample's 1.1.0 model from its text.
