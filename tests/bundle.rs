@@ -1647,23 +1647,12 @@ fn an_import_that_does_not_fit_says_how_much_space_it_needs_where() {
     );
     let site = Site::new();
     let state = site.state();
-    std::fs::create_dir_all(&state).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&state)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "cannot mount a small tmpfs under CI=true (needs root)"
-        );
-        eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+    let Some(disk) = common::SmallDisk::mount(&state, "size=1m") else {
         return;
-    }
+    };
     let run = site.import(&bundle);
     let records = state.join("store/records").read_dir().map(|d| d.count());
-    let _ = std::process::Command::new("umount").arg(&state).status();
+    drop(disk);
     run.assert_refused(&format!(
         "not enough space at `{}` for demo 1.0.0: ",
         state.display()

@@ -602,22 +602,11 @@ fn an_upgrade_that_cannot_snapshot_the_data_reverts_at_once() {
     w.probe_ok("acked.json", &["write", "10"]);
     // A snapshot directory with room for two files only.
     let snaps = w.path(&format!("state/deploy/{APP}/snapshots"));
-    std::fs::create_dir_all(&snaps).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m,nr_inodes=3", "tmpfs"])
-        .arg(&snaps)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "cannot mount a small tmpfs under CI=true (needs root)"
-        );
-        eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+    let Some(disk) = common::SmallDisk::mount(&snaps, "size=64m,nr_inodes=3") else {
         return;
-    }
+    };
     let run = w.site(&["upgrade"]);
-    let _ = Command::new("umount").arg(&snaps).status();
+    drop(disk);
     assert_ne!(run.code, 0, "{}", run.transcript());
     assert!(
         run.stderr

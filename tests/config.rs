@@ -190,39 +190,7 @@ fn a_number_that_is_not_a_number_is_refused_with_its_line() {
 #[test]
 fn a_config_file_that_is_not_a_regular_file_or_too_large_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo.yaml");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let big = dir.path().join("big.yaml");
-    std::fs::File::create(&big)
-        .unwrap()
-        .set_len(50 << 20)
-        .unwrap();
-    let cases = [
-        (
-            fifo.to_str().unwrap(),
-            "it is a FIFO, not a regular file".to_string(),
-        ),
-        (
-            "/dev/zero",
-            "it is a device, not a regular file".to_string(),
-        ),
-        (
-            dir.path().to_str().unwrap(),
-            "it is a directory, not a regular file".to_string(),
-        ),
-        (
-            big.to_str().unwrap(),
-            format!(
-                "it is {} bytes, more than the {} bytes allowed",
-                50 << 20,
-                1 << 20
-            ),
-        ),
-    ];
+    let cases = common::hostile_files(dir.path(), 50 << 20, 1 << 20);
     for (file, why) in &cases {
         appmodel(&root(), &["config", "check", "-f", MODEL, file])
             .assert_refused(&format!("error: cannot read `{file}`: {why}\n"));

@@ -163,39 +163,7 @@ fn every_command_has_help() {
 #[test]
 fn a_model_file_that_is_not_a_regular_file_or_too_large_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo.yaml");
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let big = dir.path().join("big.yaml");
-    std::fs::File::create(&big)
-        .unwrap()
-        .set_len(100 << 20)
-        .unwrap();
-    let cases = [
-        (
-            fifo.to_str().unwrap(),
-            "it is a FIFO, not a regular file".to_string(),
-        ),
-        (
-            "/dev/zero",
-            "it is a device, not a regular file".to_string(),
-        ),
-        (
-            dir.path().to_str().unwrap(),
-            "it is a directory, not a regular file".to_string(),
-        ),
-        (
-            big.to_str().unwrap(),
-            format!(
-                "it is {} bytes, more than the {} bytes allowed",
-                100 << 20,
-                4 << 20
-            ),
-        ),
-    ];
+    let cases = common::hostile_files(dir.path(), 100 << 20, 4 << 20);
     for (file, why) in &cases {
         for command in [
             &["validate"][..],

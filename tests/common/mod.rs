@@ -154,3 +154,61 @@ pub fn elf_executable(platform: &str, payload: &[u8]) -> Vec<u8> {
     h.extend_from_slice(payload);
     h
 }
+
+/// Files no appmodel input may be (each with the reason appmodel gives): a FIFO, a device,
+/// a directory, and a sparse file of `big` bytes when the cap is `cap`. Made in `dir`.
+pub fn hostile_files(dir: &Path, big: u64, cap: u64) -> Vec<(String, String)> {
+    let fifo = dir.join("fifo.yaml");
+    let ok = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(ok.success());
+    let large = dir.join("big.yaml");
+    std::fs::File::create(&large).unwrap().set_len(big).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    vec![
+        (path(&fifo), "it is a FIFO, not a regular file".into()),
+        (
+            "/dev/zero".into(),
+            "it is a device, not a regular file".into(),
+        ),
+        (path(dir), "it is a directory, not a regular file".into()),
+        (
+            path(&large),
+            format!("it is {big} bytes, more than the {cap} bytes allowed"),
+        ),
+    ]
+}
+
+/// A tmpfs mounted at `dir` with `options` (`size=1m,nr_inodes=3`) for out-of-space tests,
+/// unmounted when dropped. None where mounting is not allowed (not root); under CI=true,
+/// that fails the test instead.
+pub struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(dir: &Path, options: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "cannot mount a small tmpfs under CI=true (needs root)"
+            );
+            eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+            return None;
+        }
+        Some(SmallDisk {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
