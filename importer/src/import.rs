@@ -1052,6 +1052,114 @@ fn check_signature(
 mod tests {
     use super::*;
 
+    /// Every row of the signature policy: (signature, trusted keys, policy) -> outcome.
+    #[test]
+    fn the_signature_policy_is_strict_by_default() {
+        let vendor = appmodel_signing::KeyPair::generate("vendor").unwrap();
+        let other = appmodel_signing::KeyPair::generate("other").unwrap();
+        let manifest = b"{\"app\": \"demo\"}";
+        let sig = appmodel_signing::sign(vendor.secret_key(), &mut &manifest[..], "t")
+            .unwrap()
+            .to_text();
+        let key = |k: &appmodel_signing::KeyPair| {
+            let p = k.secret_key().public_key();
+            (format!("{}.pub", p.key_id()), p.to_text())
+        };
+        let id = vendor.secret_key().key_id();
+        let strict = Policy::Site {
+            allow_unsigned: false,
+        };
+        let lax = Policy::Site {
+            allow_unsigned: true,
+        };
+        let check = |sig: Option<&str>, keys: &[(String, String)], policy| {
+            check_signature(keys, manifest, sig, policy).map_err(|e| e.to_string())
+        };
+        let mine = [key(&vendor)];
+        let theirs = [key(&other)];
+        // Unsigned.
+        assert!(check(None, &[], strict)
+            .unwrap_err()
+            .starts_with("the bundle is unsigned"));
+        assert_eq!(check(None, &[], lax), Ok((None, false)));
+        assert_eq!(check(None, &[], Policy::Check), Ok((None, false)));
+        assert!(check(None, &mine, Policy::Check).is_err());
+        // Signed by a trusted key.
+        for policy in [strict, lax, Policy::Check] {
+            assert_eq!(
+                check(Some(&sig), &mine, policy),
+                Ok((Some(id.clone()), false))
+            );
+        }
+        // Signed by a key nobody here trusts.
+        let refused = check(Some(&sig), &theirs, strict).unwrap_err();
+        assert!(
+            refused.contains(&format!(
+                "signed by key `{id}`, which this site does not trust"
+            )),
+            "{refused}"
+        );
+        assert!(check(Some(&sig), &[], strict)
+            .unwrap_err()
+            .contains("(no key is pinned)"));
+        assert_eq!(check(Some(&sig), &theirs, lax), Ok((None, true)));
+        assert_eq!(check(Some(&sig), &[], Policy::Check), Ok((None, true)));
+        assert!(check(Some(&sig), &theirs, Policy::Check).is_err());
+        // A trusted key's signature over other bytes is refused whatever the policy.
+        let forged = appmodel_signing::sign(vendor.secret_key(), &mut &b"other"[..], "t")
+            .unwrap()
+            .to_text();
+        for policy in [strict, lax, Policy::Check] {
+            let e = check(Some(&forged), &mine, policy).unwrap_err();
+            assert!(e.starts_with("the bundle's signature is not valid"), "{e}");
+        }
+    }
+
+    /// Regression: site trust defect 5 — the old bundle directory was moved away before the
+    /// new one was renamed in, so a kill in between lost it.
+    #[test]
+    fn a_bundle_directory_is_replaced_in_one_step_or_put_back_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("bundles/demo/1.0.0/compose");
+        let new = dir.path().join("staging/import-1");
+        fs::create_dir_all(&dest).unwrap();
+        fs::create_dir_all(&new).unwrap();
+        fs::write(dest.join("bundle.json"), "old").unwrap();
+        fs::write(new.join("bundle.json"), "new").unwrap();
+        replace_dir(&new, &dest).unwrap();
+        assert_eq!(fs::read_to_string(dest.join("bundle.json")).unwrap(), "new");
+        assert!(
+            !new.exists(),
+            "the old bundle went with the staging directory"
+        );
+        // Into a place that is empty.
+        let fresh = dir.path().join("bundles/demo/1.1.0/compose");
+        fs::create_dir_all(fresh.parent().unwrap()).unwrap();
+        fs::create_dir_all(&new).unwrap();
+        replace_dir(&new, &fresh).unwrap();
+        assert!(fresh.is_dir());
+
+        // The fallback's crash window (old moved aside, new not yet in): the lock puts the
+        // old one back.
+        let site = Site::open(dir.path()).unwrap();
+        fs::rename(&dest, replaced_path(&dest)).unwrap();
+        drop(site.lock().unwrap());
+        assert_eq!(fs::read_to_string(dest.join("bundle.json")).unwrap(), "new");
+        assert!(!replaced_path(&dest).exists());
+        // Both there (the crash came after the rename in): the aside copy goes.
+        copy_dir(&dest, &replaced_path(&dest));
+        drop(site.lock().unwrap());
+        assert!(dest.is_dir() && !replaced_path(&dest).exists());
+    }
+
+    fn copy_dir(src: &Path, dst: &Path) {
+        fs::create_dir_all(dst).unwrap();
+        for e in fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+
     #[test]
     fn brief_keeps_the_first_line_and_at_most_120_characters() {
         assert_eq!(brief(&"short"), "short");
