@@ -76,6 +76,7 @@ for t in "${targets[@]}"; do
 
   corpus="$work/corpus-$t"
   mkdir -p "$corpus"
+  t0=$(date +%s)
   if (cd fuzz && cargo fuzz run "${build_flags[@]}" "$t" "$corpus" "corpus/$t" -- \
         "${libfuzzer_flags[@]}" -dict="$root/fuzz/dict/$(dict_of "$t").dict" \
         -max_total_time="$seconds" -print_final_stats=1) >"$log" 2>&1; then
@@ -84,6 +85,7 @@ for t in "${targets[@]}"; do
     crashes="CRASHED"
     failed+=("$t")
   fi
+  elapsed=$(( $(date +%s) - t0 ))
   done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)"
   [ -n "$done_line" ] || done_line="$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1 || true)"
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
@@ -91,7 +93,7 @@ for t in "${targets[@]}"; do
   cov="$(sed -E -n 's/.* cov: ([0-9]+).*/\1/p' <<<"$done_line")"
   ft="$(sed -E -n 's/.* ft: ([0-9]+).*/\1/p' <<<"$done_line")"
   printf 'fuzz: %-16s %4s s  %10s executions  cov %-6s ft %-7s %s\n' \
-    "$t" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
+    "$t" "$elapsed" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
   if [ "$crashes" != "0 crashes" ]; then
     grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|out-of-memory|timeout' "$log" | head -n 10 >&2 || true
     grep -E 'Test unit written to|artifact_prefix' "$log" | tail -n 2 >&2 || tail -n 40 "$log" >&2
