@@ -50,3 +50,16 @@ if ! python3 -c 'import helm_sdkpy, kubernetes_validate' >/dev/null 2>&1; then
   python3 -m pip install -q --ignore-requires-python helm-sdkpy kubernetes-validate
 fi
 echo "setup: helm-sdkpy present"
+
+# The fuzz targets (scripts/fuzz.sh): cargo-fuzz, and a C++ compiler for libFuzzer, which
+# the libfuzzer-sys crate builds from source. Stable Rust is enough (docs/fuzzing.md).
+if ! command -v c++ >/dev/null; then
+  echo "setup: installing g++ (libFuzzer)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq g++ >/dev/null
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz (crates.io)"
+  cargo install -q cargo-fuzz --locked
+fi
+echo "setup: $(cargo fuzz --version) present"

@@ -11,7 +11,7 @@ use blake2::{Blake2b256, Digest};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
-use crate::{check_comment, key_id_hex, Result, SignError, KEYNUM_LEN};
+use crate::{check_comment, key_id_hex, read_key_file, Result, SignError, KEYNUM_LEN, MAX_FILE};
 
 /// Signature algorithm of keys: Ed25519.
 const SIG_ALG: [u8; 2] = *b"Ed";
@@ -102,10 +102,19 @@ pub struct PublicKey {
 impl PublicKey {
     /// Loads a minisign public key file (`NAME.pub`, as written by [`KeyPair::write`] or
     /// `minisign -G`).
+    ///
+    /// The file may come from anyone: a FIFO, a device or a file larger than 64 KiB is
+    /// refused ([`SignError::Read`]) without blocking or reading it.
     pub fn load(path: impl AsRef<Path>) -> Result<PublicKey> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| io_err("read", path, source))?;
-        Self::parse(&text, format!("`{}`", path.display()))
+        let bytes = read_key_file(path)?;
+        let origin = format!("`{}`", path.display());
+        let text = std::str::from_utf8(&bytes).map_err(|_| SignError::MalformedKey {
+            origin: origin.clone(),
+            kind: "public",
+            reason: "it is not text".into(),
+        })?;
+        Self::parse(text, origin)
     }
 
     /// Parses a public key from the content of a `.pub` file (comment line and key line) or
@@ -120,6 +129,7 @@ impl PublicKey {
             kind: "public",
             reason,
         };
+        check_text_size(text).map_err(malformed)?;
         let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
         let mut line = lines
             .next()
@@ -204,12 +214,17 @@ impl SecretKey {
     /// An encrypted key needs its `password` (deriving the key from it takes minisign's scrypt
     /// work: about 1 GiB of memory and a few seconds); the password of an unencrypted key is
     /// ignored. Never prompts.
+    ///
+    /// Like [`PublicKey::load`], refuses a FIFO, a device or a file larger than 64 KiB.
     pub fn load(path: impl AsRef<Path>, password: Option<&str>) -> Result<SecretKey> {
         let path = path.as_ref();
-        let text = Zeroizing::new(
-            fs::read_to_string(path).map_err(|source| io_err("read", path, source))?,
-        );
-        Self::parse(&text, path, password)
+        let bytes = read_key_file(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| SignError::MalformedKey {
+            origin: format!("`{}`", path.display()),
+            kind: "secret",
+            reason: "it is not text".into(),
+        })?;
+        Self::parse(text, path, password)
     }
 
     fn parse(text: &str, path: &Path, password: Option<&str>) -> Result<SecretKey> {
@@ -218,6 +233,7 @@ impl SecretKey {
             kind: "secret",
             reason,
         };
+        check_text_size(text).map_err(malformed)?;
         let mut lines = text.lines();
         if !lines
             .next()
@@ -500,9 +516,30 @@ fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a key text larger than any key file may be (what `load` reads at most), so text
+/// from elsewhere (a site's trust store, a flag) is held to the same cap.
+fn check_text_size(text: &str) -> std::result::Result<(), String> {
+    if text.len() as u64 > MAX_FILE {
+        return Err(format!(
+            "it is {} bytes, more than the {MAX_FILE} bytes a key file may have",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Longest base64 key line: a secret key's (158 bytes, 212 characters).
+const MAX_KEY_LINE: usize = SECRET_KEY_LEN.div_ceil(3) * 4;
+
 /// Decodes a base64 key line of `expected` bytes; the error is the reason, with a hint when
-/// the line is another kind of minisign line.
+/// the line is another kind of minisign line. A line longer than any key is refused unread.
 fn decode_key_line(line: &str, expected: usize) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    if line.len() > MAX_KEY_LINE {
+        return Err(format!(
+            "its key line is {} characters long, longer than any minisign key ({MAX_KEY_LINE})",
+            line.len()
+        ));
+    }
     let bytes = Zeroizing::new(
         BASE64
             .decode(line)
@@ -890,6 +927,83 @@ pub(crate) mod tests {
         assert_eq!(
             err.to_string(),
             format!("cannot read `{}`", missing.display())
+        );
+    }
+
+    #[test]
+    fn key_files_that_are_not_regular_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.pub");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let zero_link = dir.path().join("zero.pub");
+        std::os::unix::fs::symlink("/dev/zero", &zero_link).unwrap();
+        let cases = [
+            // Reading a FIFO would block until a writer came; /dev/zero would never end.
+            (fifo.as_path(), "it is a FIFO, not a regular file"),
+            (Path::new("/dev/zero"), "it is a device, not a regular file"),
+            (zero_link.as_path(), "it is a device, not a regular file"),
+            (dir.path(), "it is a directory, not a regular file"),
+        ];
+        for (path, reason) in cases {
+            let public = PublicKey::load(path).unwrap_err();
+            let secret = SecretKey::load(path, None).unwrap_err();
+            for err in [public, secret] {
+                assert_eq!(err.to_string(), format!("cannot read `{}`", path.display()));
+                let source = std::error::Error::source(&err).unwrap();
+                assert_eq!(source.to_string(), reason, "{}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_and_binary_key_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pub");
+        fs::write(&big, "A".repeat(64 * 1024 + 1)).unwrap();
+        let err = PublicKey::load(&big).unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot read `{}`", big.display()));
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "it is 65537 bytes, more than the 65536 bytes allowed"
+        );
+        assert!(matches!(
+            SecretKey::load(&big, None),
+            Err(SignError::Read { .. })
+        ));
+
+        let binary = dir.path().join("binary.key");
+        fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        let err = SecretKey::load(&binary, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` is not a minisign secret key: it is not text",
+                binary.display()
+            )
+        );
+        let err = PublicKey::load(&binary).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` is not a minisign public key: it is not text",
+                binary.display()
+            )
+        );
+
+        // The same caps for key text that does not come from a file.
+        let err = PublicKey::from_text(&"A".repeat(300)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the given public key text is not a minisign public key: its key line is 300 characters long, longer than any minisign key (212)"
+        );
+        let err = PublicKey::from_text(&" ".repeat(70_000)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the given public key text is not a minisign public key: it is 70000 bytes, more than the 65536 bytes a key file may have"
         );
     }
 

@@ -18,6 +18,10 @@
 //!   `.minisig` file content.
 //! - [`verify`] streams the data, checks a `.minisig` text against one trusted
 //!   [`PublicKey`] and returns the [`Verified`] trusted comment and key id.
+//! - Key and signature files may come from anyone: `load` reads only regular files of at most
+//!   64 KiB, never blocking on a FIFO (`appmodel_model::input`), and the parsers cap every line
+//!   (comments at minisign's buffer sizes, base64 lines at their exact length) before decoding.
+//!   `fuzz/` fuzzes them (docs/fuzzing.md).
 //! - Every failure is a [`SignError`] whose message says what to do (wrong key names both
 //!   key ids, a changed file says so, malformed key files name the file).
 //!
@@ -66,8 +70,9 @@ mod signature;
 mod interop_tests;
 
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use appmodel_model::input::{self, InputError, Links};
 use blake2::{Blake2b512, Digest};
 
 pub use key::{KeyPair, PublicKey, SecretKey};
@@ -83,6 +88,14 @@ pub enum SignError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    /// A key file was refused or could not be read: missing, not a regular file (a FIFO, a
+    /// device), larger than a key file can be, or not text.
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: InputError,
     },
     /// The data given to [`sign`] or [`verify`] could not be read.
     #[error("cannot read the data to {purpose}")]
@@ -162,6 +175,21 @@ fn prehash(data: &mut dyn Read, purpose: &'static str) -> Result<[u8; 64]> {
         }
     }
     Ok(hasher.finalize().into())
+}
+
+/// Longest key or signature file (and text) this crate reads: far more than any minisign
+/// file (a signature is at most about 9 KiB), so a hostile file cannot make it allocate much.
+const MAX_FILE: u64 = input::cap::SIGNATURE;
+
+/// Reads a key file that may come from anyone: without blocking on a FIFO, only a regular file
+/// (a link to one is fine: the path is the user's), at most [`MAX_FILE`] bytes.
+fn read_key_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    input::read_regular(path, MAX_FILE, Links::Follow)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|source| SignError::Read {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Checks that a comment fits on one minisign line of `max` bytes.

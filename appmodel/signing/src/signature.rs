@@ -9,6 +9,7 @@ use ed25519_dalek::ed25519::signature::Signer;
 use crate::key::UNTRUSTED_PREFIX;
 use crate::{
     check_comment, key_id_hex, prehash, PublicKey, Result, SecretKey, SignError, KEYNUM_LEN,
+    MAX_FILE,
 };
 
 /// Signature algorithm of prehashed signatures: Ed25519 over BLAKE2b-512 of the data.
@@ -18,6 +19,12 @@ const SIG_ALG_LEGACY: [u8; 2] = *b"Ed";
 const TRUSTED_PREFIX: &str = "trusted comment: ";
 /// Longest trusted comment minisign signs and reads back (its 8192-byte line buffer).
 const TRUSTED_COMMENT_MAX: usize = 8173;
+/// Longest untrusted comment accepted: minisign reads that line into a 1024-byte buffer.
+const UNTRUSTED_COMMENT_MAX: usize = 1024;
+/// Base64 length of the signature line ("ED" | keynum | signature: 74 bytes).
+const SIGNATURE_LINE_CHARS: usize = (2 + KEYNUM_LEN + 64usize).div_ceil(3) * 4;
+/// Base64 length of the global signature line (64 bytes).
+const GLOBAL_LINE_CHARS: usize = 64usize.div_ceil(3) * 4;
 
 /// A minisign signature: the content of a `.minisig` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +87,12 @@ impl Signature {
         let malformed = |reason: &str| SignError::MalformedSignature {
             reason: reason.to_owned(),
         };
+        if text.len() as u64 > MAX_FILE {
+            return Err(malformed(&format!(
+                "it is {} bytes, more than the {MAX_FILE} bytes a signature file may have",
+                text.len()
+            )));
+        }
         if text.trim().is_empty() {
             return Err(malformed("it is empty"));
         }
@@ -88,12 +101,11 @@ impl Signature {
             .next()
             .and_then(|line| line.strip_prefix(UNTRUSTED_PREFIX))
             .ok_or_else(|| malformed("its first line must start with `untrusted comment: `"))?;
+        check_parsed_comment(untrusted_comment, "untrusted", UNTRUSTED_COMMENT_MAX)?;
         let signature_line = lines
             .next()
             .ok_or_else(|| malformed("it ends after the first line, expected four lines"))?;
-        let bytes = BASE64
-            .decode(signature_line.trim())
-            .map_err(|_| malformed("its second line is not base64"))?;
+        let bytes = decode_line(signature_line, "second", SIGNATURE_LINE_CHARS)?;
         if bytes.len() != 2 + KEYNUM_LEN + 64 {
             return Err(malformed(&format!(
                 "its second line holds {} bytes, not {}",
@@ -121,12 +133,11 @@ impl Signature {
             .ok_or_else(|| malformed("it ends after the second line, expected four lines"))?
             .strip_prefix(TRUSTED_PREFIX)
             .ok_or_else(|| malformed("its third line must start with `trusted comment: `"))?;
+        check_parsed_comment(trusted_comment, "trusted", TRUSTED_COMMENT_MAX)?;
         let global_line = lines
             .next()
             .ok_or_else(|| malformed("it ends after the third line, expected four lines"))?;
-        let global = BASE64
-            .decode(global_line.trim())
-            .map_err(|_| malformed("its fourth line is not base64"))?;
+        let global = decode_line(global_line, "fourth", GLOBAL_LINE_CHARS)?;
         let global_signature: [u8; 64] = global.as_slice().try_into().map_err(|_| {
             malformed(&format!(
                 "its fourth line holds {} bytes, not 64",
@@ -199,6 +210,45 @@ impl Signature {
             key_id: trusted.key_id(),
         })
     }
+}
+
+/// Decodes the base64 `which` line of a signature, refusing one longer than `max` characters
+/// unread (what it decodes to is checked by the caller).
+fn decode_line(line: &str, which: &str, max: usize) -> Result<Vec<u8>> {
+    let line = line.trim();
+    if line.len() > max {
+        return Err(SignError::MalformedSignature {
+            reason: format!(
+                "its {which} line is {} characters long, not {max}",
+                line.len()
+            ),
+        });
+    }
+    BASE64
+        .decode(line)
+        .map_err(|_| SignError::MalformedSignature {
+            reason: format!("its {which} line is not base64"),
+        })
+}
+
+/// Refuses a comment of a signature file that minisign could not have written or read back:
+/// longer than `max` bytes, or with a NUL or CR character (a CR before the line's LF is not
+/// part of the comment).
+fn check_parsed_comment(comment: &str, which: &str, max: usize) -> Result<()> {
+    if comment.len() > max {
+        return Err(SignError::MalformedSignature {
+            reason: format!(
+                "its {which} comment is {} bytes long, more than {max}",
+                comment.len()
+            ),
+        });
+    }
+    if comment.contains(['\0', '\r']) {
+        return Err(SignError::MalformedSignature {
+            reason: format!("its {which} comment has a NUL or CR character"),
+        });
+    }
+    Ok(())
 }
 
 /// What the global signature signs: the data signature followed by the trusted comment.
@@ -421,6 +471,35 @@ mod tests {
             (
                 format!("{good}{good}"),
                 "signature is not a minisign signature: it has text after the fourth line",
+            ),
+            (
+                format!("untrusted comment: {}\n{}\n{}\n{}\n", "u".repeat(1025), lines[1], lines[2], lines[3]),
+                "signature is not a minisign signature: its untrusted comment is 1025 bytes long, more than 1024",
+            ),
+            (
+                format!("{}\n{}\ntrusted comment: {}\n{}\n", lines[0], lines[1], "t".repeat(8174), lines[3]),
+                "signature is not a minisign signature: its trusted comment is 8174 bytes long, more than 8173",
+            ),
+            (
+                format!("{}\n{}\ntrusted comment: a\0b\n{}\n", lines[0], lines[1], lines[3]),
+                "signature is not a minisign signature: its trusted comment has a NUL or CR character",
+            ),
+            (
+                // A CR before the CRLF: it would not survive a round trip through a file.
+                format!("{}\r\r\n{}\n{}\n{}\n", lines[0], lines[1], lines[2], lines[3]),
+                "signature is not a minisign signature: its untrusted comment has a NUL or CR character",
+            ),
+            (
+                format!("{}\n{}\n{}\n{}\n", lines[0], "A".repeat(104), lines[2], lines[3]),
+                "signature is not a minisign signature: its second line is 104 characters long, not 100",
+            ),
+            (
+                format!("{}\n{}\n{}\n{}AAAA\n", lines[0], lines[1], lines[2], lines[3]),
+                "signature is not a minisign signature: its fourth line is 92 characters long, not 88",
+            ),
+            (
+                format!("{good}{}", "\n".repeat(70_000 - good.len())),
+                "signature is not a minisign signature: it is 70000 bytes, more than the 65536 bytes a signature file may have",
             ),
             (
                 legacy,
