@@ -1431,6 +1431,37 @@ fn hostile_bundles_are_refused_before_they_reach_a_path_or_memory() {
         "bundle entry `bundle.json` is refused: a symbolic link",
     );
 
+    // Key files named on the command line: a FIFO or a device is refused at once.
+    let fifo_key = vendor.dir.path().join("key.pub");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo_key)
+        .status()
+        .unwrap()
+        .success());
+    for (args, name) in [
+        (
+            vec!["trust", "add", fifo_key.to_str().unwrap()],
+            fifo_key.display().to_string(),
+        ),
+        (vec!["trust", "add", "/dev/zero"], "/dev/zero".to_string()),
+        (
+            vec![
+                "verify",
+                good.to_str().unwrap(),
+                "--key",
+                fifo_key.to_str().unwrap(),
+            ],
+            fifo_key.display().to_string(),
+        ),
+        (
+            vec!["import", good.to_str().unwrap(), "--trust-key", "/dev/zero"],
+            "/dev/zero".to_string(),
+        ),
+    ] {
+        site.run(&args)
+            .assert_refused(&format!("error: cannot read the key `{name}`: it is a"));
+    }
+
     // 3. Tar extension headers claiming 1 GiB: refused before a byte of them is read.
     for (kind, name, what) in [
         (

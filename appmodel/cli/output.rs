@@ -39,6 +39,8 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<appmodel_exporters::ExportError>()
                 .is_some_and(appmodel_exporters::ExportError::is_user_error)
             || e.is::<appmodel_signing::SignError>()
+            || e.downcast_ref::<appmodel_model::input::InputError>()
+                .is_some_and(appmodel_model::input::InputError::is_user_error)
             || matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(

@@ -4,16 +4,15 @@ use appmodel_importer::Site;
 use crate::args::{TrustAddArgs, TrustListArgs};
 
 pub fn add(args: &TrustAddArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.key)
-        .with_context(|| format!("cannot read `{}`", args.key.display()))?;
+    use appmodel_model::input::{cap, read_text, Links};
+    let text = read_text(&args.key, cap::SIGNATURE, Links::Follow)
+        .with_context(|| format!("cannot read the key `{}`", args.key.display()))?;
     let site = Site::open(&args.state.state_dir)?;
     let _lock = site.lock()?;
     let id = site
         .add_trusted_key(&text)
         .with_context(|| format!("cannot pin `{}`", args.key.display()))?;
-    println!(
-        "pinned key {id}: from now on this site imports only bundles signed with a pinned key"
-    );
+    println!("pinned key {id}: this site imports bundles signed with a pinned key");
     Ok(())
 }
 
@@ -21,7 +20,7 @@ pub fn list(args: &TrustListArgs) -> Result<()> {
     let site = Site::open(&args.state.state_dir)?;
     let keys = site.trusted_keys()?;
     if keys.is_empty() {
-        println!("no pinned keys: unsigned bundles are accepted (pin one with `appmodel trust add KEY.pub`)");
+        println!("no pinned keys: no bundle can be imported without --allow-unsigned or --trust-key (pin one with `appmodel trust add KEY.pub`)");
     }
     for (name, _) in keys {
         println!("{}", name.trim_end_matches(".pub"));

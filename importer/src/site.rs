@@ -151,7 +151,13 @@ pub fn trusted_keys_in(dir: &Path) -> Result<Vec<(String, String)>, ImportError>
     for entry in entries.flatten() {
         let p = entry.path();
         if p.extension().is_some_and(|e| e == "pub") {
-            let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
+            use appmodel_model::input::{cap, read_text, Links};
+            let text = read_text(&p, cap::SIGNATURE, Links::Refuse).map_err(|source| {
+                ImportError::Input {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
             keys.push((entry.file_name().to_string_lossy().into_owned(), text));
         }
     }
