@@ -56,12 +56,6 @@ for t in "${targets[@]}"; do
   # Past findings: libFuzzer runs files given as arguments once each.
   shopt -s nullglob
   regressions=(fuzz/regressions/"$t"/*)
-  # Inputs too large to commit are made by a script: fuzz/regressions/gen/TARGET-*.py OUT.
-  for gen in fuzz/regressions/gen/"$t"-*.py; do
-    out="$work/$(basename "$gen" .py)"
-    python3 "$gen" "$out"
-    regressions+=("$out")
-  done
   shopt -u nullglob
   if [ ${#regressions[@]} -gt 0 ]; then
     if (cd fuzz && cargo fuzz run "${build_flags[@]}" "$t" "${regressions[@]/#fuzz\//$root/fuzz/}" -- \

@@ -143,7 +143,22 @@ pub fn mask_secrets(text: &str, model: &AppModel, document: &Document) -> String
 /// Replaces each span (start inclusive, end exclusive, 1-based line and character column)
 /// with [`MASK`] on its first line and blanks on the lines after.
 fn mask_spans(text: &str, mut spans: Vec<(Pos, Pos)>) -> String {
-    let mut lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
+    // Lines as YAML counts them: `\r\n`, a lone `\r` and `\n` each end one, so the spans'
+    // line numbers fall on the right line (a lone `\r` must not hide a secret's line).
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(Vec::new());
+            }
+            '\n' => lines.push(Vec::new()),
+            c => lines.last_mut().map_or((), |l| l.push(c)),
+        }
+    }
     // Right to left, so a replacement does not move the columns of the spans still to do.
     spans.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (start, end) in spans {
@@ -164,7 +179,8 @@ fn mask_spans(text: &str, mut spans: Vec<(Pos, Pos)>) -> String {
             } else {
                 line.len()
             };
-            let (from, to) = (from.min(line.len()), to.min(line.len()).max(from));
+            let from = from.min(line.len());
+            let to = to.min(line.len()).max(from);
             if line_no == start.line {
                 line.splice(from..to, MASK.chars());
             } else if line[to..].iter().all(|c| c.is_whitespace()) {
@@ -277,5 +293,25 @@ fn yaml_scalar(value: &Scalar) -> String {
     match value {
         Scalar::Str(s) => serde_json::to_string(s).unwrap_or_default(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::Pos;
+
+    /// Regression, found by the `site_config` fuzz target: a span past the end of a line
+    /// (after a lone `\r`, which YAML counts as a line break) panicked on a slice index.
+    #[test]
+    fn masking_follows_yaml_line_breaks_and_never_panics() {
+        let start = Pos { line: 2, col: 17 };
+        let end = Pos { line: 3, col: 1 };
+        assert_eq!(mask_spans("a\r\n", vec![(start, end)]), "a\n********");
+        let secret = Pos { line: 2, col: 4 };
+        let after = Pos { line: 2, col: 8 };
+        let masked = mask_spans("a: 1\rb: s3cr\nc: 2", vec![(secret, after)]);
+        assert!(!masked.contains("s3cr"), "{masked}");
+        assert_eq!(masked.lines().nth(1), Some("b: ********"));
     }
 }
