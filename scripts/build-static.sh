@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds appmodel as a static executable (no shared libraries, no OpenSSL): the one that
-# ships on the disc. Prints its path.
+# ships on the disc. Prints its absolute path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu

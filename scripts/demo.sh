@@ -12,7 +12,7 @@ bash scripts/setup.sh
 echo "== building the sample programs (static executables, versions 1.0.0 and 1.1.0)"
 bash samples/im-stack/build.sh
 echo "== building appmodel (static: it ships inside every bundle)"
-appmodel="$PWD/$(bash scripts/build-static.sh)"
+appmodel="$(bash scripts/build-static.sh)"   # an absolute path
 probe="$PWD/samples/im-stack/dist/im-probe"
 work=$(mktemp -d)
 state="$work/site-state"
