@@ -1487,6 +1487,19 @@ fn hostile_bundles_are_refused_before_they_reach_a_path_or_memory() {
         );
     }
 
+    // A tar's signature member is read no further than a signature's cap (64 KiB).
+    let good_tar = vendor.export("good.tar", &["--format", "compose", "--version", "1.0.0"]);
+    let big_sig = vendor.dir.path().join("big-sig.tar");
+    tar_with(
+        &good_tar,
+        &big_sig,
+        b"bundle.json.minisig",
+        tar::EntryType::Regular,
+        &vec![b'x'; 1 << 20],
+        None,
+    );
+    site.refuses(&big_sig, "bundle entry `bundle.json.minisig` is refused: ");
+
     // 4. A bundle for another platform: import names both.
     let arm = vendor.dir.path().join("arm");
     copy_bundle(&good, &arm);

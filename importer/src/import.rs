@@ -597,10 +597,11 @@ impl<'a> Importer<'a> {
             }
             match (&manifest, name.as_str()) {
                 (None, MANIFEST_FILE) if pending_manifest.is_none() => {
-                    pending_manifest = Some(read_limited(&mut entry, path)?);
+                    pending_manifest =
+                        Some(read_tar_member(&mut entry, path, &name, MAX_MANIFEST)?);
                 }
                 (None, SIGNATURE_FILE) if pending_manifest.is_some() => {
-                    let sig = read_limited(&mut entry, path)?;
+                    let sig = read_tar_member(&mut entry, path, &name, cap::SIGNATURE)?;
                     let sig = String::from_utf8_lossy(&sig).into_owned();
                     manifest = Some(self.accept_manifest(
                         &pending_manifest.take().unwrap_or_default(),
@@ -975,16 +976,15 @@ fn hash_copy(
     Ok(hashing.finish())
 }
 
-fn read_limited(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>, ImportError> {
-    let mut buf = Vec::new();
-    reader
-        .take(MAX_MANIFEST + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err("read", path))?;
-    if buf.len() as u64 > MAX_MANIFEST {
-        return Err(not_a_bundle(path, "bundle.json is larger than 64 MiB"));
-    }
-    Ok(buf)
+/// Reads a tar member that is kept in memory (bundle.json, its signature), refusing one
+/// over `cap` bytes.
+fn read_tar_member(
+    reader: &mut dyn Read,
+    tar_path: &Path,
+    name: &str,
+    cap: u64,
+) -> Result<Vec<u8>, ImportError> {
+    input::read_capped(reader, cap).map_err(|e| refused(name, tar_path, e))
 }
 
 /// Checks the signature against the trusted keys. Returns the signing key id, and whether a
