@@ -168,6 +168,10 @@ impl<'s> Compose<'s> {
         let from_image = || {
             let art = rev.record.components.get(&c.name)?;
             let img = art.images.values().next()?;
+            // An image config is a few KiB; one claiming more is not read into memory.
+            if img.config.size > 1 << 20 {
+                return None;
+            }
             let bytes = self.site.store().read_blob(&img.config.digest).ok()?;
             let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
             config["config"]["User"].as_str().map(str::to_string)
@@ -280,7 +284,7 @@ impl Target for Compose<'_> {
                         * 2;
                 }
             }
-            if let Some(free) = free_bytes(&root) {
+            if let Some(free) = crate::site::free_bytes(&root) {
                 if free < need + (64 << 20) {
                     problems.push(format!(
                         "`{}` has {} free; the images need about {}",
@@ -548,6 +552,3 @@ fn append(tar: &mut tar::Builder<impl Write>, path: &str, bytes: &[u8]) -> Resul
     tar.append_data(&mut h, path, bytes)
         .map_err(|e| ImportError::Engine(format!("docker load: {e}")))
 }
-
-/// Free bytes on the filesystem holding `path` (`df`, which every site has).
-pub use crate::site::free_bytes;
