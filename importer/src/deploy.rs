@@ -255,12 +255,7 @@ impl Deployment {
     }
 
     pub fn clear_journal(&self) -> Result<(), ImportError> {
-        let p = self.dir.join("journal.json");
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &p)(e)),
-        }
+        remove_if_present(&self.dir.join("journal.json"))
     }
 
     /// Removes snapshots beyond the newest `keep`, never those of `protect`.
@@ -306,18 +301,21 @@ impl Deployment {
     /// Removes what the site state keeps of the app's data and secrets: the data snapshots
     /// and the generated secrets (uninstall without `--keep-data`).
     pub fn remove_data_and_secrets(&self) -> Result<(), ImportError> {
-        let snaps = self.dir.join("snapshots");
-        match fs::remove_dir_all(&snaps) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &snaps)(e)),
-        }
-        let p = self.dir.join("secrets.json");
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &p)(e)),
-        }
+        remove_if_present(&self.dir.join("snapshots"))?;
+        remove_if_present(&self.dir.join("secrets.json"))
+    }
+}
+
+/// Removes a file or a directory tree; one that is not there is fine.
+fn remove_if_present(path: &Path) -> Result<(), ImportError> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", path)(e)),
+        _ => Ok(()),
     }
 }
 

@@ -945,15 +945,31 @@ fn check_model(record: &VersionRecord) -> Result<(), ImportError> {
 /// A compose or systemd bundle must carry this host's platform (a helm bundle's images run
 /// on the cluster's nodes, not here).
 pub fn check_host_platform(manifest: &BundleManifest) -> Result<(), ImportError> {
+    runs_on_host(
+        &manifest.app,
+        &manifest.version,
+        manifest.form,
+        &manifest.platforms,
+    )
+}
+
+/// Whether a version of `form` built for `platforms` can run on this host (a helm form's
+/// images run on the cluster's nodes, so any platform will do).
+pub fn runs_on_host(
+    app: &str,
+    version: &str,
+    form: Form,
+    platforms: &[String],
+) -> Result<(), ImportError> {
     let host = appmodel_model::bundle::host_platform();
-    if manifest.form == Form::Helm || manifest.platforms.contains(&host) {
+    if form == Form::Helm || platforms.contains(&host) {
         return Ok(());
     }
     Err(ImportError::WrongPlatform {
-        app: manifest.app.clone(),
-        version: manifest.version.clone(),
-        form: manifest.form,
-        bundle: manifest.platforms.clone(),
+        app: app.to_string(),
+        version: version.to_string(),
+        form,
+        bundle: platforms.to_vec(),
         host,
     })
 }

@@ -210,19 +210,12 @@ fn check_version_allowed(
     allow_downgrade: bool,
 ) -> Result<Vec<String>, ImportError> {
     let mut waivers = Vec::new();
-    if form != Form::Helm {
-        let host = appmodel_model::bundle::host_platform();
-        let platforms = record.model.app.platforms();
-        if !platforms.contains(&host) {
-            return Err(ImportError::WrongPlatform {
-                app: record.app.clone(),
-                version: record.version.clone(),
-                form,
-                bundle: platforms,
-                host,
-            });
-        }
-    }
+    crate::import::runs_on_host(
+        &record.app,
+        &record.version,
+        form,
+        &record.model.app.platforms(),
+    )?;
     let note =
         crate::import::ImportNote::read(&site.bundle_dir(&record.app, &record.version, form));
     if note.unsigned_allowed {
@@ -718,8 +711,7 @@ fn switch(
             // The previous revision's data was not changed: any snapshot of it is partial
             // or older than its data, so it goes, and the previous revision starts again.
             tracing::warn!(revision = n, error = %e, "stopping or snapshotting failed; starting the previous revision again");
-            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p));
-            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p).with_extension("partial"));
+            drop_unfinished_snapshot(dep, p);
             revert(site, dep, target, previous, next, &e.to_string())?;
             return Err(ImportError::Reverted {
                 revision: n,
@@ -748,12 +740,7 @@ fn switch(
         Ok(()) => {
             crate::fault::point(&format!("{action:?}-started"));
             if let Some(prev) = previous {
-                let status = if next.revision.action == Action::Rollback {
-                    Status::RolledBack
-                } else {
-                    Status::Superseded
-                };
-                dep.set_status(prev.revision.number, status, None)?;
+                dep.set_status(prev.revision.number, left_behind(action), None)?;
                 crate::fault::point(&format!("{action:?}-superseded"));
             }
             dep.set_status(n, Status::Deployed, None)?;
@@ -786,6 +773,23 @@ fn switch(
             })
         }
     }
+}
+
+/// What the running revision becomes once the change's new revision runs.
+fn left_behind(action: Action) -> Status {
+    if action == Action::Rollback {
+        Status::RolledBack
+    } else {
+        Status::Superseded
+    }
+}
+
+/// Before its snapshot was complete, the previous revision's data was not changed: a
+/// snapshot of it (partial, or older than its data) must never be restored over it.
+fn drop_unfinished_snapshot(dep: &Deployment, revision: u32) {
+    let dir = dep.snapshot_dir(revision);
+    let _ = std::fs::remove_dir_all(dir.with_extension("partial"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn snapshot(
@@ -924,12 +928,7 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         // The crash came after the new revision was healthy and recorded: finish the step.
         if let Some(p) = &prev_rev {
             if p.status == Status::Deployed {
-                let status = if j.action == Action::Rollback {
-                    Status::RolledBack
-                } else {
-                    Status::Superseded
-                };
-                dep.set_status(p.number, status, None)?;
+                dep.set_status(p.number, left_behind(j.action), None)?;
             }
         }
         dep.clear_journal()?;
@@ -963,7 +962,7 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         // The snapshot may be incomplete, but the previous revision's data was not changed:
         // start it again as it is.
         if let Some(p) = &prev {
-            let _ = std::fs::remove_dir_all(dep.snapshot_dir(p.revision.number));
+            drop_unfinished_snapshot(dep, p.revision.number);
         }
     }
     revert(site, dep, target.as_ref(), prev.as_ref(), &next, &why)?;

@@ -499,7 +499,7 @@ impl Target for Systemd<'_> {
                 break;
             }
         }
-        if let Some(free) = crate::compose::free_bytes(&probe_dir) {
+        if let Some(free) = crate::site::free_bytes(&probe_dir) {
             if free < need {
                 problems.push(format!(
                     "`{}` has {} free; the binaries need about {}",
