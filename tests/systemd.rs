@@ -456,6 +456,80 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     assert_eq!(run.stdout, "inactive\n", "{}", run.transcript());
 }
 
+/// 1.2.0 must be reached through 1.1.0 (`upgrade_from`), and gives im-server a config file
+/// holding the admin secret: 0640 root:<group>, read by the dynamic user through that
+/// group only.
+#[test]
+fn a_skipped_version_is_refused_and_a_secret_config_file_is_readable_by_its_service_only() {
+    let with_secret = |text: &str| {
+        text.replace("  version: 1.1.0\n", "  version: 1.2.0\n  upgrade_from: \">=1.1.0\"\n")
+            .replace(
+                "    replicas: 1\n    depends_on: [im-store, push-service]",
+                "    replicas: 1\n    volumes:\n      - {name: gateway, kind: config, path: /etc/im/gateway.conf, content: \"key=${params.admin_secret}\\n\"}\n    depends_on: [im-store, push-service]",
+            )
+    };
+    let Some(w) = World::new("secret", &[("1.2.0", &with_secret)]) else {
+        return;
+    };
+    let disc1 = w.import("1.0.0");
+    let disc2 = w.import("1.1.0");
+    let disc3 = w.import("1.2.0");
+    let config = w.config(&disc1);
+    w.ok(
+        &disc1,
+        &["install", "--version", "1.0.0", "--config", config],
+    );
+    let run = w.site(&disc3, &["upgrade", "1.2.0"]);
+    run.assert_refused("error: im-stack 1.2.0 can only be reached from versions `>=1.1.0`, and 1.0.0 runs now: install the versions in between first");
+    assert_eq!(w.running_version(&disc3), "1.0.0");
+    assert_eq!(w.history(&disc3), [h(1, "1.0.0", "deployed")]);
+    w.ok(&disc2, &["upgrade", "1.1.0"]);
+    w.ok(&disc3, &["upgrade", "1.2.0"]);
+    assert_eq!(w.running_version(&disc3), "1.2.0");
+
+    let group = "appmodel-im-stack-im-server";
+    let file = "/opt/appmodel/im-stack/current/config/im-server/gateway";
+    let run = w.host.sh(&format!(
+        "stat -L -c '%a %U %G' {file}; getent group {group} | cut -d: -f1; cat /etc/sysusers.d/appmodel-{APP}.conf"
+    ));
+    assert_eq!(
+        run.stdout,
+        format!("640 root {group}\n{group}\n# {APP}: groups that may read config files holding a secret, written by appmodel.\ng {group} -\n"),
+        "{}",
+        run.transcript()
+    );
+    // The running service (its unit binds the file read-only where the model put it) holds
+    // the group beside its dynamic one; its user and groups can read the file, the same
+    // user without them cannot. (The site host may not enter the service's namespace.)
+    let secret = w.admin_secret();
+    let read = |groups: &str| {
+        w.host.sh(&format!(
+            "pid=$(systemctl show -p MainPID --value {APP}-im-server.service); \
+             uid=$(awk '/^Uid:/ {{print $2}}' /proc/$pid/status); \
+             gid=$(awk '/^Gid:/ {{print $2}}' /proc/$pid/status); \
+             groups=$(awk '/^Groups:/ {{$1=\"\"; gsub(/^ | $/, \"\"); gsub(/ /, \",\"); print}}' /proc/$pid/status); \
+             case \",$groups,\" in *,$(getent group {group} | cut -d: -f3),*) ;; *) echo \"groups: $groups\"; exit 3;; esac; \
+             setpriv --reuid=$uid --regid=$gid {groups} cat {file}"
+        ))
+    };
+    let run = read("--groups=$groups");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stdout, format!("key={secret}\n"));
+    let run = read("--clear-groups");
+    assert_ne!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("Permission denied"),
+        "{}",
+        run.transcript()
+    );
+
+    w.ok(&disc3, &["uninstall"]);
+    let run = w
+        .host
+        .sh(&format!("ls /etc/sysusers.d/appmodel-{APP}.conf"));
+    assert_ne!(run.code, 0, "{}", run.transcript());
+}
+
 #[test]
 fn an_upgrade_that_never_becomes_healthy_rolls_back_by_itself() {
     let broken = |text: &str| {

@@ -15,6 +15,7 @@
 
 use std::fmt::Write as _;
 
+use appmodel_model::bundle::systemd_secret_group;
 use appmodel_model::expr::render_for_target;
 use appmodel_model::record::VersionRecord;
 use appmodel_model::types::{AppModel, Component, VolumeKind};
@@ -215,6 +216,14 @@ pub fn service_unit(model: &AppModel, c: &Component) -> Result<String, ExportErr
                 );
             }
         }
+    }
+    if model.config_holds_secret(c) {
+        // The config file is 0640 root:<group>; the dynamic user reads it through the group.
+        let _ = writeln!(
+            w,
+            "SupplementaryGroups={}",
+            systemd_secret_group(app, &c.name)
+        );
     }
     for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Config) {
         let _ = writeln!(
@@ -436,5 +445,31 @@ mod tests {
         let c = model.components[0].clone();
         let unit = service_unit(&model, &c).unwrap();
         assert!(unit.contains("\nCapabilityBoundingSet=\nAmbientCapabilities=\n"));
+    }
+
+    #[test]
+    fn a_config_file_with_a_secret_is_read_through_the_components_group() {
+        let mut model = sample("1.1.0");
+        let i = model
+            .components
+            .iter()
+            .position(|c| c.name == "im-server")
+            .unwrap();
+        let volume = |content: &str| appmodel_model::types::Volume {
+            name: "gateway".into(),
+            kind: VolumeKind::Config,
+            path: "/etc/im/gateway.conf".into(),
+            content: Some(content.into()),
+            size: None,
+        };
+        model.components[i].volumes = vec![volume("domain=${params.domain}\n")];
+        let plain = service_unit(&model, &model.components[i]).unwrap();
+        assert!(!plain.contains("SupplementaryGroups="), "{plain}");
+        model.components[i].volumes = vec![volume("key=${params.admin_secret}\n")];
+        let unit = service_unit(&model, &model.components[i]).unwrap();
+        assert!(
+            unit.contains("\nSupplementaryGroups=appmodel-im-stack-im-server\nBindReadOnlyPaths="),
+            "{unit}"
+        );
     }
 }

@@ -188,15 +188,6 @@ impl<'s> Compose<'s> {
     }
 }
 
-/// Whether a config file's content uses a secret parameter.
-pub fn holds_secret(model: &appmodel_model::AppModel, content: &str) -> bool {
-    model
-        .parameters
-        .iter()
-        .filter(|p| p.kind == appmodel_model::types::ParamType::Secret)
-        .any(|p| content.contains(&format!("params.{}}}", p.name)))
-}
-
 fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
     let mut vars = vec![(
         TOOL_VAR.to_string(),
@@ -411,7 +402,7 @@ impl Target for Compose<'_> {
                 if let Some(parent) = p.parent() {
                     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
                 }
-                if holds_secret(model, v.content.as_deref().unwrap_or_default()) {
+                if model.holds_secret(v.content.as_deref().unwrap_or_default()) {
                     // Readable by the container's user only, from the first byte.
                     write_private(&p, text.as_bytes())?;
                     let (uid, gid) = self.container_user(rev, c);

@@ -307,7 +307,7 @@ impl Deployment {
 }
 
 /// Removes a file or a directory tree; one that is not there is fine.
-fn remove_if_present(path: &Path) -> Result<(), ImportError> {
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), ImportError> {
     let removed = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),

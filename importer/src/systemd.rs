@@ -4,7 +4,9 @@
 //! ```text
 //! /opt/appmodel/<app>/releases/<version>/bin/<component>      the binary (0755), from the site store
 //! /opt/appmodel/<app>/releases/<version>/env/<component>.env  rendered at install (0600)
-//! /opt/appmodel/<app>/releases/<version>/config/<c>/<volume>  config files (0644), bound read-only
+//! /opt/appmodel/<app>/releases/<version>/config/<c>/<volume>  config files (0644), bound read-only;
+//!                                      one holding a secret 0640 root:<group> (SupplementaryGroups=)
+//! /etc/sysusers.d/appmodel-<app>.conf                         those groups, made by systemd-sysusers
 //! /opt/appmodel/<app>/current -> releases/<version>           switched by renaming a new symlink
 //! /etc/systemd/system/<app>-<component>.service, <app>.target the bundle's units, naming `current`
 //! /var/lib/private/<app>/<component>-<volume>                 data (StateDirectory, dynamic user)
@@ -24,12 +26,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use appmodel_model::bundle::Form;
+use appmodel_model::bundle::{systemd_secret_group, Form};
 use appmodel_model::expr::render_for_target;
 use appmodel_model::record::BlobRef;
 use appmodel_model::types::{Component, HealthCheck, VolumeKind};
 use appmodel_model::units::parse_duration;
 
+use crate::deploy::remove_if_present;
 use crate::lifecycle::DEFAULT_KEEP;
 use crate::site::Site;
 use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
@@ -51,6 +54,10 @@ pub struct Paths {
     pub units: PathBuf,
     /// systemd's `StateDirectory=` root.
     pub var_lib: PathBuf,
+    /// systemd-sysusers drop-ins (the groups that read secret config files).
+    pub sysusers: PathBuf,
+    /// The group database systemd-sysusers writes.
+    pub group_file: PathBuf,
 }
 
 impl Default for Paths {
@@ -59,6 +66,8 @@ impl Default for Paths {
             opt: PathBuf::from("/opt/appmodel"),
             units: PathBuf::from("/etc/systemd/system"),
             var_lib: PathBuf::from("/var/lib"),
+            sysusers: PathBuf::from("/etc/sysusers.d"),
+            group_file: PathBuf::from("/etc/group"),
         }
     }
 }
@@ -109,11 +118,19 @@ fn systemctl() -> Command {
 }
 
 /// Writes `bytes` to `path` (temp file, fsync, rename) unless it holds them already, with
-/// `mode`. Returns whether anything changed.
-fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, ImportError> {
-    use std::os::unix::fs::PermissionsExt;
+/// `mode` (and `group`, when given) from the file's first byte. Returns whether anything
+/// changed.
+fn write_if_changed(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    group: Option<u32>,
+) -> Result<bool, ImportError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let same = fs::read(path).is_ok_and(|b| b == bytes)
-        && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
+        && fs::metadata(path).is_ok_and(|m| {
+            m.permissions().mode() & 0o7777 == mode && group.is_none_or(|g| m.gid() == g)
+        });
     if same {
         return Ok(false);
     }
@@ -121,13 +138,46 @@ fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, Import
         fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     }
     let tmp = path.with_extension("appmodel-tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
+    remove_if_present(&tmp)?;
+    // Created with at most `mode` (the umask only narrows it), then set exactly, and
+    // given its group, before a byte is written.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io_err("write", &tmp))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::fchown(&f, Some(0), Some(gid))
+            .map_err(io_err("set the owner of", &tmp))?;
+    }
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io_err("set permissions of", &tmp))?;
     f.write_all(bytes).map_err(io_err("write", &tmp))?;
     f.sync_all().map_err(io_err("write", &tmp))?;
     fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
     Ok(true)
+}
+
+/// The systemd-sysusers drop-in that declares `groups` (system groups, ids picked by
+/// sysusers).
+fn sysusers_conf(app: &str, groups: &[String]) -> String {
+    let mut out = format!(
+        "# {app}: groups that may read config files holding a secret, written by appmodel.\n"
+    );
+    for g in groups {
+        out.push_str(&format!("g {g} -\n"));
+    }
+    out
+}
+
+/// The id of group `name` in a group database's text.
+fn group_id(group_file: &str, name: &str) -> Option<u32> {
+    group_file.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.trim().parse().ok()
+    })
 }
 
 /// A value for an `EnvironmentFile=`: double-quoted, with `\`, `"`, `$` and `` ` `` escaped.
@@ -250,28 +300,84 @@ impl<'s> Systemd<'s> {
 
     /// Renders the revision's environment and config files into its release.
     fn render_files(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+        let model = &rev.record.model;
         let release = self.release_dir(rev.app, &rev.record.version);
         let env_dir = release.join("env");
         fs::create_dir_all(&env_dir).map_err(io_err("create", &env_dir))?;
         restrict_dir(&env_dir)?;
-        for c in &rev.record.model.components {
+        let groups = self.secret_groups(rev)?;
+        for c in &model.components {
             write_if_changed(
                 &env_dir.join(format!("{}.env", c.name)),
                 env_file(rev, c)?.as_bytes(),
                 0o600,
+                None,
             )?;
             for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Config) {
-                let text = render(
-                    rev,
-                    c,
-                    &format!("config file `{}`", v.name),
-                    v.content.as_deref().unwrap_or_default(),
-                )?;
+                let content = v.content.as_deref().unwrap_or_default();
+                let text = render(rev, c, &format!("config file `{}`", v.name), content)?;
                 let p = release.join("config").join(&c.name).join(&v.name);
-                write_if_changed(&p, text.as_bytes(), 0o644)?;
+                match groups.get(c.name.as_str()) {
+                    // Readable by root and the service's group only, from the first byte.
+                    Some(&gid) if model.holds_secret(content) => {
+                        write_if_changed(&p, text.as_bytes(), 0o640, Some(gid))?
+                    }
+                    _ => write_if_changed(&p, text.as_bytes(), 0o644, None)?,
+                };
             }
         }
         Ok(())
+    }
+
+    fn sysusers_file(&self, app: &str) -> PathBuf {
+        self.paths.sysusers.join(format!("appmodel-{app}.conf"))
+    }
+
+    /// Makes the groups of the components whose config files hold a secret (a
+    /// systemd-sysusers drop-in, so they are declared like any package's) and returns
+    /// their ids by component.
+    fn secret_groups<'r>(
+        &self,
+        rev: &'r RevisionCtx<'_>,
+    ) -> Result<BTreeMap<&'r str, u32>, ImportError> {
+        let model = &rev.record.model;
+        let wanted: Vec<(&str, String)> = model
+            .components
+            .iter()
+            .filter(|c| model.config_holds_secret(c))
+            .map(|c| (c.name.as_str(), systemd_secret_group(rev.app, &c.name)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let names: Vec<String> = wanted.iter().map(|(_, g)| g.clone()).collect();
+        let conf = self.sysusers_file(rev.app);
+        write_if_changed(
+            &conf,
+            sysusers_conf(rev.app, &names).as_bytes(),
+            0o644,
+            None,
+        )?;
+        run(
+            Command::new("systemd-sysusers").arg(&conf),
+            "systemd-sysusers",
+        )?;
+        let db = appmodel_model::input::read_text(
+            &self.paths.group_file,
+            16 << 20,
+            appmodel_model::input::Links::Follow,
+        )
+        .map_err(|e| ImportError::BadState(e.to_string()))?;
+        wanted
+            .into_iter()
+            .map(|(c, g)| match group_id(&db, &g) {
+                Some(gid) => Ok((c, gid)),
+                None => Err(ImportError::BadState(format!(
+                    "systemd-sysusers did not create group `{g}` in {}",
+                    self.paths.group_file.display()
+                ))),
+            })
+            .collect()
     }
 
     /// The unit files appmodel wrote for `app`.
@@ -310,8 +416,8 @@ impl<'s> Systemd<'s> {
         }
         let project = rev.project_dir.join(UNIT_DIR);
         for (name, bytes) in &wanted {
-            changed |= write_if_changed(&self.paths.units.join(name), bytes, 0o644)?;
-            write_if_changed(&project.join(name), bytes, 0o644)?;
+            changed |= write_if_changed(&self.paths.units.join(name), bytes, 0o644, None)?;
+            write_if_changed(&project.join(name), bytes, 0o644, None)?;
         }
         Ok(changed)
     }
@@ -637,13 +743,11 @@ impl Target for Systemd<'_> {
 
     /// The releases (binaries, rendered environment files, config files) and the
     /// `current` link under /opt/appmodel/<app>; data lives elsewhere.
+    /// The sysusers drop-in goes too; the groups themselves stay, as systemd-sysusers
+    /// never removes one (so an id is not reused for files that still carry it).
     fn remove_files(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
-        let dir = self.app_dir(rev.app);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &dir)(e)),
-        }
+        remove_if_present(&self.sysusers_file(rev.app))?;
+        remove_if_present(&self.app_dir(rev.app))
     }
 
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
@@ -723,6 +827,8 @@ mod tests {
                     opt: root.join("opt"),
                     units: root.join("units"),
                     var_lib: root.join("var-lib"),
+                    sysusers: root.join("sysusers.d"),
+                    group_file: root.join("group"),
                 },
             )
         }
@@ -812,6 +918,42 @@ mod tests {
             t.installed_units("im-stack"),
             [units.join("im-stack.target")]
         );
+    }
+
+    #[test]
+    fn secret_groups_are_declared_for_sysusers_and_looked_up_exactly() {
+        assert_eq!(
+            sysusers_conf("im-stack", &["appmodel-im-stack-im-server".into()]),
+            "# im-stack: groups that may read config files holding a secret, written by appmodel.\n\
+             g appmodel-im-stack-im-server -\n"
+        );
+        let db =
+            "root:x:0:\nappmodel-im-stack-im:x:998:\nappmodel-im-stack-im-server:x:997:\nbad:x:\n";
+        assert_eq!(group_id(db, "appmodel-im-stack-im-server"), Some(997));
+        assert_eq!(group_id(db, "appmodel-im-stack"), None);
+        assert_eq!(group_id(db, "bad"), None);
+    }
+
+    #[test]
+    fn files_have_their_mode_from_the_first_byte_and_a_mode_change_is_a_change() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/conf");
+        // A stale temporary file from a crash is replaced, not written through.
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p.with_extension("appmodel-tmp"), "stale").unwrap();
+        let gid = fs::metadata(dir.path()).unwrap().gid();
+        assert!(write_if_changed(&p, b"x", 0o640, Some(gid)).unwrap());
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+        assert_eq!(m.gid(), gid);
+        assert!(!write_if_changed(&p, b"x", 0o640, Some(gid)).unwrap());
+        assert!(write_if_changed(&p, b"x", 0o644, None).unwrap());
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        assert!(!p.with_extension("appmodel-tmp").exists());
     }
 
     #[test]

@@ -150,6 +150,24 @@ pub fn host_platform() -> String {
     format!("{}/{arch}", std::env::consts::OS)
 }
 
+/// The group that may read a systemd component's config files holding a secret: the
+/// files are `0640 root:<group>`, the unit adds it with `SupplementaryGroups=`, and the
+/// importer creates it through a systemd-sysusers drop-in. At most 31 characters (the
+/// strict user/group name rule of systemd and shadow); a longer name is cut and made
+/// unique by a hash of the whole.
+pub fn systemd_secret_group(app: &str, component: &str) -> String {
+    let name = format!("appmodel-{app}-{component}");
+    if name.len() <= 31 {
+        return name;
+    }
+    // FNV-1a: stable across builds and platforms, enough to tell cut names apart.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let head: String = format!("am-{app}-{component}").chars().take(22).collect();
+    format!("{}-{:08x}", head.trim_end_matches('-'), hash as u32)
+}
+
 /// Whether `path` is acceptable inside a bundle: relative, `/`-separated, no empty, `.` or
 /// `..` parts, no backslashes or NULs.
 pub fn is_safe_path(path: &str) -> bool {
@@ -241,5 +259,24 @@ mod tests {
         let long = quoted(&"x".repeat(500));
         assert_eq!(long.len(), 80 + 5);
         assert_eq!(host_platform().split('/').count(), 2);
+    }
+
+    #[test]
+    fn secret_groups_are_valid_short_distinct_names() {
+        assert_eq!(
+            systemd_secret_group("im-stack", "im-server"),
+            "appmodel-im-stack-im-server"
+        );
+        let long = "a".repeat(63);
+        let a = systemd_secret_group(&long, "x");
+        let b = systemd_secret_group(&long, "y");
+        assert_ne!(a, b);
+        for g in [a, b, systemd_secret_group("ab", &"c".repeat(63))] {
+            assert!(g.len() <= 31, "{g}");
+            assert!(g
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(g.starts_with("am-"), "{g}");
+        }
     }
 }

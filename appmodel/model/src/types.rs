@@ -360,6 +360,33 @@ impl AppModel {
         }
     }
 
+    /// Whether `text` (a config file's content) uses a secret parameter. Text that does
+    /// not parse as a template counts as holding one when it names one at all, so the
+    /// answer errs on the side of protecting the file.
+    pub fn holds_secret(&self, text: &str) -> bool {
+        let secret = |name: &str| {
+            self.parameter(name)
+                .is_some_and(|p| p.kind == ParamType::Secret)
+        };
+        match crate::expr::Template::parse(text) {
+            Ok(t) => t.references().any(|r| match r {
+                crate::expr::Reference::Param(name) => secret(name),
+                _ => false,
+            }),
+            Err(_) => self.parameters.iter().any(|p| {
+                p.kind == ParamType::Secret && text.contains(&format!("params.{}", p.name))
+            }),
+        }
+    }
+
+    /// Whether one of the component's config files uses a secret parameter.
+    pub fn config_holds_secret(&self, c: &Component) -> bool {
+        c.volumes
+            .iter()
+            .filter(|v| v.kind == VolumeKind::Config)
+            .any(|v| self.holds_secret(v.content.as_deref().unwrap_or_default()))
+    }
+
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
     }
