@@ -11,4 +11,18 @@ bash samples/im-stack/build.sh
 bash scripts/build-static.sh
 # The crash-point tests on the systemd site host run a static build with crash points.
 bash scripts/build-crash-tool.sh
+# Every skipped test (a missing engine outside CI) is a line in this log, reported at the end.
+export APPMODEL_SKIP_LOG="${APPMODEL_SKIP_LOG:-$(mktemp -t appmodel-skips.XXXXXX)}"
+: > "$APPMODEL_SKIP_LOG"
+report_skips() {
+    local n
+    n=$(wc -l < "$APPMODEL_SKIP_LOG")
+    if [ "$n" -eq 0 ]; then
+        echo "test.sh: no test was skipped"
+    else
+        echo "test.sh: $n test(s) SKIPPED for a missing engine or tool:"
+        sed 's/^/  /' "$APPMODEL_SKIP_LOG"
+    fi
+}
+trap report_skips EXIT
 cargo test --workspace --locked --no-fail-fast

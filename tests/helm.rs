@@ -29,13 +29,11 @@ fn python_imports(modules: &str, packages: &str) -> bool {
         .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{packages} is required under CI=true; scripts/setup.sh installs it");
-        }
-        eprintln!("skipped: python3 cannot import {modules} (run scripts/setup.sh)");
-    }
-    ok
+    common::engines::needs(
+        ok,
+        &format!("python3 with {packages} ({modules})"),
+        "scripts/setup.sh installs it",
+    )
 }
 
 struct Exported {

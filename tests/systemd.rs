@@ -32,13 +32,11 @@ fn site_image() -> bool {
     if !require("docker") {
         return false;
     }
-    if !docker(&["info"]).status.success() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "the Docker engine does not answer under CI=true; scripts/setup.sh starts dockerd"
-            );
-        }
-        eprintln!("skipped: no Docker engine answers (start dockerd)");
+    if !common::engines::needs(
+        docker(&["info"]).status.success(),
+        "a Docker engine that answers",
+        "scripts/setup.sh starts dockerd",
+    ) {
         return false;
     }
     if docker(&["image", "inspect", IMAGE]).status.success() {
@@ -487,6 +485,41 @@ fn a_skipped_version_is_refused_and_a_secret_config_file_is_readable_by_its_serv
     w.ok(&disc3, &["upgrade", "1.2.0"]);
     assert_eq!(w.running_version(&disc3), "1.2.0");
 
+    // A new configuration alone reconfigures the running version, and its plan names the
+    // value and exactly the component that uses it; the dry run changes nothing.
+    let run = w.host.sh(&format!(
+        "sed 's/^  max_users: 100$/  max_users: 250/' {config} > /root/more-users.yaml && grep -q 'max_users: 250' /root/more-users.yaml"
+    ));
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let more = ["upgrade", "--config", "/root/more-users.yaml"];
+    let run = w.ok(&disc3, &[&more[..], &["--dry-run"]].concat());
+    assert_eq!(
+        run.stdout,
+        "plan: im-stack 1.2.0 (revision 3) -> 1.2.0\n  values changed: max_users\n  definition changes: im-server\ndry run: nothing changed\n",
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(w.history(&disc3).len(), 3);
+    let run = w.ok(&disc3, &more);
+    assert!(
+        run.stdout
+            .ends_with("upgraded im-stack 1.2.0: revision 4 (deployed) is running\n"),
+        "{}",
+        run.transcript()
+    );
+    let run = w.host.sh(&format!(
+        "grep -h MAX_USERS /opt/appmodel/{APP}/current/env/im-server.env"
+    ));
+    assert!(run.stdout.contains("250"), "{}", run.transcript());
+    // A rollback's plan says what happens to the data.
+    let run = w.ok(&disc3, &["rollback", "--dry-run"]);
+    assert!(
+        run.stdout.contains("  data: the data goes back to revision 3's snapshot: what was written since then is replaced; the data as it is now is kept in revision 4's snapshot\n"),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(w.history(&disc3).len(), 4);
+
     let group = "appmodel-im-stack-im-server";
     let file = "/opt/appmodel/im-stack/current/config/im-server/gateway";
     let run = w.host.sh(&format!(
@@ -589,14 +622,17 @@ fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
     ));
     assert_eq!(run.stdout.trim(), "killed", "{}", run.transcript());
 
-    // The next changing command reverts the interrupted upgrade first.
+    // A dry run reports the interrupted upgrade and leaves it alone.
     let run = w.ok(&disc2, &["upgrade", "--dry-run"]);
     assert!(
-        run.stdout
-            .contains("plan: im-stack 1.0.0 (revision 1) -> 1.1.0"),
+        run.stdout.starts_with("plan: im-stack 1.0.0 (revision 1) -> 1.1.0\n  first: Upgrade to revision 2 was interrupted at step Starting;"),
         "{}",
         run.stdout
     );
+    assert_eq!(w.host.exec(&["test", "-e", &journal]).code, 0);
+    // The next changing command reverts it first: 1.0.0 and its data come back.
+    let run = w.site(&disc2, &["install", "--config", config]);
+    run.assert_refused("`im-stack` is installed already (revision 1, version 1.0.0)");
     assert_eq!(w.host.exec(&["test", "-e", &journal]).code, 1);
     assert_eq!(w.running_version(&disc2), "1.0.0");
     assert_eq!(w.current_release(), "releases/1.0.0");

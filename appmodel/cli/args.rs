@@ -83,6 +83,7 @@ pub struct SiteArgs {
     pub app: Option<String>,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Print the result as JSON (the command's result type, serialized).
     #[arg(long)]
     pub json: bool,
 }
@@ -96,6 +97,9 @@ pub struct InstallArgs {
     /// The version [default: the newest imported].
     #[arg(long = "version", value_name = "VERSION")]
     pub version: Option<String>,
+    /// Print the plan and stop: nothing changes, not even a change a crash left unfinished.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
     /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
@@ -108,13 +112,14 @@ pub struct InstallArgs {
 
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
-    /// The version [default: the newest imported].
+    /// The version [default: the newest imported; with only `--config`, the running one].
     #[arg(id = "upgrade_version", value_name = "VERSION")]
     pub version: Option<String>,
-    /// A new site configuration [default: the one in use].
+    /// A new site configuration [default: the one in use]. Without VERSION, the running
+    /// version is reconfigured.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Print the plan and stop.
+    /// Print the plan and stop: nothing changes, not even a change a crash left unfinished.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// Data snapshots to keep.
@@ -133,6 +138,10 @@ pub struct RollbackArgs {
     /// The revision to go back to [default: the previous deployed one].
     #[arg(value_name = "REVISION")]
     pub revision: Option<u32>,
+    /// Print the plan and stop: nothing changes, not even a change a crash left unfinished.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
     #[command(flatten)]
@@ -517,11 +526,15 @@ pub struct ConfigInitArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigCheckArgs {
-    #[command(flatten)]
-    pub model: ModelFile,
+    /// The app model [default: `appmodel.yaml` here, else on a site the newest imported
+    /// version of the file's `app`].
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     /// The site configuration file.
     #[arg(value_name = "SITE_CONFIG")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

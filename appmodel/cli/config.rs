@@ -3,7 +3,10 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use appmodel_model::config::{template, MASK};
 use appmodel_model::types::ParamType;
-use appmodel_model::{load_model, load_site_config, ModelError};
+use std::path::Path;
+
+use appmodel_model::input::{cap, read_text, Links};
+use appmodel_model::{load_model, load_site_config, parse_model, LoadedModel, ModelError};
 use serde_json::json;
 
 use crate::args::{ConfigCheckArgs, ConfigInitArgs};
@@ -27,7 +30,7 @@ pub fn init(args: &ConfigInitArgs) -> Result<()> {
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write `{}`", args.output.display()))?;
     println!(
-        "wrote `{}`: {} parameters of {} {}; fill in the REQUIRED ones, then run `appmodel config check {}`",
+        "wrote `{}`: {} parameters of {} {}; fill in the REQUIRED ones, then run `appmodel config check {}` (beside the model, or on a site where the version is imported)",
         args.output.display(),
         loaded.model.parameters.len(),
         loaded.model.app.name,
@@ -37,8 +40,61 @@ pub fn init(args: &ConfigInitArgs) -> Result<()> {
     Ok(())
 }
 
+/// The model a configuration is checked against: `-f`, else `appmodel.yaml` here, else on
+/// a site the model of the newest imported version of the app the file names.
+fn model_to_check(args: &ConfigCheckArgs) -> Result<LoadedModel> {
+    let here = Path::new("appmodel.yaml");
+    let file = match &args.file {
+        Some(f) => f.as_path(),
+        None if here.exists() => here,
+        None => match imported_model(args)? {
+            Some(m) => return Ok(m),
+            None => here,
+        },
+    };
+    Ok(load_model(file)?)
+}
+
+fn imported_model(args: &ConfigCheckArgs) -> Result<Option<LoadedModel>> {
+    let Some(store) = appmodel_store::Store::open_existing(&args.state.state_dir.join("store"))
+    else {
+        return Ok(None);
+    };
+    let text = read_text(&args.config, cap::CONFIG, Links::Follow).map_err(|source| {
+        appmodel_model::ModelError::Read {
+            path: args.config.clone(),
+            source,
+        }
+    })?;
+    // The top-level `app:` line `config init` writes; the full parse comes after.
+    let Some(app) = text.lines().find_map(|l| {
+        let v = l.strip_prefix("app:")?.trim().trim_matches(['"', '\'']);
+        (!v.is_empty()).then(|| v.to_string())
+    }) else {
+        return Ok(None);
+    };
+    let newest = store
+        .records()?
+        .into_iter()
+        .filter(|r| r.app == app)
+        .filter_map(|r| Some((semver::Version::parse(&r.version).ok()?, r)))
+        .max_by(|a, b| a.0.cmp(&b.0));
+    let Some((_, record)) = newest else {
+        return Ok(None);
+    };
+    let file = args
+        .state
+        .state_dir
+        .join(format!("store/records/{}/{}", record.app, record.version));
+    eprintln!(
+        "checking against the model of {} {}, imported on this site",
+        record.app, record.version
+    );
+    Ok(Some(parse_model(file, record.model_text)?))
+}
+
 pub fn check(args: &ConfigCheckArgs) -> Result<()> {
-    let loaded = load_model(&args.model.file)?;
+    let loaded = model_to_check(args)?;
     match load_site_config(&args.config, &loaded.model) {
         Ok(config) => {
             if args.json {

@@ -100,6 +100,13 @@ fn import_hint(e: &appmodel_importer::ImportError) -> Option<String> {
         E::Unsigned { .. } => "pin the vendor's key with `appmodel trust add VENDOR.pub` (or `appmodel import --trust-key VENDOR.pub BUNDLE`); to accept an unsigned bundle anyway, add `--allow-unsigned`".into(),
         E::UntrustedKey { key_id, .. } => format!("if key `{key_id}` is your vendor's, pin it: `appmodel trust add VENDOR.pub`, or `appmodel import --trust-key VENDOR.pub BUNDLE`"),
         E::WrongPlatform { .. } => "import the bundle exported for this host's platform".into(),
+        E::NotInstalled(_) => "install it first: `appmodel install --config site-config.yaml`".into(),
+        E::AlreadyInstalled { .. } => "to change the running version or its configuration, use `appmodel upgrade`".into(),
+        E::NothingImported | E::NotImported { .. } => "import the bundle first: `appmodel import BUNDLE`".into(),
+        E::NoSuchRevision(_) => "`appmodel history` lists the revisions".into(),
+        E::ConfigNeeded { .. } => "write one with `appmodel config init -f appmodel.yaml` (the model is in the bundle) and pass it with `--config FILE`".into(),
+        E::Preflight(problems) if problems.iter().any(|p| p.contains("not in a site registry")) => "push the images first: `appmodel push-images --registry HOST[/PREFIX]`".into(),
+        E::NotSupported { .. } => "see README.md for what each form supports".into(),
         E::Downgrade { .. } => "to go back to a revision this site ran, with its data, use `appmodel rollback`; to install the older version anyway, add `--allow-downgrade`".into(),
         _ => return None,
     })

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use appmodel_importer::lifecycle::{self, ChangeOptions, Outcome};
+use appmodel_importer::plan::Plan;
 use appmodel_importer::Site;
 
 use crate::args::{InstallArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs, UpgradeArgs};
@@ -13,9 +14,17 @@ fn open(args: &SiteArgs) -> Result<Site> {
     Ok(Site::open(&args.state.state_dir)?)
 }
 
+/// Prints what a change did, or on a dry run its plan.
 fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
     if json {
         return print_json(outcome);
+    }
+    if outcome.dry_run {
+        if let Some(plan) = &outcome.plan {
+            print_plan(plan);
+        }
+        println!("dry run: nothing changed");
+        return Ok(());
     }
     let r = &outcome.revision;
     println!(
@@ -28,16 +37,73 @@ fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
     Ok(())
 }
 
+fn print_plan(plan: &Plan) {
+    match (&plan.from_version, plan.from_revision) {
+        (Some(from), Some(n)) => println!(
+            "plan: {} {from} (revision {n}) -> {}",
+            plan.app, plan.to_version
+        ),
+        _ => println!("plan: install {} {}", plan.app, plan.to_version),
+    }
+    if let Some(j) = &plan.pending_recovery {
+        println!(
+            "  first: {:?} to revision {} was interrupted at step {:?}; the change finishes or reverts it before anything else",
+            j.action, j.revision, j.step
+        );
+    }
+    let line = |label: &str, items: &[String]| {
+        if !items.is_empty() {
+            println!("  {label}: {}", items.join(", "));
+        }
+    };
+    if let Some(d) = &plan.diff {
+        line("components added", &d.components_added);
+        line("components removed", &d.components_removed);
+        for (c, what) in &d.components_changed {
+            println!("  component changed: {c} ({})", what.join(", "));
+        }
+    }
+    line("new images", &plan.images);
+    line("parameters added", &plan.parameters_added);
+    if let Some(d) = &plan.diff {
+        line("parameters removed", &d.parameters_removed);
+    }
+    line("values changed", &plan.values_changed);
+    line("definition changes", &plan.components_changed);
+    if let Some(data) = &plan.data {
+        println!("  data: {data}");
+    }
+    line("waived", &plan.waivers);
+}
+
+fn change_options<'a>(
+    site: &'a SiteArgs,
+    version: Option<&'a str>,
+    config: Option<&'a std::path::Path>,
+    keep: usize,
+    dry_run: bool,
+    allow_downgrade: bool,
+) -> ChangeOptions<'a> {
+    ChangeOptions {
+        app: site.app.as_deref(),
+        version,
+        config,
+        keep,
+        dry_run,
+        allow_downgrade,
+    }
+}
+
 pub fn install(args: &InstallArgs) -> Result<()> {
     let site = open(&args.site)?;
-    let opts = ChangeOptions {
-        app: args.site.app.as_deref(),
-        version: args.version.as_deref(),
-        config: args.config.as_deref(),
-        keep: args.keep,
-        dry_run: false,
-        allow_downgrade: args.allow_downgrade,
-    };
+    let opts = change_options(
+        &args.site,
+        args.version.as_deref(),
+        args.config.as_deref(),
+        args.keep,
+        args.dry_run,
+        args.allow_downgrade,
+    );
     report(
         &lifecycle::install(&site, &opts)?,
         args.site.json,
@@ -47,14 +113,14 @@ pub fn install(args: &InstallArgs) -> Result<()> {
 
 pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
     let site = open(&args.site)?;
-    let opts = ChangeOptions {
-        app: args.site.app.as_deref(),
-        version: args.version.as_deref(),
-        config: args.config.as_deref(),
-        keep: args.keep,
-        dry_run: args.dry_run,
-        allow_downgrade: args.allow_downgrade,
-    };
+    let opts = change_options(
+        &args.site,
+        args.version.as_deref(),
+        args.config.as_deref(),
+        args.keep,
+        args.dry_run,
+        args.allow_downgrade,
+    );
     let outcome = lifecycle::upgrade(&site, &opts)?;
     if args.site.json {
         return print_json(&outcome);
@@ -67,36 +133,18 @@ pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
         );
         return Ok(());
     }
-    if let Some(plan) = &outcome.plan {
-        let d = &plan.diff;
-        println!(
-            "plan: {} {} (revision {}) -> {}",
-            plan.app, plan.from_version, plan.from_revision, plan.to_version
-        );
-        let line = |label: &str, items: &[String]| {
-            if !items.is_empty() {
-                println!("  {label}: {}", items.join(", "));
-            }
-        };
-        line("components added", &d.components_added);
-        line("components removed", &d.components_removed);
-        for (c, what) in &d.components_changed {
-            println!("  component changed: {c} ({})", what.join(", "));
+    if !outcome.dry_run {
+        if let Some(plan) = &outcome.plan {
+            print_plan(plan);
         }
-        line("new images", &plan.images);
-        line("parameters added", &d.parameters_added);
-        line("parameters removed", &d.parameters_removed);
-    }
-    if args.dry_run {
-        println!("dry run: nothing changed");
-        return Ok(());
     }
     report(&outcome, false, "upgraded")
 }
 
 pub fn rollback(args: &RollbackArgs) -> Result<()> {
     let site = open(&args.site)?;
-    let outcome = lifecycle::rollback(&site, args.site.app.as_deref(), args.revision, args.keep)?;
+    let opts = change_options(&args.site, None, None, args.keep, args.dry_run, false);
+    let outcome = lifecycle::rollback(&site, args.site.app.as_deref(), args.revision, &opts)?;
     report(&outcome, args.site.json, "rolled back")
 }
 
@@ -187,7 +235,7 @@ pub fn uninstall(args: &UninstallArgs) -> Result<()> {
         return print_json(&r);
     }
     println!(
-        "uninstalled {} {} (revision {}){}",
+        "uninstalled {} {} (revision {}){}{}",
         r.app,
         r.version,
         r.number,
@@ -195,6 +243,11 @@ pub fn uninstall(args: &UninstallArgs) -> Result<()> {
             "; data, snapshots and generated secrets kept"
         } else {
             "; data, snapshots and generated secrets removed"
+        },
+        if r.form == appmodel_model::bundle::Form::Helm {
+            " (the cluster keeps the release's persistent volume claims: `kubectl delete pvc` removes them)"
+        } else {
+            ""
         }
     );
     Ok(())

@@ -997,8 +997,9 @@ fn install_text(record: &VersionRecord) -> String {
          referenced by digest: REGISTRY/{app}/COMPONENT@sha256:...\n\n\
          With appmodel (after `./appmodel import .`):\n\n\
          \x20   ./appmodel push-images --registry registry.site.example:5000[/prefix] [--insecure]\n\
-         \x20   ./appmodel install --config site-config.yaml --registry registry.site.example:5000\n\
-         \x20   ./appmodel upgrade; ./appmodel rollback; ./appmodel status; ./appmodel history\n\n\
+         \x20   ./appmodel install --config site-config.yaml   # uses the registry push-images recorded\n\
+         \x20   ./appmodel upgrade; ./appmodel rollback; ./appmodel status; ./appmodel history\n\
+         \x20   ./appmodel uninstall                           # helm uninstall; the cluster keeps PVCs\n\n\
          `install`, `upgrade` and `rollback` run the site's `helm` (on PATH) with\n\
          `upgrade --install --wait --rollback-on-failure` (`--atomic` before Helm 4).\n\n\
          By hand, on a host with no helm for appmodel to drive:\n\n\
@@ -1083,6 +1084,56 @@ components:
     health: {http: {path: /readyz, port: http}, start_period: 10s}
     depends_on: [db]
 "#;
+
+    /// The sample's 1.1.0 chart, every file, with made-up image digests: a change in what
+    /// the helm form renders shows up here, as in the compose and systemd forms' snapshots.
+    #[test]
+    fn the_sample_chart() {
+        use appmodel_model::record::{BlobRef, ImageArtifact};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let file = root.join("samples/im-stack/versions/1.1.0/appmodel.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let loaded = appmodel_model::parse_model(file, text).unwrap();
+        let record = VersionRecord {
+            format: appmodel_model::record::RECORD_FORMAT,
+            app: loaded.model.app.name.clone(),
+            version: "1.1.0".into(),
+            published_by: "test".into(),
+            published_at: "2026-01-01T00:00:00Z".into(),
+            model_file: "appmodel.yaml".into(),
+            model_text: loaded.text,
+            model: loaded.model,
+            components: Default::default(),
+        };
+        let blob = |n: usize| BlobRef {
+            digest: appmodel_model::Digest::from_hex(&format!("{n:064x}")).unwrap(),
+            size: 1,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        };
+        let images: Vec<ImageArtifact> = (0..record.model.components.len())
+            .map(|i| ImageArtifact {
+                manifest: blob(i + 1),
+                config: blob(100 + i),
+                layers: vec![],
+            })
+            .collect();
+        let needs = Needs {
+            images: record
+                .model
+                .components
+                .iter()
+                .zip(&images)
+                .map(|(c, img)| (c.name.as_str(), "linux/amd64".to_string(), img))
+                .collect(),
+            binaries: vec![],
+        };
+        let all: String = chart_files(&record, &needs)
+            .unwrap()
+            .into_iter()
+            .map(|(name, text)| format!("=== {name}\n{text}"))
+            .collect();
+        insta::assert_snapshot!(all);
+    }
 
     #[test]
     fn env_values_resolve_to_services_params_and_secrets() {

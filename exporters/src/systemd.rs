@@ -53,8 +53,14 @@ pub fn param_var(name: &str) -> String {
 }
 
 /// Paths under the `current` release, as the units name them.
-pub fn binary_path(app: &str, component: &str) -> String {
-    format!("{OPT_ROOT}/{app}/current/bin/{component}")
+/// `bin/<component>/<file name>`: the binary keeps its name (see
+/// [`Component::binary_file_name`]); a directory per component keeps equal names apart.
+pub fn binary_path(app: &str, c: &Component) -> String {
+    format!(
+        "{OPT_ROOT}/{app}/current/bin/{}/{}",
+        c.name,
+        c.binary_file_name()
+    )
 }
 
 pub fn env_file_path(app: &str, component: &str) -> String {
@@ -173,7 +179,7 @@ pub fn service_unit(model: &AppModel, c: &Component) -> Result<String, ExportErr
 
     let _ = writeln!(w, "\n[Service]");
     let _ = writeln!(w, "Type=exec");
-    let mut exec = vec![binary_path(app, &c.name)];
+    let mut exec = vec![binary_path(app, c)];
     // `command[0]` names the program inside an image; here the component's binary runs.
     for a in c.command.iter().skip(1).chain(c.args.iter()) {
         exec.push(render_arg(model, c, a)?);
@@ -313,7 +319,16 @@ mod tests {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("`{name}` is required under CI=true");
             }
-            eprintln!("skipped: `{name}` is not installed");
+            eprintln!("SKIPPED: `{name}` is not installed");
+            // Counted by scripts/test.sh, as the end-to-end tests' skips are.
+            if let Some(log) = std::env::var_os("APPMODEL_SKIP_LOG") {
+                use std::io::Write;
+                let f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(log);
+                let _ = f.and_then(|mut f| writeln!(f, "exporters systemd: `{name}`"));
+            }
         }
         ok
     }
@@ -329,7 +344,7 @@ mod tests {
             files.push(p);
         }
         for c in &model.components {
-            let bin = root.join(binary_path(&model.app.name, &c.name).trim_start_matches('/'));
+            let bin = root.join(binary_path(&model.app.name, c).trim_start_matches('/'));
             std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
             std::fs::write(&bin, "#!/bin/sh\n").unwrap();
             use std::os::unix::fs::PermissionsExt;
@@ -430,7 +445,7 @@ mod tests {
         let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
         assert_eq!(
             exec,
-            "ExecStart=/opt/appmodel/im-stack/current/bin/im-store --domain=${PARAM_domain} 100%% \"a b\" $$HOME --store=http://127.0.0.1:7070"
+            "ExecStart=/opt/appmodel/im-stack/current/bin/im-store/im-store --domain=${PARAM_domain} 100%% \"a b\" $$HOME --store=http://127.0.0.1:7070"
         );
         assert_eq!(c.params_in_args(), ["domain"]);
     }
@@ -471,5 +486,24 @@ mod tests {
             unit.contains("\nSupplementaryGroups=appmodel-im-stack-im-server\nBindReadOnlyPaths="),
             "{unit}"
         );
+    }
+
+    #[test]
+    fn a_binary_keeps_its_file_name_so_a_multi_call_program_finds_itself() {
+        let mut model = sample("1.1.0");
+        let c = &mut model.components[0];
+        c.binaries = [("linux/amd64".to_string(), "../bin/busybox".to_string())].into();
+        let c = model.components[0].clone();
+        let unit = service_unit(&model, &c).unwrap();
+        assert!(
+            unit.contains(&format!(
+                "\nExecStart=/opt/appmodel/im-stack/current/bin/{}/busybox",
+                c.name
+            )),
+            "{unit}"
+        );
+        let mut odd = c.clone();
+        odd.binaries = [("linux/amd64".to_string(), "../bin/a b".to_string())].into();
+        assert_eq!(odd.binary_file_name(), c.name);
     }
 }

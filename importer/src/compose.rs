@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -53,27 +52,7 @@ struct ArchiveEntry {
     layers: Vec<String>,
 }
 
-fn engine_err(what: &str, out: &std::process::Output) -> ImportError {
-    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    ImportError::Engine(format!(
-        "{what}: {}",
-        if text.is_empty() {
-            format!("exit status {}", out.status)
-        } else {
-            text
-        }
-    ))
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<String, ImportError> {
-    let out = cmd
-        .output()
-        .map_err(|e| ImportError::Engine(format!("{what}: cannot run it: {e}")))?;
-    if !out.status.success() {
-        return Err(engine_err(what, &out));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use crate::host::{failed as engine_err, run};
 
 impl<'s> Compose<'s> {
     /// Finds a compose tool: `docker compose` first, `docker-compose` otherwise.
@@ -238,28 +217,7 @@ impl Target for Compose<'_> {
             }
         };
         // Host ports the new revision publishes that the running one does not hold already.
-        let held: Vec<u16> = current
-            .map(|c| {
-                c.record
-                    .model
-                    .components
-                    .iter()
-                    .flat_map(|x| x.ports.iter().filter_map(|p| p.published()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for c in &new.record.model.components {
-            for p in &c.ports {
-                if let Some(port) = p.published() {
-                    if !held.contains(&port) && TcpListener::bind(("0.0.0.0", port)).is_err() {
-                        problems.push(format!(
-                            "host port {port} (component `{}`, port `{}`) is in use by another program",
-                            c.name, p.name
-                        ));
-                    }
-                }
-            }
-        }
+        problems.extend(crate::host::busy_ports(new, current, |p| p.published()));
         // Room for the images not loaded yet (compressed size, twice, for unpacking).
         if let Some(root) = docker_root {
             let mut need: u64 = 0;
@@ -275,16 +233,11 @@ impl Target for Compose<'_> {
                         * 2;
                 }
             }
-            if let Some(free) = crate::site::free_bytes(&root) {
-                if free < need + (64 << 20) {
-                    problems.push(format!(
-                        "`{}` has {} free; the images need about {}",
-                        root.display(),
-                        appmodel_model::record::human_bytes(free),
-                        appmodel_model::record::human_bytes(need + (64 << 20))
-                    ));
-                }
-            }
+            problems.extend(crate::host::space_problem(
+                &root,
+                need + (64 << 20),
+                "the images",
+            ));
         }
         Ok(problems)
     }
@@ -518,19 +471,11 @@ impl Target for Compose<'_> {
             })
             .collect();
         for c in &rev.record.model.components {
-            let health = self.health(rev, &c.name)?;
-            let state = match health {
-                Health::Missing => "missing",
-                Health::Stopped => "stopped",
-                Health::Starting => "starting",
-                _ => "running",
-            };
-            out.push(ComponentStatus {
-                component: c.name.clone(),
-                state: state.to_string(),
-                health,
-                image: images.get(&c.name).cloned(),
-            });
+            out.push(ComponentStatus::new(
+                &c.name,
+                self.health(rev, &c.name)?,
+                images.get(&c.name).cloned(),
+            ));
         }
         Ok(out)
     }

@@ -17,15 +17,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use appmodel_model::bundle::Form;
 use appmodel_model::types::{AppModel, ParamType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use appmodel_model::record::VersionRecord;
-
-use crate::deploy::{Action, Deployment, Revision, Status};
-use crate::site::Site;
+use crate::deploy::Deployment;
+use crate::engine::{ReleaseChange, ReleaseEngine};
 use crate::target::{ComponentStatus, Health};
 use crate::{io_err, ImportError};
 
@@ -42,17 +39,16 @@ pub struct HelmProgram;
 
 impl Runner for HelmProgram {
     fn run(&self, args: &[String]) -> Result<String, ImportError> {
-        let out = Command::new("helm").args(args).output().map_err(|e| {
-            ImportError::Engine(format!(
-                "cannot run `helm` ({e}); install helm, or install the chart by hand (helm/INSTALL.txt in the bundle)"
-            ))
-        })?;
+        let command = format!(
+            "helm {}",
+            args.first().map(String::as_str).unwrap_or_default()
+        );
+        let out = Command::new("helm")
+            .args(args)
+            .output()
+            .map_err(|e| crate::host::unavailable(&command, &e))?;
         if !out.status.success() {
-            return Err(ImportError::Engine(format!(
-                "`helm {}` failed: {}",
-                args.first().map(String::as_str).unwrap_or_default(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(crate::host::failed(&command, &out));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -147,16 +143,24 @@ impl<R: Runner> Helm<R> {
             .map(|_| ())
     }
 
-    /// The release's newest Helm revision (after an upgrade or rollback).
-    pub fn last_revision(&self, release: &str) -> Result<u32, ImportError> {
+    /// The release's newest Helm revision as `helm history` shows it (revision, status,
+    /// app_version, description).
+    pub fn newest(&self, release: &str) -> Result<Value, ImportError> {
         let out = self.runner.run(&args(&[
             "history", release, "--max", "1", "--output", "json",
         ]))?;
         let list: Vec<Value> = serde_json::from_str(&out)
             .map_err(|e| ImportError::Engine(format!("cannot read `helm history`: {e}")))?;
-        list.iter()
-            .filter_map(|r| r.get("revision").and_then(Value::as_u64))
-            .max()
+        list.into_iter()
+            .max_by_key(|r| r.get("revision").and_then(Value::as_u64))
+            .ok_or_else(|| ImportError::Engine(format!("helm has no history for `{release}`")))
+    }
+
+    /// The release's newest Helm revision number (after an upgrade or rollback).
+    pub fn last_revision(&self, release: &str) -> Result<u32, ImportError> {
+        self.newest(release)?
+            .get("revision")
+            .and_then(Value::as_u64)
             .map(|n| n as u32)
             .ok_or_else(|| ImportError::Engine(format!("helm has no history for `{release}`")))
     }
@@ -269,135 +273,162 @@ pub fn read_helm_revision(dep: &Deployment, n: u32) -> Result<HelmRevision, Impo
         .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))
 }
 
-/// A change for the helm form: which version, with which values.
-pub struct Change<'a> {
-    pub revision: Revision,
-    pub record: &'a VersionRecord,
-    pub params: &'a BTreeMap<String, String>,
-    pub config_text: &'a str,
-    /// For a rollback: the Helm revision to return to.
-    pub helm_target: Option<u32>,
+/// The helm form's [`ReleaseEngine`]: Helm keeps the revisions, waits for readiness and
+/// rolls a failed change back itself.
+pub struct HelmEngine<R: Runner> {
+    helm: Helm<R>,
 }
 
-/// Checks before anything changes: helm runs, the cluster answers, the images were pushed.
-pub fn preflight(
-    site: &Site,
-    dep: &Deployment,
-    change: &Change<'_>,
-) -> Result<(Helm<HelmProgram>, PushedTo, PathBuf), ImportError> {
-    let helm = Helm::detect(HelmProgram)?;
-    let mut problems = helm.preflight(&dep.app);
-    let version = &change.record.version;
-    let pushed = read_pushed(dep)?.unwrap_or_default();
-    if !pushed.versions.iter().any(|v| v == version) {
-        problems.push(format!(
-            "the images of {} {version} are not in a site registry yet: run `appmodel push-images --registry HOST[/PREFIX]` first",
-            dep.app
-        ));
-    }
-    let chart = chart_path(
-        &site.bundle_dir(&dep.app, version, Form::Helm),
-        &dep.app,
-        version,
-    );
-    if !chart.is_file() {
-        problems.push(format!(
-            "the chart `{}` is missing; import the helm bundle again",
-            chart.display()
-        ));
-    }
-    if problems.is_empty() {
-        Ok((helm, pushed, chart))
-    } else {
-        Err(ImportError::Preflight(problems))
-    }
-}
-
-/// Runs one install, upgrade or rollback through helm and records it. Helm waits for the
-/// release and rolls a failed upgrade back itself; a failure is recorded as failed.
-pub fn apply(
-    site: &Site,
-    dep: &Deployment,
-    change: &Change<'_>,
-    previous: Option<u32>,
-) -> Result<Revision, ImportError> {
-    let (helm, pushed, chart) = preflight(site, dep, change)?;
-    let n = change.revision.number;
-    dep.write_revision(&change.revision)?;
-    let dir = dep.revision_dir(n);
-    let cfg = dir.join("site-config.yaml");
-    crate::deploy::write_private(&cfg, change.config_text.as_bytes())?;
-    let values = dir.join("site-values.json");
-    let v = site_values(&change.record.model, &pushed.registry, change.params)?;
-    let bytes = serde_json::to_vec_pretty(&v).map_err(|e| ImportError::BadState(e.to_string()))?;
-    crate::deploy::write_private(&values, &bytes)?;
-    let params = dir.join("params.json");
-    let bytes = serde_json::to_vec_pretty(change.params)
-        .map_err(|e| ImportError::BadState(e.to_string()))?;
-    crate::deploy::write_private(&params, &bytes)?;
-
-    let result = match change.helm_target {
-        Some(target) => helm.rollback(&dep.app, target),
-        None => helm.upgrade_install(&dep.app, &chart, &values),
-    };
-    if let Err(e) = result {
-        dep.set_status(n, Status::Failed, Some(e.to_string()))?;
-        return Err(ImportError::Reverted {
-            revision: n,
-            reason: e.to_string(),
-            restored: previous,
-        });
-    }
-    let helm_revision = helm.last_revision(&dep.app)?;
-    let record = HelmRevision {
-        release: dep.app.clone(),
-        helm_revision,
-        registry: pushed.registry.clone(),
-    };
-    let bytes =
-        serde_json::to_vec_pretty(&record).map_err(|e| ImportError::BadState(e.to_string()))?;
-    appmodel_store::write_atomic(&helm_file(dep, n), &bytes)?;
-    if let Some(p) = previous {
-        let status = if change.revision.action == Action::Rollback {
-            Status::RolledBack
-        } else {
-            Status::Superseded
-        };
-        dep.set_status(p, status, None)?;
-    }
-    dep.set_status(
-        n,
-        Status::Deployed,
-        Some(format!("helm revision {helm_revision}")),
-    )?;
-    dep.revision(n)?.ok_or(ImportError::NoSuchRevision(n))
-}
-
-/// `appmodel status` for the helm form: Helm's view of the release, for every component.
-pub fn status(dep: &Deployment, model: &AppModel) -> Result<Vec<ComponentStatus>, ImportError> {
-    let helm = Helm::detect(HelmProgram)?;
-    let state = helm.status(&dep.app)?;
-    let health = match state.as_str() {
-        "deployed" => Health::Healthy,
-        "failed" => Health::Unhealthy,
-        s if s.starts_with("pending") => Health::Starting,
-        _ => Health::Missing,
-    };
-    Ok(model
-        .components
-        .iter()
-        .map(|c| ComponentStatus {
-            component: c.name.clone(),
-            state: format!("release {state}"),
-            health,
-            image: None,
+impl HelmEngine<HelmProgram> {
+    /// The site's `helm`, which must be Helm 3 or newer.
+    pub fn detect() -> Result<HelmEngine<HelmProgram>, ImportError> {
+        Ok(HelmEngine {
+            helm: Helm::detect(HelmProgram)?,
         })
-        .collect())
+    }
+}
+
+impl<R: Runner> HelmEngine<R> {
+    pub fn new(helm: Helm<R>) -> HelmEngine<R> {
+        HelmEngine { helm }
+    }
+
+    /// For a rollback: the Helm revision the target revision became.
+    fn helm_target(&self, change: &ReleaseChange<'_>) -> Result<Option<u32>, ImportError> {
+        match change.revision.rollback_to {
+            Some(to) => Ok(Some(read_helm_revision(change.dep, to)?.helm_revision)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the Helm revision the change became; returns the note for history.
+    fn record(
+        &self,
+        change: &ReleaseChange<'_>,
+        helm_revision: u32,
+    ) -> Result<String, ImportError> {
+        let registry = read_pushed(change.dep)?.unwrap_or_default().registry;
+        let record = HelmRevision {
+            release: change.dep.app.clone(),
+            helm_revision,
+            registry,
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&record).map_err(|e| ImportError::BadState(e.to_string()))?;
+        appmodel_store::write_atomic(&helm_file(change.dep, change.revision.number), &bytes)?;
+        Ok(format!("helm revision {helm_revision}"))
+    }
+}
+
+impl<R: Runner> ReleaseEngine for HelmEngine<R> {
+    /// helm runs, the cluster answers, the images were pushed, the chart is there.
+    fn preflight(&self, change: &ReleaseChange<'_>) -> Result<Vec<String>, ImportError> {
+        let app = &change.dep.app;
+        let mut problems = self.helm.preflight(app);
+        let version = &change.record.version;
+        let pushed = read_pushed(change.dep)?.unwrap_or_default();
+        if !pushed.versions.iter().any(|v| v == version) {
+            problems.push(format!(
+                "the images of {app} {version} are not in a site registry yet (push-images records where they are)"
+            ));
+        }
+        let chart = chart_path(&change.bundle_dir, app, version);
+        if !chart.is_file() {
+            problems.push(format!(
+                "the chart `{}` is missing; import the helm bundle again",
+                chart.display()
+            ));
+        }
+        if let Err(e) = self.helm_target(change) {
+            problems.push(e.to_string());
+        }
+        Ok(problems)
+    }
+
+    fn apply(&self, change: &ReleaseChange<'_>) -> Result<String, ImportError> {
+        let app = &change.dep.app;
+        let pushed = read_pushed(change.dep)?.unwrap_or_default();
+        let values = change
+            .dep
+            .revision_dir(change.revision.number)
+            .join("site-values.json");
+        let v = site_values(&change.record.model, &pushed.registry, change.params)?;
+        let bytes =
+            serde_json::to_vec_pretty(&v).map_err(|e| ImportError::BadState(e.to_string()))?;
+        crate::deploy::write_private(&values, &bytes)?;
+        match self.helm_target(change)? {
+            Some(target) => self.helm.rollback(app, target)?,
+            None => {
+                let chart = chart_path(&change.bundle_dir, app, &change.record.version);
+                self.helm.upgrade_install(app, &chart, &values)?
+            }
+        }
+        let helm_revision = self.helm.last_revision(app)?;
+        self.record(change, helm_revision)
+    }
+
+    /// The change went through if Helm's newest revision is deployed, newer than the one
+    /// the previous revision became, and is this change: this version, and for a rollback
+    /// Helm's "Rollback to N" of the target (a failed upgrade that Helm undid is also a
+    /// newer deployed revision, but of the old version, or a rollback to another one).
+    fn applied(&self, change: &ReleaseChange<'_>) -> Result<Option<String>, ImportError> {
+        let app = &change.dep.app;
+        let before = change
+            .revision
+            .from
+            .and_then(|p| read_helm_revision(change.dep, p).ok())
+            .map_or(0, |h| h.helm_revision);
+        let newest = self.helm.newest(app)?;
+        let number = newest.get("revision").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let field = |k: &str| newest.get(k).and_then(Value::as_str).unwrap_or_default();
+        let is_this = match self.helm_target(change)? {
+            Some(target) => field("description") == format!("Rollback to {target}"),
+            None => {
+                field("app_version") == change.record.version
+                    && !field("description").starts_with("Rollback")
+            }
+        };
+        if number > before && field("status") == "deployed" && is_this {
+            return self.record(change, number).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Helm's view of the release, for every component.
+    fn status(
+        &self,
+        dep: &Deployment,
+        model: &AppModel,
+    ) -> Result<Vec<ComponentStatus>, ImportError> {
+        let state = self.helm.status(&dep.app)?;
+        let health = match state.as_str() {
+            "deployed" => Health::Healthy,
+            "failed" => Health::Unhealthy,
+            s if s.starts_with("pending") => Health::Starting,
+            _ => Health::Missing,
+        };
+        // The release's state, not the shared words: Helm reports one state for all.
+        Ok(model
+            .components
+            .iter()
+            .map(|c| ComponentStatus {
+                state: format!("release {state}"),
+                ..ComponentStatus::new(&c.name, health, None)
+            })
+            .collect())
+    }
+
+    /// `helm uninstall --wait`. The cluster keeps what Helm keeps (persistent volume
+    /// claims of a StatefulSet), so the data is the cluster's to remove.
+    fn uninstall(&self, dep: &Deployment) -> Result<(), ImportError> {
+        self.helm.uninstall(&dep.app)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appmodel_model::bundle::Form;
     use std::cell::RefCell;
 
     /// Records every argv and answers from a script.
@@ -531,6 +562,127 @@ mod tests {
         assert_eq!(
             site_values(&model, "reg:5000/p", &params).unwrap(),
             json!({"global": {"imageRegistry": "reg:5000/p"}, "params": {"b": false, "n": 42, "s": "007"}})
+        );
+    }
+
+    #[test]
+    fn after_a_crash_helm_says_whether_the_change_went_through() {
+        use crate::deploy::{Action, Revision};
+        let dir = tempfile::tempdir().unwrap();
+        let site = crate::site::Site::open(&dir.path().join("state")).unwrap();
+        let dep = Deployment::new(&site, "im-stack");
+        let record = |n: u32, helm_revision: u32| {
+            std::fs::create_dir_all(dep.revision_dir(n)).unwrap();
+            let h = HelmRevision {
+                release: "im-stack".into(),
+                helm_revision,
+                registry: "reg:5000".into(),
+            };
+            std::fs::write(helm_file(&dep, n), serde_json::to_vec(&h).unwrap()).unwrap();
+        };
+        record(1, 6);
+        let version_record: appmodel_model::record::VersionRecord = {
+            let text = "apiVersion: appmodel/v1\napp: {name: im-stack, version: 1.1.0}\ncomponents:\n  - {name: c, image: {registry: r.example/c:1}}\n";
+            let model = appmodel_model::parse_model("m.yaml".into(), text.into())
+                .unwrap()
+                .model;
+            appmodel_model::record::VersionRecord {
+                format: 1,
+                app: "im-stack".into(),
+                version: "1.1.0".into(),
+                published_by: "test".into(),
+                published_at: String::new(),
+                model_file: "m.yaml".into(),
+                model_text: text.into(),
+                model,
+                components: BTreeMap::new(),
+            }
+        };
+        let params = BTreeMap::new();
+        let upgrade = Revision::pending(
+            2,
+            "im-stack",
+            "1.1.0".into(),
+            Form::Helm,
+            Action::Upgrade,
+            Some(1),
+            None,
+        );
+        std::fs::create_dir_all(dep.revision_dir(2)).unwrap();
+        let change = ReleaseChange {
+            dep: &dep,
+            revision: &upgrade,
+            record: &version_record,
+            params: &params,
+            bundle_dir: dir.path().to_path_buf(),
+        };
+        let engine = |history: &'static str| {
+            let mut f = fake("v3.15.0");
+            f.answers.insert("history", Ok(history));
+            f
+        };
+        // The upgrade went through: Helm's revision 7 is this version, deployed.
+        let f = engine(
+            r#"[{"revision":7,"status":"deployed","app_version":"1.1.0","description":"Upgrade complete"}]"#,
+        );
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        assert_eq!(
+            e.applied(&change).unwrap().as_deref(),
+            Some("helm revision 7")
+        );
+        assert_eq!(read_helm_revision(&dep, 2).unwrap().helm_revision, 7);
+        // Helm undid a failed upgrade: the newest revision is deployed, but the old version.
+        let f = engine(
+            r#"[{"revision":8,"status":"deployed","app_version":"1.0.0","description":"Rollback to 6"}]"#,
+        );
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        assert_eq!(e.applied(&change).unwrap(), None);
+        // Helm never got the change: its newest revision is the one revision 1 became.
+        let f = engine(
+            r#"[{"revision":6,"status":"deployed","app_version":"1.1.0","description":"Install complete"}]"#,
+        );
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        assert_eq!(e.applied(&change).unwrap(), None);
+        // A rollback to revision 1 is Helm's "Rollback to 6".
+        let rollback = Revision::pending(
+            3,
+            "im-stack",
+            "1.1.0".into(),
+            Form::Helm,
+            Action::Rollback,
+            Some(2),
+            Some(1),
+        );
+        let change = ReleaseChange {
+            revision: &rollback,
+            ..change
+        };
+        std::fs::create_dir_all(dep.revision_dir(3)).unwrap();
+        let f = engine(
+            r#"[{"revision":9,"status":"deployed","app_version":"1.1.0","description":"Rollback to 6"}]"#,
+        );
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        assert_eq!(
+            e.applied(&change).unwrap().as_deref(),
+            Some("helm revision 9")
+        );
+        let f = engine(
+            r#"[{"revision":9,"status":"deployed","app_version":"1.1.0","description":"Rollback to 5"}]"#,
+        );
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        assert_eq!(e.applied(&change).unwrap(), None);
+    }
+
+    #[test]
+    fn uninstall_is_helm_uninstall_and_waits() {
+        let f = fake("v3.15.0");
+        let dir = tempfile::tempdir().unwrap();
+        let site = crate::site::Site::open(&dir.path().join("state")).unwrap();
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        e.uninstall(&Deployment::new(&site, "im-stack")).unwrap();
+        assert_eq!(
+            f.calls.borrow()[1],
+            args(&["uninstall", "im-stack", "--wait"])
         );
     }
 }

@@ -9,10 +9,13 @@
 
 pub mod compose;
 pub mod deploy;
+pub mod engine;
 pub mod fault;
 pub mod helm;
+pub mod host;
 pub mod import;
 pub mod lifecycle;
+pub mod plan;
 pub mod probe;
 pub mod push;
 pub mod site;
@@ -87,12 +90,21 @@ pub enum ImportError {
     },
     #[error("the site configuration is not valid")]
     Config(#[source] appmodel_model::ModelError),
-    #[error("{app} {version} needs a site configuration: write one with `appmodel config init -f appmodel.yaml` (the model is in the bundle) and pass it with `--config FILE`")]
+    #[error("{app} {version} needs a site configuration")]
     ConfigNeeded { app: String, version: String },
     #[error("preflight failed, nothing was changed:\n  - {}", .0.join("\n  - "))]
     Preflight(Vec<String>),
     #[error("{0}")]
     Engine(String),
+    #[error("{command} failed ({}){}", .status.map_or("killed by a signal".to_string(), |c| format!("exit status {c}")), if .stderr.is_empty() { String::new() } else { format!(": {}", .stderr) })]
+    EngineFailed {
+        /// The engine command, as the operation names it (`systemctl daemon-reload`).
+        command: String,
+        status: Option<i32>,
+        stderr: String,
+    },
+    #[error("{command}: cannot run it: {reason}")]
+    EngineUnavailable { command: String, reason: String },
     #[error(
         "component `{component}` did not become healthy within {waited} s (last seen: {health})"
     )]
@@ -107,25 +119,25 @@ pub enum ImportError {
         reason: String,
         restored: Option<u32>,
     },
-    #[error("`{0}` is not installed on this site; run `appmodel install` first")]
+    #[error("`{0}` is not installed on this site")]
     NotInstalled(String),
-    #[error("`{app}` is installed already (revision {revision}, version {version}); use `appmodel upgrade`")]
+    #[error("`{app}` is installed already (revision {revision}, version {version})")]
     AlreadyInstalled {
         app: String,
         revision: u32,
         version: String,
     },
-    #[error("nothing is imported on this site; run `appmodel import BUNDLE` first")]
+    #[error("nothing is imported on this site")]
     NothingImported,
     #[error("{0}")]
     Ambiguous(String),
     #[error(
-        "{app} {version} is not imported in the {form} form; run `appmodel import BUNDLE` first"
+        "{app} {version} is not imported{}", .form.map(|f| format!(" in the {f} form")).unwrap_or_default()
     )]
     NotImported {
         app: String,
         version: String,
-        form: appmodel_model::bundle::Form,
+        form: Option<appmodel_model::bundle::Form>,
     },
     #[error("cannot read `{}`: {source}", .path.display())]
     Input {
@@ -153,14 +165,17 @@ pub enum ImportError {
         needed: u64,
         free: u64,
     },
-    #[error("there is no revision {0}; see `appmodel history`")]
+    #[error("there is no revision {0}")]
     NoSuchRevision(u32),
     #[error("`{0}` has no earlier revision to roll back to")]
     NothingToRollBack(String),
     #[error("revision {0} has no data snapshot left (only the newest are kept); cannot restore its data")]
     NoSnapshot(u32),
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("the {form} form has no {operation} in this appmodel")]
+    NotSupported {
+        operation: engine::Operation,
+        form: appmodel_model::bundle::Form,
+    },
     #[error("the site state is inconsistent: {0}")]
     BadState(String),
     #[error("not a usable public key: {0}")]
@@ -171,10 +186,16 @@ pub enum ImportError {
 
 impl ImportError {
     /// A problem with the bundle or the request, as opposed to the site's own machine.
+    /// Whether the problem is in what the user gave or asked (exit 1), not in an engine,
+    /// the host or appmodel itself (exit 2).
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
             ImportError::Io { .. }
+                | ImportError::Engine(_)
+                | ImportError::EngineFailed { .. }
+                | ImportError::EngineUnavailable { .. }
+                | ImportError::BadState(_)
                 | ImportError::Store(StoreError::Io { .. })
                 | ImportError::Input {
                     source: appmodel_model::input::InputError::Io(_),

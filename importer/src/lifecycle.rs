@@ -19,27 +19,17 @@ use appmodel_model::units::parse_duration;
 use appmodel_model::DependencyGraph;
 use serde::Serialize;
 
-use crate::compose::Compose;
 use crate::deploy::{
     copy_tree, resolve_values, restore_tree, Action, Deployment, Journal, Revision, Status, Step,
 };
+use crate::engine::{engine_for, Engine, Operation, ReleaseChange, ReleaseEngine};
+use crate::plan::{self, Plan};
 use crate::site::Site;
 use crate::target::{ComponentStatus, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
 
 /// Snapshots kept by default (the current revision's and rollback targets' are never removed).
 pub const DEFAULT_KEEP: usize = 3;
-
-/// The target driver for a form.
-pub fn target_for<'s>(site: &'s Site, form: Form) -> Result<Box<dyn Target + 's>, ImportError> {
-    match form {
-        Form::Compose => Ok(Box::new(Compose::detect(site)?)),
-        Form::Systemd => Ok(Box::new(crate::systemd::Systemd::new(site))),
-        other => Err(ImportError::Unsupported(format!(
-            "installing the {other} form is not available in this appmodel yet"
-        ))),
-    }
-}
 
 /// The app a site command means: the one named, else the only one imported.
 pub fn resolve_app(site: &Site, named: Option<&str>) -> Result<String, ImportError> {
@@ -58,43 +48,50 @@ pub fn resolve_app(site: &Site, named: Option<&str>) -> Result<String, ImportErr
     }
 }
 
-/// Imported versions of `app` that have a bundle of `form`, oldest first.
+/// Imported versions of `app` (with a bundle of `form`, when given), oldest first by
+/// semantic version (prereleases before their release).
 fn imported_versions(
     site: &Site,
     app: &str,
-    form: Form,
+    form: Option<Form>,
 ) -> Result<Vec<VersionRecord>, ImportError> {
     Ok(site
         .store()
         .records()?
         .into_iter()
-        .filter(|r| r.app == app && site.bundle_dir(app, &r.version, form).is_dir())
+        .filter(|r| r.app == app)
+        .filter(|r| form.is_none_or(|f| site.bundle_dir(app, &r.version, f).is_dir()))
         .collect())
 }
 
-fn pick_version(
+/// The one answer to "which version did you mean": `asked` exactly (a leading `v` is
+/// allowed), else the newest whose version starts with `asked.` (`1.1` is the newest
+/// 1.1.x); with nothing asked, the newest imported.
+pub fn pick_version(
     site: &Site,
     app: &str,
-    form: Form,
-    version: Option<&str>,
+    form: Option<Form>,
+    asked: Option<&str>,
 ) -> Result<VersionRecord, ImportError> {
     let versions = imported_versions(site, app, form)?;
-    match version {
-        Some(v) => {
-            let v = v.trim_start_matches('v');
-            versions
-                .into_iter()
-                .find(|r| r.version == v || r.version.starts_with(&format!("{v}.")))
-                .ok_or_else(|| ImportError::NotImported {
-                    app: app.to_string(),
-                    version: v.to_string(),
-                    form,
-                })
-        }
-        None => versions
+    let Some(v) = asked else {
+        return versions
             .into_iter()
             .last()
-            .ok_or(ImportError::NothingImported),
+            .ok_or(ImportError::NothingImported);
+    };
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let exact = versions.iter().position(|r| r.version == v);
+    let prefix = versions
+        .iter()
+        .rposition(|r| r.version.starts_with(&format!("{v}.")));
+    match exact.or(prefix) {
+        Some(i) => Ok(versions.into_iter().nth(i).expect("an index of versions")),
+        None => Err(ImportError::NotImported {
+            app: app.to_string(),
+            version: v.to_string(),
+            form,
+        }),
     }
 }
 
@@ -105,7 +102,7 @@ fn pick_form(site: &Site, app: &str, dep: &Deployment) -> Result<Form, ImportErr
     }
     let mut forms = Vec::new();
     for f in [Form::Compose, Form::Systemd, Form::Helm] {
-        if !imported_versions(site, app, f)?.is_empty() {
+        if !imported_versions(site, app, Some(f))?.is_empty() {
             forms.push(f);
         }
     }
@@ -154,40 +151,31 @@ fn load_revision(site: &Site, dep: &Deployment, r: &Revision) -> Result<Loaded, 
     })
 }
 
-/// What an upgrade would change (`appmodel upgrade --dry-run` prints it).
-#[derive(Debug, Serialize)]
-pub struct UpgradePlan {
-    pub app: String,
-    pub from_revision: u32,
-    pub from_version: String,
-    pub to_version: String,
-    pub diff: VersionDiff,
-    /// Components whose image changes.
-    pub images: Vec<String>,
-    pub parameters_added: Vec<String>,
-}
-
 pub struct ChangeOptions<'a> {
     pub app: Option<&'a str>,
     pub version: Option<&'a str>,
     pub config: Option<&'a Path>,
     pub keep: usize,
+    /// Work out and print the plan; touch nothing, not even an unfinished change.
     pub dry_run: bool,
     /// Install or upgrade to a version older than the newest this site has run.
     pub allow_downgrade: bool,
 }
 
-/// What an install, upgrade or rollback did.
+/// What an install, upgrade or rollback did (or, on a dry run, would do).
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub revision: Revision,
     /// The revision that runs now (the new one, or the previous one after a revert).
     pub running: Option<u32>,
-    pub plan: Option<UpgradePlan>,
+    pub plan: Option<Plan>,
     /// Nothing was changed: `upgrade` with no version and no new configuration, and the
     /// newest imported version already runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unchanged: bool,
+    /// Nothing was changed: this was a dry run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn read_config(path: &Path) -> Result<String, ImportError> {
@@ -197,7 +185,6 @@ fn read_config(path: &Path) -> Result<String, ImportError> {
         source,
     })
 }
-
 /// The checks on the version itself, before anything else: it must run on this host, must
 /// not be older than what the site has run (unless allowed), and must be reachable from
 /// the running version. Returns the waivers to record.
@@ -306,12 +293,76 @@ fn check_snapshot_space(
     }
 }
 
+/// A change, planned: the plan and everything carrying it out needs.
+struct Change {
+    plan: Plan,
+    current: Option<Loaded>,
+    next: Loaded,
+    config_text: String,
+    new_secrets: BTreeMap<String, String>,
+}
+
+/// Opens the site's deployment of the app a command means. A real change first finishes
+/// or reverts what a crash left unfinished; a dry run only reports it in the plan.
+fn begin(site: &Site, app: Option<&str>, dry_run: bool) -> Result<Deployment, ImportError> {
+    let app = resolve_app(site, app)?;
+    let dep = Deployment::new(site, &app);
+    if !dry_run {
+        recover(site, &dep)?;
+    }
+    Ok(dep)
+}
+
+/// The plan of a change from `current` (if any) to `next`.
+fn plan_of(
+    dep: &Deployment,
+    current: Option<&Loaded>,
+    next: &Loaded,
+    waivers: Vec<String>,
+) -> Result<Plan, ImportError> {
+    let old = current.map(|c| plan::Side {
+        record: &c.record,
+        params: &c.params,
+    });
+    let new = plan::Side {
+        record: &next.record,
+        params: &next.params,
+    };
+    let (components_changed, values_changed) = plan::changes(old.as_ref(), &new);
+    let diff = current.map(|c| VersionDiff::between(&c.record, &next.record));
+    let images = diff
+        .iter()
+        .flat_map(|d| d.components_changed.iter())
+        .filter(|(_, w)| w.iter().any(|x| x == "image"))
+        .map(|(c, _)| c.clone())
+        .collect();
+    Ok(Plan {
+        app: dep.app.clone(),
+        action: next.revision.action,
+        form: next.revision.form,
+        from_revision: current.map(|c| c.revision.number),
+        from_version: current.map(|c| c.revision.version.clone()),
+        to_version: next.record.version.clone(),
+        rollback_to: next.revision.rollback_to,
+        parameters_added: diff
+            .as_ref()
+            .map(|d| d.parameters_added.clone())
+            .unwrap_or_default(),
+        diff,
+        images,
+        components_changed,
+        values_changed,
+        data: None,
+        waivers,
+        pending_recovery: dep.journal()?,
+    })
+}
+
 /// `appmodel install`.
 pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
     let _lock = site.lock()?;
-    let app = resolve_app(site, opts.app)?;
-    let dep = Deployment::new(site, &app);
-    recover(site, &dep)?;
+    let dep = begin(site, opts.app, opts.dry_run)?;
+    let app = dep.app.clone();
     if let Some(cur) = dep.current()? {
         return Err(ImportError::AlreadyInstalled {
             app,
@@ -320,7 +371,8 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         });
     }
     let form = pick_form(site, &app, &dep)?;
-    let record = pick_version(site, &app, form, opts.version)?;
+    let engine = engine_for(site, form, Operation::Install)?;
+    let record = pick_version(site, &app, Some(form), opts.version)?;
     let waivers = check_version_allowed(site, &dep, &record, form, None, opts.allow_downgrade)?;
     let config = opts.config.ok_or_else(|| ImportError::ConfigNeeded {
         app: app.clone(),
@@ -328,49 +380,288 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     })?;
     let text = read_config(config)?;
     let (values, new_secrets) = resolve_values(&record.model, config, text, &dep.secrets()?)?;
-    if form == Form::Helm {
-        // Helm keeps its own revisions and rolls back itself: see crate::helm.
-        let mut revision = Revision::pending(
+    let mut revision = Revision::pending(
+        dep.next_number()?,
+        &app,
+        record.version.clone(),
+        form,
+        Action::Install,
+        None,
+        None,
+    );
+    revision.waivers = waivers.clone();
+    let next = Loaded {
+        revision,
+        record,
+        params: values.params,
+    };
+    let change = Change {
+        plan: plan_of(&dep, None, &next, waivers)?,
+        current: None,
+        next,
+        config_text: values.config_text,
+        new_secrets,
+    };
+    carry_out(site, &dep, &engine, change, opts)
+}
+
+/// `appmodel upgrade [VERSION] [--config FILE]`. With neither, to the newest imported
+/// version; with only `--config`, the running version with the new configuration.
+pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
+    let _lock = site.lock()?;
+    let dep = begin(site, opts.app, opts.dry_run)?;
+    let app = dep.app.clone();
+    let current = dep
+        .current()?
+        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
+    let engine = engine_for(site, current.form, Operation::Upgrade)?;
+    let cur = load_revision(site, &dep, &current)?;
+    let version = match (opts.version, opts.config) {
+        (Some(v), _) => Some(v),
+        (None, Some(_)) => Some(current.version.as_str()),
+        (None, None) => None,
+    };
+    let record = pick_version(site, &app, Some(current.form), version)?;
+    if opts.version.is_none() && opts.config.is_none() && record.version == current.version {
+        return Ok(Outcome {
+            running: Some(current.number),
+            revision: current,
+            plan: None,
+            unchanged: true,
+            dry_run: opts.dry_run,
+        });
+    }
+    let waivers = check_version_allowed(
+        site,
+        &dep,
+        &record,
+        current.form,
+        Some(&current),
+        opts.allow_downgrade,
+    )?;
+    // The configuration carries over unless a new one is given.
+    let (config_path, text) = match opts.config {
+        Some(p) => (p.to_path_buf(), read_config(p)?),
+        None => {
+            let p = dep.revision_dir(current.number).join("site-config.yaml");
+            (p.clone(), read_config(&p)?)
+        }
+    };
+    let (values, new_secrets) = resolve_values(&record.model, &config_path, text, &dep.secrets()?)?;
+    let mut revision = Revision::pending(
+        dep.next_number()?,
+        &app,
+        record.version.clone(),
+        current.form,
+        Action::Upgrade,
+        Some(current.number),
+        None,
+    );
+    revision.waivers = waivers.clone();
+    let next = Loaded {
+        revision,
+        record,
+        params: values.params,
+    };
+    let change = Change {
+        plan: plan_of(&dep, Some(&cur), &next, waivers)?,
+        current: Some(cur),
+        next,
+        config_text: values.config_text,
+        new_secrets,
+    };
+    carry_out(site, &dep, &engine, change, opts)
+}
+
+/// `appmodel rollback [REVISION]`: brings back a revision's files and its data snapshot, as
+/// a new revision.
+pub fn rollback(
+    site: &Site,
+    app: Option<&str>,
+    to: Option<u32>,
+    opts: &ChangeOptions<'_>,
+) -> Result<Outcome, ImportError> {
+    let _lock = site.lock()?;
+    let dep = begin(site, app, opts.dry_run)?;
+    let app = dep.app.clone();
+    let current = dep
+        .current()?
+        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
+    let engine = engine_for(site, current.form, Operation::Rollback)?;
+    let history = dep.history()?;
+    let target_rev = match to {
+        Some(n) => history
+            .iter()
+            .find(|r| r.number == n)
+            .cloned()
+            .ok_or(ImportError::NoSuchRevision(n))?,
+        None => history
+            .iter()
+            .rev()
+            .find(|r| r.number < current.number && r.status == Status::Superseded)
+            .cloned()
+            .ok_or_else(|| ImportError::NothingToRollBack(app.clone()))?,
+    };
+    if target_rev.number == current.number {
+        return Err(ImportError::NothingToRollBack(app.clone()));
+    }
+    let host = matches!(engine, Engine::Host(_));
+    if host && !dep.snapshot_dir(target_rev.number).is_dir() {
+        return Err(ImportError::NoSnapshot(target_rev.number));
+    }
+    let cur = load_revision(site, &dep, &current)?;
+    let old = load_revision(site, &dep, &target_rev)?;
+    let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
+    let next = Loaded {
+        revision: Revision::pending(
             dep.next_number()?,
             &app,
-            record.version.clone(),
-            form,
-            Action::Install,
-            None,
-            None,
-        );
-        revision.waivers = waivers;
-        return helm_apply(
-            site,
-            &dep,
-            revision,
-            &record,
-            &values,
-            new_secrets,
-            None,
-            None,
-        );
-    }
-    let target = target_for(site, form)?;
-    let number = dep.next_number()?;
-    let mut loaded = Loaded {
-        revision: Revision::pending(
-            number,
-            &app,
-            record.version.clone(),
-            form,
-            Action::Install,
-            None,
-            None,
+            target_rev.version.clone(),
+            target_rev.form,
+            Action::Rollback,
+            Some(current.number),
+            Some(target_rev.number),
         ),
-        record,
-        params: values.params.clone(),
+        record: old.record,
+        params: old.params,
     };
-    loaded.revision.waivers = waivers;
-    preflight(target.as_ref(), &ctx(site, &dep, &loaded), None)?;
-    target.prepare(&ctx(site, &dep, &loaded))?;
-    record_prepared(&dep, &loaded, &values.config_text, new_secrets, None)?;
-    switch(site, &dep, target.as_ref(), None, &loaded, opts.keep)
+    let mut plan = plan_of(&dep, Some(&cur), &next, Vec::new())?;
+    plan.data = Some(if host {
+        format!(
+            "the data goes back to revision {}'s snapshot: what was written since then is replaced; the data as it is now is kept in revision {}'s snapshot",
+            target_rev.number, current.number
+        )
+    } else {
+        format!(
+            "the release goes back to revision {}; the data in the cluster's volumes is not rolled back",
+            target_rev.number
+        )
+    });
+    let change = Change {
+        plan,
+        current: Some(cur),
+        next,
+        config_text,
+        new_secrets: BTreeMap::new(),
+    };
+    carry_out(site, &dep, &engine, change, opts)
+}
+
+/// The one stage every change goes through: the engine's preflight, then (unless this is
+/// a dry run) the change itself.
+fn carry_out(
+    site: &Site,
+    dep: &Deployment,
+    engine: &Engine<'_>,
+    change: Change,
+    opts: &ChangeOptions<'_>,
+) -> Result<Outcome, ImportError> {
+    let Change {
+        plan,
+        current,
+        next,
+        config_text,
+        new_secrets,
+    } = change;
+    let previous = current.as_ref().map(|c| c.revision.number);
+    match engine {
+        Engine::Host(target) => {
+            let target = target.as_ref();
+            let cur_ctx = current.as_ref().map(|c| ctx(site, dep, c));
+            preflight(target, &ctx(site, dep, &next), cur_ctx.as_ref())?;
+            if let Some(c) = &cur_ctx {
+                check_snapshot_space(dep, target, c)?;
+            }
+        }
+        Engine::Release(r) => {
+            let problems = r.preflight(&release_change(site, dep, &next))?;
+            if !problems.is_empty() {
+                return Err(ImportError::Preflight(problems));
+            }
+        }
+    }
+    if opts.dry_run {
+        return Ok(Outcome {
+            revision: next.revision,
+            running: previous,
+            plan: Some(plan),
+            unchanged: false,
+            dry_run: true,
+        });
+    }
+    let mut outcome = match engine {
+        Engine::Host(target) => {
+            let target = target.as_ref();
+            target.prepare(&ctx(site, dep, &next))?;
+            record_prepared(dep, &next, &config_text, new_secrets, previous)?;
+            switch(site, dep, target, current.as_ref(), &next, opts.keep)?
+        }
+        Engine::Release(r) => {
+            record_prepared(dep, &next, &config_text, new_secrets, previous)?;
+            release_switch(site, dep, r.as_ref(), &next)?
+        }
+    };
+    outcome.plan = Some(plan);
+    Ok(outcome)
+}
+
+fn release_change<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> ReleaseChange<'a> {
+    ReleaseChange {
+        dep,
+        revision: &l.revision,
+        record: &l.record,
+        params: &l.params,
+        bundle_dir: site.bundle_dir(&dep.app, &l.revision.version, l.revision.form),
+    }
+}
+
+/// A release engine's change, journalled around the tool's run: the tool waits for the
+/// release and undoes a failure itself, which is recorded as failed.
+fn release_switch(
+    site: &Site,
+    dep: &Deployment,
+    engine: &dyn ReleaseEngine,
+    next: &Loaded,
+) -> Result<Outcome, ImportError> {
+    let n = next.revision.number;
+    let action = next.revision.action;
+    dep.write_journal(&Journal {
+        action,
+        revision: n,
+        previous: next.revision.from,
+        step: Step::Starting,
+    })?;
+    match engine.apply(&release_change(site, dep, next)) {
+        Ok(note) => {
+            crate::fault::point(&format!("{action:?}-started"));
+            finish_release(dep, &next.revision, note)?;
+            Ok(Outcome {
+                revision: dep.revision(n)?.ok_or(ImportError::NoSuchRevision(n))?,
+                running: Some(n),
+                plan: None,
+                unchanged: false,
+                dry_run: false,
+            })
+        }
+        Err(e) => {
+            dep.set_status(n, Status::Failed, Some(e.to_string()))?;
+            dep.clear_journal()?;
+            Err(ImportError::Reverted {
+                revision: n,
+                reason: e.to_string(),
+                restored: next.revision.from,
+            })
+        }
+    }
+}
+
+/// Records a release engine's change that went through.
+fn finish_release(dep: &Deployment, next: &Revision, note: String) -> Result<(), ImportError> {
+    if let Some(p) = next.from {
+        dep.set_status(p, left_behind(next.action), None)?;
+    }
+    dep.set_status(next.number, Status::Deployed, Some(note))?;
+    dep.clear_journal()
 }
 
 /// Keeps new secrets, writes the pending revision with its configuration, and journals
@@ -415,264 +706,6 @@ fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), 
     let bytes =
         serde_json::to_vec_pretty(&l.params).map_err(|e| ImportError::BadState(e.to_string()))?;
     crate::deploy::write_private(&params, &bytes)
-}
-
-/// `appmodel upgrade [VERSION]`.
-pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
-    let _lock = site.lock()?;
-    let app = resolve_app(site, opts.app)?;
-    let dep = Deployment::new(site, &app);
-    recover(site, &dep)?;
-    let current = dep
-        .current()?
-        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
-    let cur = load_revision(site, &dep, &current)?;
-    let record = pick_version(site, &app, current.form, opts.version)?;
-    if opts.version.is_none() && opts.config.is_none() && record.version == current.version {
-        return Ok(Outcome {
-            running: Some(current.number),
-            revision: current,
-            plan: None,
-            unchanged: true,
-        });
-    }
-    let waivers = check_version_allowed(
-        site,
-        &dep,
-        &record,
-        current.form,
-        Some(&current),
-        opts.allow_downgrade,
-    )?;
-    // The configuration carries over unless a new one is given.
-    let (config_path, text) = match opts.config {
-        Some(p) => (p.to_path_buf(), read_config(p)?),
-        None => {
-            let p = dep.revision_dir(current.number).join("site-config.yaml");
-            (p.clone(), read_config(&p)?)
-        }
-    };
-    let (values, new_secrets) = resolve_values(&record.model, &config_path, text, &dep.secrets()?)?;
-    let diff = VersionDiff::between(&cur.record, &record);
-    let plan = UpgradePlan {
-        app: app.clone(),
-        from_revision: current.number,
-        from_version: current.version.clone(),
-        to_version: record.version.clone(),
-        images: diff
-            .components_changed
-            .iter()
-            .filter(|(_, w)| w.iter().any(|x| x == "image"))
-            .map(|(c, _)| c.clone())
-            .collect(),
-        parameters_added: diff.parameters_added.clone(),
-        diff,
-    };
-    if current.form == Form::Helm {
-        let mut revision = Revision::pending(
-            dep.next_number()?,
-            &app,
-            record.version.clone(),
-            current.form,
-            Action::Upgrade,
-            Some(current.number),
-            None,
-        );
-        revision.waivers = waivers;
-        if opts.dry_run {
-            return Ok(Outcome {
-                revision,
-                running: Some(current.number),
-                plan: Some(plan),
-                unchanged: false,
-            });
-        }
-        let mut outcome = helm_apply(
-            site,
-            &dep,
-            revision,
-            &record,
-            &values,
-            new_secrets,
-            None,
-            Some(current.number),
-        )?;
-        outcome.plan = Some(plan);
-        return Ok(outcome);
-    }
-    let target = target_for(site, current.form)?;
-    let number = dep.next_number()?;
-    let mut loaded = Loaded {
-        revision: Revision::pending(
-            number,
-            &app,
-            record.version.clone(),
-            current.form,
-            Action::Upgrade,
-            Some(current.number),
-            None,
-        ),
-        record,
-        params: values.params.clone(),
-    };
-    loaded.revision.waivers = waivers;
-    preflight(
-        target.as_ref(),
-        &ctx(site, &dep, &loaded),
-        Some(&ctx(site, &dep, &cur)),
-    )?;
-    if opts.dry_run {
-        return Ok(Outcome {
-            revision: loaded.revision,
-            running: Some(current.number),
-            plan: Some(plan),
-            unchanged: false,
-        });
-    }
-    check_snapshot_space(&dep, target.as_ref(), &ctx(site, &dep, &cur))?;
-    target.prepare(&ctx(site, &dep, &loaded))?;
-    record_prepared(
-        &dep,
-        &loaded,
-        &values.config_text,
-        new_secrets,
-        Some(current.number),
-    )?;
-    let mut outcome = switch(site, &dep, target.as_ref(), Some(&cur), &loaded, opts.keep)?;
-    outcome.plan = Some(plan);
-    Ok(outcome)
-}
-
-/// `appmodel rollback [REVISION]`: brings back a revision's files and its data snapshot, as
-/// a new revision.
-pub fn rollback(
-    site: &Site,
-    app: Option<&str>,
-    to: Option<u32>,
-    keep: usize,
-) -> Result<Outcome, ImportError> {
-    let _lock = site.lock()?;
-    let app = resolve_app(site, app)?;
-    let dep = Deployment::new(site, &app);
-    recover(site, &dep)?;
-    let current = dep
-        .current()?
-        .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
-    let history = dep.history()?;
-    let target_rev = match to {
-        Some(n) => history
-            .iter()
-            .find(|r| r.number == n)
-            .cloned()
-            .ok_or(ImportError::NoSuchRevision(n))?,
-        None => history
-            .iter()
-            .rev()
-            .find(|r| r.number < current.number && r.status == Status::Superseded)
-            .cloned()
-            .ok_or_else(|| ImportError::NothingToRollBack(app.clone()))?,
-    };
-    if target_rev.number == current.number {
-        return Err(ImportError::NothingToRollBack(app.clone()));
-    }
-    if current.form == Form::Helm {
-        let old = load_revision(site, &dep, &target_rev)?;
-        let helm_target = crate::helm::read_helm_revision(&dep, target_rev.number)?.helm_revision;
-        let values = crate::deploy::Values {
-            params: old.params,
-            config_text: read_config(
-                &dep.revision_dir(target_rev.number).join("site-config.yaml"),
-            )?,
-        };
-        let revision = Revision::pending(
-            dep.next_number()?,
-            &app,
-            target_rev.version.clone(),
-            target_rev.form,
-            Action::Rollback,
-            Some(current.number),
-            Some(target_rev.number),
-        );
-        return helm_apply(
-            site,
-            &dep,
-            revision,
-            &old.record,
-            &values,
-            BTreeMap::new(),
-            Some(helm_target),
-            Some(current.number),
-        );
-    }
-    if !dep.snapshot_dir(target_rev.number).is_dir() {
-        return Err(ImportError::NoSnapshot(target_rev.number));
-    }
-    let cur = load_revision(site, &dep, &current)?;
-    let old = load_revision(site, &dep, &target_rev)?;
-    let target = target_for(site, current.form)?;
-    let number = dep.next_number()?;
-    let loaded = Loaded {
-        revision: Revision::pending(
-            number,
-            &app,
-            target_rev.version.clone(),
-            target_rev.form,
-            Action::Rollback,
-            Some(current.number),
-            Some(target_rev.number),
-        ),
-        record: old.record,
-        params: old.params,
-    };
-    preflight(
-        target.as_ref(),
-        &ctx(site, &dep, &loaded),
-        Some(&ctx(site, &dep, &cur)),
-    )?;
-    check_snapshot_space(&dep, target.as_ref(), &ctx(site, &dep, &cur))?;
-    target.prepare(&ctx(site, &dep, &loaded))?;
-    let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
-    record_prepared(
-        &dep,
-        &loaded,
-        &config_text,
-        BTreeMap::new(),
-        Some(current.number),
-    )?;
-    switch(site, &dep, target.as_ref(), Some(&cur), &loaded, keep)
-}
-
-/// The helm form's install, upgrade or rollback (crate::helm), keeping new secrets.
-#[allow(clippy::too_many_arguments)]
-fn helm_apply(
-    site: &Site,
-    dep: &Deployment,
-    revision: Revision,
-    record: &VersionRecord,
-    values: &crate::deploy::Values,
-    new_secrets: BTreeMap<String, String>,
-    helm_target: Option<u32>,
-    previous: Option<u32>,
-) -> Result<Outcome, ImportError> {
-    if !new_secrets.is_empty() {
-        let mut secrets = dep.secrets()?;
-        secrets.extend(new_secrets);
-        dep.write_secrets(&secrets)?;
-    }
-    let change = crate::helm::Change {
-        revision,
-        record,
-        params: &values.params,
-        config_text: &values.config_text,
-        helm_target,
-    };
-    let revision = crate::helm::apply(site, dep, &change, previous)?;
-    Ok(Outcome {
-        running: Some(revision.number),
-        revision,
-        plan: None,
-        unchanged: false,
-    })
 }
 
 /// Stops `previous` (snapshotting its data), starts `next`; reverts on failure.
@@ -761,6 +794,7 @@ fn switch(
                 running: Some(n),
                 plan: None,
                 unchanged: false,
+                dry_run: false,
             })
         }
         Err(e) => {
@@ -940,17 +974,39 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         tracing::warn!(revision = j.revision, "{done}");
         return Ok(Some(done));
     }
-    let target = target_for(site, next_rev.form)?;
-    let next = load_revision(site, dep, &next_rev)?;
-    let prev = match &prev_rev {
-        Some(r) => Some(load_revision(site, dep, r)?),
-        None => None,
-    };
     let why = format!(
         "interrupted during {:?} (step {:?}); reverted by the next command",
         j.action, j.step
     )
     .to_lowercase();
+    let engine = engine_for(site, next_rev.form, operation_of(j.action))?;
+    let next = load_revision(site, dep, &next_rev)?;
+    let target = match &engine {
+        Engine::Host(t) => t.as_ref(),
+        Engine::Release(r) => {
+            // The tool undoes its own failed change; ask it whether this one went through.
+            if j.step == Step::Starting {
+                if let Some(note) = r.applied(&release_change(site, dep, &next))? {
+                    finish_release(dep, &next.revision, note)?;
+                    let done = format!(
+                        "{:?} of revision {} was finished by the next command",
+                        j.action, j.revision
+                    )
+                    .to_lowercase();
+                    tracing::warn!(revision = j.revision, "{done}");
+                    return Ok(Some(done));
+                }
+            }
+            tracing::warn!(revision = j.revision, "{why}");
+            dep.set_status(j.revision, Status::Failed, Some(why.clone()))?;
+            dep.clear_journal()?;
+            return Ok(Some(why));
+        }
+    };
+    let prev = match &prev_rev {
+        Some(r) => Some(load_revision(site, dep, r)?),
+        None => None,
+    };
     tracing::warn!(revision = j.revision, "{why}");
     if j.step == Step::Prepared {
         // Nothing running was touched.
@@ -965,8 +1021,17 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
             drop_unfinished_snapshot(dep, p.revision.number);
         }
     }
-    revert(site, dep, target.as_ref(), prev.as_ref(), &next, &why)?;
+    revert(site, dep, target, prev.as_ref(), &next, &why)?;
     Ok(Some(why))
+}
+
+/// The operation whose engine finishes or reverts a journalled change.
+fn operation_of(action: Action) -> Operation {
+    match action {
+        Action::Install => Operation::Install,
+        Action::Upgrade => Operation::Upgrade,
+        Action::Rollback => Operation::Rollback,
+    }
 }
 
 /// `appmodel status`.
@@ -994,16 +1059,10 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
         });
     };
     let l = load_revision(site, &dep, &current)?;
-    if current.form == Form::Helm {
-        return Ok(StatusReport {
-            app,
-            components: crate::helm::status(&dep, &l.record.model)?,
-            revision: Some(current),
-            interrupted,
-        });
-    }
-    let target = target_for(site, current.form)?;
-    let components = target.status(&ctx(site, &dep, &l))?;
+    let components = match engine_for(site, current.form, Operation::Status)? {
+        Engine::Host(target) => target.status(&ctx(site, &dep, &l))?,
+        Engine::Release(r) => r.status(&dep, &l.record.model)?,
+    };
     Ok(StatusReport {
         app,
         revision: Some(current),
@@ -1027,12 +1086,18 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
         .current()?
         .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
     let l = load_revision(site, &dep, &current)?;
-    let target = target_for(site, current.form)?;
-    let c = ctx(site, &dep, &l);
-    target.stop(&c)?;
-    target.remove_files(&c)?;
+    match engine_for(site, current.form, Operation::Uninstall)? {
+        Engine::Host(target) => {
+            let c = ctx(site, &dep, &l);
+            target.stop(&c)?;
+            target.remove_files(&c)?;
+            if !keep_data {
+                target.remove_data(&c)?;
+            }
+        }
+        Engine::Release(r) => r.uninstall(&dep)?,
+    }
     if !keep_data {
-        target.remove_data(&c)?;
         dep.remove_data_and_secrets()?;
     }
     let note = if keep_data {

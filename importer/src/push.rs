@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Serialize;
 
-use appmodel_model::record::{BlobRef, VersionRecord};
+use appmodel_model::record::BlobRef;
 use appmodel_model::Digest;
 
 use crate::site::Site;
@@ -93,42 +93,10 @@ fn parse(reference: &str) -> Result<Reference, ImportError> {
         .map_err(|e| registry_err(&format!("use `{reference}`"), e))
 }
 
-fn pick(site: &Site, app: &str, version: Option<&str>) -> Result<VersionRecord, ImportError> {
-    let records: Vec<VersionRecord> = site
-        .store()
-        .records()?
-        .into_iter()
-        .filter(|r| r.app == app)
-        .collect();
-    match version {
-        Some(v) => {
-            let v = v.trim_start_matches('v');
-            records
-                .into_iter()
-                .find(|r| r.version == v)
-                .ok_or_else(|| ImportError::NotImported {
-                    app: app.to_string(),
-                    version: v.to_string(),
-                    form: appmodel_model::bundle::Form::Helm,
-                })
-        }
-        None => records
-            .into_iter()
-            .max_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)))
-            .ok_or(ImportError::NothingImported),
-    }
-}
-
-fn version_key(v: &str) -> Vec<u64> {
-    v.split(['.', '-', '+'])
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
-
 /// Pushes every image of one imported version.
 pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, ImportError> {
     let app = crate::lifecycle::resolve_app(site, opts.app)?;
-    let record = pick(site, &app, opts.version)?;
+    let record = crate::lifecycle::pick_version(site, &app, None, opts.version)?;
     let (host, prefix) = split_registry(opts.registry)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

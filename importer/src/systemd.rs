@@ -2,7 +2,7 @@
 //! container runtime.
 //!
 //! ```text
-//! /opt/appmodel/<app>/releases/<version>/bin/<component>      the binary (0755), from the site store
+//! /opt/appmodel/<app>/releases/<version>/bin/<c>/<file name>  the binary (0755), from the site store
 //! /opt/appmodel/<app>/releases/<version>/env/<component>.env  rendered at install (0600)
 //! /opt/appmodel/<app>/releases/<version>/config/<c>/<volume>  config files (0644), bound read-only;
 //!                                      one holding a secret 0640 root:<group> (SupplementaryGroups=)
@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -95,23 +94,7 @@ fn host_platform() -> String {
     format!("linux/{arch}")
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<String, ImportError> {
-    let out = cmd
-        .output()
-        .map_err(|e| ImportError::Engine(format!("{what}: cannot run it: {e}")))?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(ImportError::Engine(format!(
-            "{what}: {}",
-            if text.is_empty() {
-                format!("exit status {}", out.status)
-            } else {
-                text
-            }
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use crate::host::run;
 
 fn systemctl() -> Command {
     Command::new("systemctl")
@@ -137,7 +120,7 @@ fn write_if_changed(
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     }
-    let tmp = path.with_extension("appmodel-tmp");
+    let tmp = temp_path(path);
     remove_if_present(&tmp)?;
     // Created with at most `mode` (the umask only narrows it), then set exactly, and
     // given its group, before a byte is written.
@@ -157,6 +140,13 @@ fn write_if_changed(
     f.sync_all().map_err(io_err("write", &tmp))?;
     fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
     Ok(true)
+}
+
+/// `<path>.appmodel-tmp`: beside the file, one per file name (`a.conf` and `a.yaml` apart).
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".appmodel-tmp");
+    path.with_file_name(name)
 }
 
 /// The systemd-sysusers drop-in that declares `groups` (system groups, ids picked by
@@ -281,12 +271,15 @@ impl<'s> Systemd<'s> {
         fs::create_dir_all(&bin_dir).map_err(io_err("create", &bin_dir))?;
         for c in &rev.record.model.components {
             let blob = self.binary(rev, &c.name)?;
-            let dst = bin_dir.join(&c.name);
+            // The binary keeps its file name (bin/<component>/<name>), as in its image.
+            let dir = bin_dir.join(&c.name);
+            fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+            let dst = dir.join(c.binary_file_name());
             if fs::metadata(&dst).is_ok_and(|m| m.len() == blob.size) {
                 continue;
             }
             let src = self.site.store().blob_path(&blob.digest);
-            let tmp = dst.with_extension("appmodel-tmp");
+            let tmp = temp_path(&dst);
             fs::copy(&src, &tmp).map_err(io_err("copy", &src))?;
             fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
                 .map_err(io_err("set permissions of", &tmp))?;
@@ -566,26 +559,9 @@ impl Target for Systemd<'_> {
             problems.push(e.to_string());
         }
         // Every port binds on the host; those the running revision holds are not busy.
-        let held: Vec<u16> = current
-            .map(|c| {
-                c.record
-                    .model
-                    .components
-                    .iter()
-                    .flat_map(|x| x.ports.iter().map(|p| p.port))
-                    .collect()
-            })
-            .unwrap_or_default();
+        problems.extend(crate::host::busy_ports(new, current, |p| Some(p.port)));
         let mut need: u64 = 16 << 20;
         for c in &new.record.model.components {
-            for p in &c.ports {
-                if !held.contains(&p.port) && TcpListener::bind(("0.0.0.0", p.port)).is_err() {
-                    problems.push(format!(
-                        "port {} (component `{}`, port `{}`) is in use by another program",
-                        p.port, c.name, p.name
-                    ));
-                }
-            }
             match self.binary(new, &c.name) {
                 Ok(blob) => {
                     if !self.site.store().blob_path(&blob.digest).is_file() {
@@ -599,22 +575,11 @@ impl Target for Systemd<'_> {
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        let mut probe_dir = self.paths.opt.clone();
-        while !probe_dir.exists() {
-            if !probe_dir.pop() {
-                break;
-            }
-        }
-        if let Some(free) = crate::site::free_bytes(&probe_dir) {
-            if free < need {
-                problems.push(format!(
-                    "`{}` has {} free; the binaries need about {}",
-                    probe_dir.display(),
-                    appmodel_model::record::human_bytes(free),
-                    appmodel_model::record::human_bytes(need)
-                ));
-            }
-        }
+        problems.extend(crate::host::space_problem(
+            &self.paths.opt,
+            need,
+            "the binaries",
+        ));
         Ok(problems)
     }
 
@@ -753,20 +718,11 @@ impl Target for Systemd<'_> {
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
         let mut out = Vec::new();
         for c in &rev.record.model.components {
-            let health = self.health(rev, &c.name)?;
-            let state = match health {
-                Health::Missing => "missing",
-                Health::Stopped => "stopped",
-                Health::Starting => "starting",
-                Health::Unhealthy => "failed",
-                _ => "running",
-            };
-            out.push(ComponentStatus {
-                component: c.name.clone(),
-                state: state.to_string(),
-                health,
-                image: self.binary(rev, &c.name).ok().map(|b| b.digest.to_string()),
-            });
+            out.push(ComponentStatus::new(
+                &c.name,
+                self.health(rev, &c.name)?,
+                self.binary(rev, &c.name).ok().map(|b| b.digest.to_string()),
+            ));
         }
         Ok(out)
     }
@@ -941,7 +897,7 @@ mod tests {
         let p = dir.path().join("a/conf");
         // A stale temporary file from a crash is replaced, not written through.
         fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p.with_extension("appmodel-tmp"), "stale").unwrap();
+        fs::write(temp_path(&p), "stale").unwrap();
         let gid = fs::metadata(dir.path()).unwrap().gid();
         assert!(write_if_changed(&p, b"x", 0o640, Some(gid)).unwrap());
         let m = fs::metadata(&p).unwrap();
@@ -953,7 +909,7 @@ mod tests {
             fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
             0o644
         );
-        assert!(!p.with_extension("appmodel-tmp").exists());
+        assert!(!temp_path(&p).exists());
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub enum Health {
     Missing,
 }
 
+impl Health {
+    /// The state `appmodel status` shows for it, the same words for every form.
+    pub fn state(self) -> &'static str {
+        match self {
+            Health::Healthy | Health::Running => "running",
+            Health::Starting => "starting",
+            Health::Unhealthy => "unhealthy",
+            Health::Stopped => "stopped",
+            Health::Missing => "missing",
+        }
+    }
+}
+
 /// A component's state for `appmodel status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentStatus {
@@ -41,6 +54,18 @@ pub struct ComponentStatus {
     pub state: String,
     pub health: Health,
     pub image: Option<String>,
+}
+
+impl ComponentStatus {
+    /// A component's status, its state in the shared vocabulary ([`Health::state`]).
+    pub fn new(component: &str, health: Health, image: Option<String>) -> ComponentStatus {
+        ComponentStatus {
+            component: component.to_string(),
+            state: health.state().to_string(),
+            health,
+            image,
+        }
+    }
 }
 
 /// A data volume on the host: its name and where its files are.

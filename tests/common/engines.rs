@@ -7,7 +7,35 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether `tool` is on PATH. Under CI a missing tool is a failure, not a skip.
+/// The one gate for "this test needs WHAT": true when `found`. Under `CI=true` a missing
+/// one fails the test; elsewhere the test is skipped loudly, and counted: each skip is a
+/// line in `$APPMODEL_SKIP_LOG`, which scripts/test.sh reports at the end.
+pub fn needs(found: bool, what: &str, fix: &str) -> bool {
+    if found {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is required under CI=true: {fix}");
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    eprintln!("SKIPPED {test}: {what} is missing ({fix})");
+    if let Some(log) = std::env::var_os("APPMODEL_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{test}: {what}");
+        }
+    }
+    false
+}
+
+/// Whether `tool` is on PATH ([`needs`]).
 pub fn require(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -15,16 +43,10 @@ pub fn require(tool: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("`{tool}` is required under CI=true; scripts/setup.sh installs it");
-        }
-        eprintln!("skipped: `{tool}` is not installed (run scripts/setup.sh)");
-    }
-    found
+    needs(found, &format!("`{tool}`"), "scripts/setup.sh installs it")
 }
 
-/// Whether python3 can import `module`. Under CI a missing module is a failure, not a skip.
+/// Whether python3 can import `module` ([`needs`]).
 pub fn require_python_module(module: &str) -> bool {
     let found = Command::new("python3")
         .args(["-c", &format!("import {module}")])
@@ -32,15 +54,11 @@ pub fn require_python_module(module: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "python3 module `{module}` is required under CI=true; scripts/setup.sh installs it"
-            );
-        }
-        eprintln!("skipped: python3 module `{module}` is not installed (run scripts/setup.sh)");
-    }
-    found
+    needs(
+        found,
+        &format!("python3 module `{module}`"),
+        "scripts/setup.sh installs it",
+    )
 }
 
 pub fn free_port() -> u16 {
@@ -359,13 +377,11 @@ pub fn sample_built(root: &Path) -> bool {
     let ok = root
         .join("samples/im-stack/dist/1.1.0/linux-amd64/im-server")
         .is_file();
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the sample is not built; scripts/test.sh runs samples/im-stack/build.sh first");
-        }
-        eprintln!("skipped: the sample is not built (run bash samples/im-stack/build.sh)");
-    }
-    ok
+    needs(
+        ok,
+        "the built sample",
+        "bash samples/im-stack/build.sh builds it; scripts/test.sh runs it first",
+    )
 }
 
 /// The static appmodel that ships in bundles (scripts/build-static.sh builds it; health
@@ -375,17 +391,9 @@ pub fn static_tool() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("APPMODEL_STATIC_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-gnu/release/appmodel"));
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the static appmodel is not built; scripts/test.sh builds it");
-    }
-    eprintln!(
-        "skipped: no static appmodel at {} (see scripts/test.sh)",
-        p.display()
-    );
-    None
+    let found = p.is_file();
+    let what = format!("the static appmodel at {}", p.display());
+    needs(found, &what, "scripts/build-static.sh builds it").then_some(p)
 }
 
 /// The static appmodel built WITH crash points (scripts/build-crash-tool.sh), for the
@@ -395,15 +403,7 @@ pub fn crash_tool() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("APPMODEL_CRASH_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-gnu/debug/appmodel"));
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the static appmodel with crash points is not built; scripts/test.sh builds it");
-    }
-    eprintln!(
-        "skipped: no static appmodel with crash points at {} (see scripts/build-crash-tool.sh)",
-        p.display()
-    );
-    None
+    let found = p.is_file();
+    let what = format!("the static appmodel with crash points at {}", p.display());
+    needs(found, &what, "scripts/build-crash-tool.sh builds it").then_some(p)
 }

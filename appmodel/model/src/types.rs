@@ -397,6 +397,24 @@ impl AppModel {
 }
 
 impl Component {
+    /// The file name its static binary keeps on a host (a program that dispatches on its
+    /// own name, like busybox, needs it): the name of the first platform's file, as the
+    /// image built from it has it. A name with anything but letters, digits, `.`, `_`,
+    /// `+` and `-` (or no binary at all) becomes the component's name.
+    pub fn binary_file_name(&self) -> String {
+        self.binaries
+            .values()
+            .next()
+            .and_then(|p| std::path::Path::new(p).file_name()?.to_str())
+            .filter(|n| {
+                !n.starts_with('.')
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+            })
+            .unwrap_or(&self.name)
+            .to_string()
+    }
+
     pub fn port(&self, name: &str) -> Option<&Port> {
         self.ports.iter().find(|p| p.name == name)
     }

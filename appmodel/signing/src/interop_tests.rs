@@ -25,7 +25,16 @@ fn have_minisign(test: &str) -> bool {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("the `minisign` tool is missing (CI=true): scripts/setup.sh installs it (Debian package `minisign`)");
         }
-        println!("skipped: {test} needs the `minisign` tool; scripts/setup.sh installs it");
+        println!("SKIPPED {test}: needs the `minisign` tool; scripts/setup.sh installs it");
+        // Counted by scripts/test.sh, as the end-to-end tests' skips are.
+        if let Some(log) = std::env::var_os("APPMODEL_SKIP_LOG") {
+            use std::io::Write;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log);
+            let _ = f.and_then(|mut f| writeln!(f, "{test}: `minisign`"));
+        }
     }
     found
 }

@@ -1,0 +1,259 @@
+//! The plan of a change: what an install, upgrade or rollback will do, worked out before
+//! anything on the host or in the site state is touched. `--dry-run` prints it; the
+//! change itself carries out exactly this plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use appmodel_model::bundle::Form;
+use appmodel_model::expr::{Reference, Template};
+use appmodel_model::record::{VersionDiff, VersionRecord};
+use appmodel_model::types::{AppModel, Component};
+use serde::Serialize;
+
+use crate::deploy::{Action, Journal};
+
+/// What a change will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub app: String,
+    pub action: Action,
+    pub form: Form,
+    /// The revision running now (none for an install).
+    pub from_revision: Option<u32>,
+    pub from_version: Option<String>,
+    pub to_version: String,
+    /// For a rollback: the revision whose version, configuration and data come back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<u32>,
+    /// How the versions' models differ (upgrade and rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<VersionDiff>,
+    /// Components whose image changes.
+    pub images: Vec<String>,
+    pub parameters_added: Vec<String>,
+    /// Every component whose rendered definition changes: its model, an artifact, a
+    /// parameter value or the app version it uses, a component it connects to. On an
+    /// install, every component.
+    pub components_changed: Vec<String>,
+    /// Parameters whose value changes (names only: a secret's value is never shown).
+    pub values_changed: Vec<String>,
+    /// What happens to the data, when it is more than "kept as it is".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Safety checks waived for this change (`--allow-downgrade`, an unsigned bundle).
+    pub waivers: Vec<String>,
+    /// A change a crash left unfinished: the change itself finishes or reverts it first;
+    /// a dry run only reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_recovery: Option<Journal>,
+}
+
+/// One side of a change: a version with its parameter values.
+pub struct Side<'a> {
+    pub record: &'a VersionRecord,
+    pub params: &'a BTreeMap<String, String>,
+}
+
+/// The components of `new` whose rendered definition differs from `old`'s (all of them
+/// when there is no `old`), and the parameters whose value differs.
+pub fn changes(old: Option<&Side<'_>>, new: &Side<'_>) -> (Vec<String>, Vec<String>) {
+    let Some(old) = old else {
+        let all = new
+            .record
+            .model
+            .components
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        return (all, Vec::new());
+    };
+    let diff = VersionDiff::between(old.record, new.record);
+    let mut changed: BTreeSet<String> = diff.components_changed.keys().cloned().collect();
+    changed.extend(diff.components_added.iter().cloned());
+    for c in &new.record.model.components {
+        if fingerprint(new, c)
+            != old
+                .record
+                .model
+                .component(&c.name)
+                .and_then(|o| fingerprint(old, o))
+        {
+            changed.insert(c.name.clone());
+        }
+    }
+    let names: BTreeSet<&String> = old.params.keys().chain(new.params.keys()).collect();
+    let values = names
+        .into_iter()
+        .filter(|n| old.params.get(*n) != new.params.get(*n))
+        .cloned()
+        .collect();
+    // In the model's order, as every other list of components.
+    let ordered = new
+        .record
+        .model
+        .components
+        .iter()
+        .map(|c| c.name.clone())
+        .filter(|n| changed.contains(n))
+        .collect();
+    (ordered, values)
+}
+
+/// A component's definition with every value its templates resolve to: equal
+/// fingerprints render equal definitions in every form.
+fn fingerprint(side: &Side<'_>, c: &Component) -> Option<String> {
+    let model = &side.record.model;
+    // Binary paths are where the vendor kept the files; the artifacts say what changed.
+    let mut c = c.clone();
+    c.binaries.clear();
+    let definition = serde_json::to_value(&c).ok()?;
+    let mut refs = BTreeSet::new();
+    collect_references(&definition, &mut refs);
+    let resolved: Vec<String> = refs
+        .iter()
+        .map(|r| resolve(model, side.params, &side.record.version, r))
+        .collect();
+    let artifacts = serde_json::to_string(&side.record.components.get(&c.name)).ok()?;
+    Some(format!("{definition}\n{resolved:?}\n{artifacts}"))
+}
+
+/// Every `${...}` reference in any string of `v`, as its text form.
+fn collect_references(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Ok(t) = Template::parse(s) {
+                out.extend(t.references().map(|r| format!("{r:?}")));
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_references(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_references(x, out)),
+        _ => {}
+    }
+}
+
+/// What a reference (in its text form) stands for on this side.
+fn resolve(
+    model: &AppModel,
+    params: &BTreeMap<String, String>,
+    version: &str,
+    reference: &str,
+) -> String {
+    let param = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let parsed = model
+        .components
+        .iter()
+        .flat_map(|c| serde_json::to_value(c).ok())
+        .find_map(|v| find_reference(&v, reference));
+    match parsed {
+        Some(Reference::Param(name)) => format!("{reference}={}", param(&name)),
+        Some(Reference::AppVersion) => format!("{reference}={version}"),
+        Some(Reference::AppName) => format!("{reference}={}", model.app.name),
+        Some(Reference::Component { component, .. }) => format!(
+            "{reference}={}",
+            model
+                .component(&component)
+                .map(|c| format!("{:?}", c.ports))
+                .unwrap_or_default()
+        ),
+        None => reference.to_string(),
+    }
+}
+
+fn find_reference(v: &serde_json::Value, text: &str) -> Option<Reference> {
+    match v {
+        serde_json::Value::String(s) => Template::parse(s)
+            .ok()?
+            .references()
+            .find(|r| format!("{r:?}") == text)
+            .cloned(),
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_reference(x, text)),
+        serde_json::Value::Object(o) => o.values().find_map(|x| find_reference(x, text)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: &str, extra: &str) -> VersionRecord {
+        let text = format!(
+            "apiVersion: appmodel/v1\napp: {{name: a, version: {version}}}\nparameters:\n  - {{name: domain, type: string, default: x}}\n  - {{name: n, type: integer, default: 1}}\ncomponents:\n  - name: web\n    image: {{registry: r.example/web:1}}\n    env: {{DOMAIN: '${{params.domain}}'}}\n    ports: [{{name: http, port: 8080, protocol: http}}]\n  - name: worker\n    image: {{registry: r.example/worker:1}}\n    env: {{WEB: '${{components.web.url}}'{extra}}}\n"
+        );
+        let model = appmodel_model::parse_model("m.yaml".into(), text)
+            .unwrap()
+            .model;
+        VersionRecord {
+            format: 1,
+            app: "a".into(),
+            version: version.into(),
+            published_by: "test".into(),
+            published_at: String::new(),
+            model_file: "m.yaml".into(),
+            model_text: String::new(),
+            model,
+            components: BTreeMap::new(),
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_value_changes_exactly_the_components_that_use_it() {
+        let r = record("1.0.0", "");
+        let (p1, p2) = (
+            params(&[("domain", "a"), ("n", "1")]),
+            params(&[("domain", "b"), ("n", "1")]),
+        );
+        let old = Side {
+            record: &r,
+            params: &p1,
+        };
+        let new = Side {
+            record: &r,
+            params: &p2,
+        };
+        assert_eq!(
+            changes(Some(&old), &new),
+            (vec!["web".to_string()], vec!["domain".to_string()])
+        );
+        let same = Side {
+            record: &r,
+            params: &p1,
+        };
+        assert_eq!(changes(Some(&old), &same), (vec![], vec![]));
+        assert_eq!(changes(None, &new).0, ["web", "worker"]);
+    }
+
+    #[test]
+    fn the_app_version_and_a_connected_components_port_count() {
+        let (r1, r2) = (
+            record("1.0.0", ", V: '${app.version}'"),
+            record("1.0.1", ", V: '${app.version}'"),
+        );
+        let p = params(&[("domain", "a"), ("n", "1")]);
+        let (old, new) = (
+            Side {
+                record: &r1,
+                params: &p,
+            },
+            Side {
+                record: &r2,
+                params: &p,
+            },
+        );
+        assert_eq!(changes(Some(&old), &new).0, ["worker"]);
+        let mut r3 = record("1.0.0", ", V: '${app.version}'");
+        r3.model.components[0].ports[0].port = 9090;
+        let moved = Side {
+            record: &r3,
+            params: &p,
+        };
+        assert_eq!(changes(Some(&old), &moved).0, ["web", "worker"]);
+    }
+}
