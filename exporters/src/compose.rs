@@ -16,39 +16,12 @@ use appmodel_model::types::{AppModel, Component, HealthCheck, Protocol, VolumeKi
 use crate::yaml_out::to_yaml;
 use crate::ExportError;
 
-/// The compose project file inside the bundle.
-pub const COMPOSE_FILE: &str = "compose/docker-compose.yaml";
-/// An example `.env`, documenting the variables install fills in.
-pub const ENV_EXAMPLE: &str = "compose/env.example";
-/// The docker-archive manifest that makes the bundle's OCI layout `docker load`-able.
-pub const DOCKER_MANIFEST: &str = "manifest.json";
-/// Where the appmodel executable is mounted in every container (for health probes).
-pub const TOOL_IN_CONTAINER: &str = "/.appmodel/appmodel";
-/// The `.env` variable holding the host path of the appmodel executable.
-pub const TOOL_VAR: &str = "APPMODEL_TOOL";
-
-/// The `.env` variable of a parameter.
-pub fn param_var(name: &str) -> String {
-    format!("PARAM_{name}")
-}
-
-/// The local image name a component's image is loaded under: unique per content.
-pub fn image_name(app: &str, component: &str, version: &str, manifest_hex: &str) -> String {
-    format!(
-        "appmodel.local/{app}/{component}:{version}-{}",
-        &manifest_hex[..12]
-    )
-}
-
-/// The named volume of a data volume.
-pub fn volume_name(component: &str, volume: &str) -> String {
-    format!("{component}-{volume}")
-}
-
-/// The bind-mount source of a config file, relative to the project directory.
-pub fn config_file_path(component: &str, volume: &str) -> String {
-    format!("config/{component}/{volume}")
-}
+// The form's layout and names are the bundle contract, shared with the importer.
+pub use appmodel_model::layout::compose::{
+    config_file_path, image_name, volume_name, COMPOSE_FILE, DOCKER_MANIFEST, ENV_EXAMPLE,
+    TOOL_IN_CONTAINER, TOOL_VAR,
+};
+pub use appmodel_model::layout::param_var;
 
 fn escape_dollars(s: &str) -> String {
     s.replace('$', "$$")
@@ -91,19 +64,10 @@ fn health(c: &Component, h: &HealthCheck) -> Value {
     };
     let mut m = Map::new();
     m.insert("test".into(), json!(test));
-    m.insert(
-        "interval".into(),
-        json!(h.interval.clone().unwrap_or_else(|| "5s".into())),
-    );
-    m.insert(
-        "timeout".into(),
-        json!(h.timeout.clone().unwrap_or_else(|| "3s".into())),
-    );
-    m.insert("retries".into(), json!(h.retries.unwrap_or(3)));
-    m.insert(
-        "start_period".into(),
-        json!(h.start_period.clone().unwrap_or_else(|| "0s".into())),
-    );
+    m.insert("interval".into(), json!(h.interval_or_default()));
+    m.insert("timeout".into(), json!(h.timeout_or_default()));
+    m.insert("retries".into(), json!(h.retries_or_default()));
+    m.insert("start_period".into(), json!(h.start_period_or_default()));
     Value::Object(m)
 }
 
@@ -255,15 +219,10 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         let loaded = appmodel_model::parse_model(file, text).unwrap();
         VersionRecord {
-            format: RECORD_FORMAT,
-            app: loaded.model.app.name.clone(),
             version: version.into(),
             published_by: "test".into(),
             published_at: "2026-01-01T00:00:00Z".into(),
-            model_file: "appmodel.yaml".into(),
-            model_text: loaded.text,
-            model: loaded.model,
-            components: Default::default(),
+            ..VersionRecord::unpublished("appmodel.yaml", loaded.text, loaded.model)
         }
     }
 

@@ -38,10 +38,9 @@ use crate::forms::Needs;
 use crate::yaml_out::to_yaml;
 use crate::ExportError;
 
-/// Where the chart and its notes sit in the bundle.
-pub const HELM_DIR: &str = "helm";
-/// Install notes for a site, with or without the `helm` program.
-pub const INSTALL_FILE: &str = "helm/INSTALL.txt";
+// The form's layout and names are the bundle contract, shared with the importer.
+pub use appmodel_model::layout::helm::{image_repository, HELM_DIR, INSTALL_FILE};
+
 /// Size of a data volume's claim when the model gives none.
 pub const DEFAULT_VOLUME_SIZE: &str = "1Gi";
 /// The Secret holding the secret parameters: `<release>-<PARAMS_OBJECT>`.
@@ -49,12 +48,7 @@ pub const PARAMS_OBJECT: &str = "params";
 
 /// The packaged chart's path in the bundle: `helm/APP-VERSION.tgz`.
 pub fn chart_archive_path(record: &VersionRecord) -> String {
-    format!("{HELM_DIR}/{}-{}.tgz", record.app, record.version)
-}
-
-/// The repository a component's image is pushed to, below the site's registry.
-pub fn image_repository(app: &str, component: &str) -> String {
-    format!("{app}/{component}")
+    appmodel_model::layout::helm::chart_path(&record.app, &record.version)
 }
 
 /// The bundle files of the Helm form: the packaged chart and the install notes.
@@ -506,12 +500,9 @@ fn literal_value(raw: &mut Raw, s: &str) -> Value {
     }
 }
 
-fn secs(d: &Option<String>, default: u64) -> u64 {
-    d.as_deref()
-        .and_then(parse_duration)
-        .map(|d| d.as_secs_f64().ceil() as u64)
-        .unwrap_or(default)
-        .max(1)
+/// Whole seconds, at least 1 (what Kubernetes probes take).
+fn secs(d: std::time::Duration) -> u64 {
+    (d.as_secs_f64().ceil() as u64).max(1)
 }
 
 fn probe(c: &Component, h: &HealthCheck, raw: &mut Raw) -> Option<Value> {
@@ -531,12 +522,10 @@ fn probe(c: &Component, h: &HealthCheck, raw: &mut Raw) -> Option<Value> {
     } else {
         return None;
     }
-    m.insert("periodSeconds".into(), json!(secs(&h.interval, 5)));
-    m.insert("timeoutSeconds".into(), json!(secs(&h.timeout, 3)));
-    m.insert(
-        "failureThreshold".into(),
-        json!(h.retries.unwrap_or(3).max(1)),
-    );
+    let timing = h.durations();
+    m.insert("periodSeconds".into(), json!(secs(timing.interval)));
+    m.insert("timeoutSeconds".into(), json!(secs(timing.timeout)));
+    m.insert("failureThreshold".into(), json!(timing.retries.max(1)));
     Some(Value::Object(m))
 }
 
@@ -1094,17 +1083,7 @@ components:
         let file = root.join("samples/im-stack/versions/1.1.0/appmodel.yaml");
         let text = std::fs::read_to_string(&file).unwrap();
         let loaded = appmodel_model::parse_model(file, text).unwrap();
-        let record = VersionRecord {
-            format: appmodel_model::record::RECORD_FORMAT,
-            app: loaded.model.app.name.clone(),
-            version: "1.1.0".into(),
-            published_by: "test".into(),
-            published_at: "2026-01-01T00:00:00Z".into(),
-            model_file: "appmodel.yaml".into(),
-            model_text: loaded.text,
-            model: loaded.model,
-            components: Default::default(),
-        };
+        let record = VersionRecord::unpublished("appmodel.yaml", loaded.text, loaded.model);
         let blob = |n: usize| BlobRef {
             digest: appmodel_model::Digest::from_hex(&format!("{n:064x}")).unwrap(),
             size: 1,

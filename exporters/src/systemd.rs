@@ -15,61 +15,19 @@
 
 use std::fmt::Write as _;
 
-use appmodel_model::bundle::systemd_secret_group;
 use appmodel_model::expr::render_for_target;
+use appmodel_model::layout::systemd::secret_group as systemd_secret_group;
 use appmodel_model::record::VersionRecord;
 use appmodel_model::types::{AppModel, Component, VolumeKind};
 
 use crate::ExportError;
 
-/// The directory of the bundle that holds the units.
-pub const UNIT_DIR: &str = "systemd";
-/// Where releases live on site.
-pub const OPT_ROOT: &str = "/opt/appmodel";
-/// The host every component is reached on.
-pub const HOST: &str = "127.0.0.1";
-/// The first line of every file written by this module; the importer recognises its own
-/// units by it.
-pub const MARKER: &str = "# appmodel-app:";
-
-/// The service unit of a component: `<app>-<component>.service`.
-pub fn service_name(app: &str, component: &str) -> String {
-    format!("{app}-{component}.service")
-}
-
-/// The target grouping the app's services.
-pub fn target_name(app: &str) -> String {
-    format!("{app}.target")
-}
-
-/// The `StateDirectory=` of a data volume, relative to `/var/lib`.
-pub fn state_dir(app: &str, component: &str, volume: &str) -> String {
-    format!("{app}/{component}-{volume}")
-}
-
-/// The variable a parameter used in arguments is passed in.
-pub fn param_var(name: &str) -> String {
-    format!("PARAM_{name}")
-}
-
-/// Paths under the `current` release, as the units name them.
-/// `bin/<component>/<file name>`: the binary keeps its name (see
-/// [`Component::binary_file_name`]); a directory per component keeps equal names apart.
-pub fn binary_path(app: &str, c: &Component) -> String {
-    format!(
-        "{OPT_ROOT}/{app}/current/bin/{}/{}",
-        c.name,
-        c.binary_file_name()
-    )
-}
-
-pub fn env_file_path(app: &str, component: &str) -> String {
-    format!("{OPT_ROOT}/{app}/current/env/{component}.env")
-}
-
-pub fn config_file_path(app: &str, component: &str, volume: &str) -> String {
-    format!("{OPT_ROOT}/{app}/current/config/{component}/{volume}")
-}
+// The form's layout and names are the bundle contract, shared with the importer.
+pub use appmodel_model::layout::param_var;
+pub use appmodel_model::layout::systemd::{
+    binary_path, config_file_path, env_file_path, service_name, state_dir, target_name, HOST,
+    MARKER, OPT_ROOT, UNIT_DIR,
+};
 
 /// Hardening every unit gets. `PrivateUsers=` is left out on purpose: it cannot be set up
 /// inside a container host (no user namespaces), and it would void `CAP_NET_BIND_SERVICE`.

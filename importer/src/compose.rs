@@ -23,10 +23,10 @@ use crate::site::Site;
 use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
 
-/// The compose file and docker-archive manifest inside an imported compose bundle.
-const COMPOSE_FILE: &str = "compose/docker-compose.yaml";
-const DOCKER_MANIFEST: &str = "manifest.json";
-const TOOL_VAR: &str = "APPMODEL_TOOL";
+use appmodel_model::layout::compose::{
+    engine_volume_name, image_component, COMPOSE_FILE, DOCKER_MANIFEST, PROJECT_FILE, TOOL_VAR,
+};
+use appmodel_model::layout::param_var;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -100,8 +100,7 @@ impl<'s> Compose<'s> {
         };
         cmd.arg("-p").arg(rev.app);
         cmd.arg("--project-directory").arg(&rev.project_dir);
-        cmd.arg("-f")
-            .arg(rev.project_dir.join("docker-compose.yaml"));
+        cmd.arg("-f").arg(rev.project_dir.join(PROJECT_FILE));
         for (k, v) in env_vars(rev) {
             cmd.env(k, v);
         }
@@ -161,10 +160,6 @@ impl<'s> Compose<'s> {
         let gid = parts.next().and_then(|g| g.parse().ok()).unwrap_or(uid);
         (uid, gid)
     }
-
-    fn volume_name(app: &str, component: &str, volume: &str) -> String {
-        format!("{app}_{component}-{volume}")
-    }
 }
 
 fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
@@ -173,7 +168,7 @@ fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
         rev.bundle_dir.join("appmodel").display().to_string(),
     )];
     for (k, v) in rev.params {
-        vars.push((format!("PARAM_{k}"), v.clone()));
+        vars.push((param_var(k), v.clone()));
     }
     vars
 }
@@ -328,7 +323,7 @@ impl Target for Compose<'_> {
         let dir = &rev.project_dir;
         fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         let src = rev.bundle_dir.join(COMPOSE_FILE);
-        fs::copy(&src, dir.join("docker-compose.yaml")).map_err(io_err("copy", &src))?;
+        fs::copy(&src, dir.join(PROJECT_FILE)).map_err(io_err("copy", &src))?;
         let env: String = env_vars(rev)
             .into_iter()
             .map(|(k, v)| format!("{k}={v}\n"))
@@ -412,7 +407,7 @@ impl Target for Compose<'_> {
         let mut out = Vec::new();
         for c in &rev.record.model.components {
             for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Data) {
-                let name = Self::volume_name(rev.app, &c.name, &v.name);
+                let name = engine_volume_name(rev.app, &c.name, &v.name);
                 let inspect = self
                     .docker()
                     .args(["volume", "inspect", "--format", "{{.Mountpoint}}", &name])
@@ -452,7 +447,7 @@ impl Target for Compose<'_> {
     fn remove_data(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
         for c in &rev.record.model.components {
             for v in c.volumes.iter().filter(|v| v.kind == VolumeKind::Data) {
-                let name = Self::volume_name(rev.app, &c.name, &v.name);
+                let name = engine_volume_name(rev.app, &c.name, &v.name);
                 let _ = self.docker().args(["volume", "rm", "-f", &name]).output();
             }
         }
@@ -466,7 +461,7 @@ impl Target for Compose<'_> {
             .into_iter()
             .filter_map(|e| {
                 let tag = e.repo_tags.first()?.clone();
-                let component = tag.split('/').nth(2)?.split(':').next()?.to_string();
+                let component = image_component(tag.as_str())?.to_string();
                 Some((component, blob_path(&e.config)?.to_string()))
             })
             .collect();

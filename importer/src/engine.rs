@@ -150,7 +150,22 @@ pub fn engine_for(
     form: Form,
     operation: Operation,
 ) -> Result<Engine<'_>, ImportError> {
-    (check_supported(form, operation)?.open)(site)
+    let row = check_supported(form, operation)?;
+    #[cfg(test)]
+    if let Some(fake) = TEST_ENGINE.with(|t| t.borrow().clone()) {
+        return Ok(Engine::Host(fake()));
+    }
+    (row.open)(site)
+}
+
+/// A unit test's host engine, used for every form on this thread (a recording fake).
+#[cfg(test)]
+pub(crate) type FakeEngine = std::rc::Rc<dyn Fn() -> Box<dyn Target>>;
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static TEST_ENGINE: std::cell::RefCell<Option<FakeEngine>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 #[cfg(test)]

@@ -9,6 +9,16 @@
 /// e.g. the state lock), for tests of what a second command sees.
 #[inline]
 pub fn point(name: &str) {
+    // Unit tests crash in-process: a panic at the point, caught by the test (the state
+    // machine's table test in crate::machine_tests).
+    #[cfg(test)]
+    if TEST_CRASH.with(|c| {
+        c.borrow()
+            .as_deref()
+            .is_some_and(|w| w.eq_ignore_ascii_case(name))
+    }) {
+        panic!("crash at `{}`", name.to_lowercase());
+    }
     #[cfg(feature = "fault-injection")]
     {
         let asked = |var: &str| std::env::var(var).is_ok_and(|w| w.eq_ignore_ascii_case(name));
@@ -25,4 +35,11 @@ pub fn point(name: &str) {
     }
     #[cfg(not(feature = "fault-injection"))]
     let _ = name;
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The point at which this test thread's next change "crashes" (panics).
+    pub(crate) static TEST_CRASH: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
 }

@@ -245,12 +245,12 @@ pub fn site_values(
         };
         p.insert(name.clone(), v);
     }
-    Ok(json!({"global": {"imageRegistry": registry}, "params": p}))
+    Ok(appmodel_model::layout::helm::site_values(registry, p))
 }
 
 /// The packaged chart of an imported version.
 pub fn chart_path(bundle_dir: &Path, app: &str, version: &str) -> PathBuf {
-    bundle_dir.join(format!("helm/{app}-{version}.tgz"))
+    bundle_dir.join(appmodel_model::layout::helm::chart_path(app, version))
 }
 
 /// What a revision of ours became in Helm (`revisions/N/helm.json`).
@@ -586,17 +586,7 @@ mod tests {
             let model = appmodel_model::parse_model("m.yaml".into(), text.into())
                 .unwrap()
                 .model;
-            appmodel_model::record::VersionRecord {
-                format: 1,
-                app: "im-stack".into(),
-                version: "1.1.0".into(),
-                published_by: "test".into(),
-                published_at: String::new(),
-                model_file: "m.yaml".into(),
-                model_text: text.into(),
-                model,
-                components: BTreeMap::new(),
-            }
+            appmodel_model::record::VersionRecord::unpublished("m.yaml", text.into(), model)
         };
         let params = BTreeMap::new();
         let upgrade = Revision::pending(

@@ -15,6 +15,8 @@ pub mod helm;
 pub mod host;
 pub mod import;
 pub mod lifecycle;
+#[cfg(test)]
+mod machine_tests;
 pub mod plan;
 pub mod probe;
 pub mod push;

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use appmodel_model::bundle::Form;
 use appmodel_model::record::{VersionDiff, VersionRecord};
 use appmodel_model::types::Component;
-use appmodel_model::units::parse_duration;
 use appmodel_model::DependencyGraph;
 use serde::Serialize;
 
@@ -884,15 +883,8 @@ pub fn health_timeout(c: &Component) -> Duration {
     let Some(h) = &c.health else {
         return Duration::from_secs(30);
     };
-    let d = |s: &Option<String>, default: u64| {
-        s.as_deref()
-            .and_then(parse_duration)
-            .unwrap_or(Duration::from_secs(default))
-    };
-    let retries = h.retries.unwrap_or(3) + 1;
-    d(&h.start_period, 0)
-        + (d(&h.interval, 5) + d(&h.timeout, 3)) * retries
-        + Duration::from_secs(15)
+    let t = h.durations();
+    t.start_period + (t.interval + t.timeout) * (t.retries + 1) + Duration::from_secs(15)
 }
 
 fn wait_healthy(
@@ -928,7 +920,11 @@ fn revert(
     why: &str,
 ) -> Result<(), ImportError> {
     let nctx = ctx(site, dep, next);
-    if nctx.project_dir.join("docker-compose.yaml").is_file() || next.revision.form != Form::Compose
+    if nctx
+        .project_dir
+        .join(appmodel_model::layout::compose::PROJECT_FILE)
+        .is_file()
+        || next.revision.form != Form::Compose
     {
         let _ = target.stop(&nctx);
     }
@@ -966,13 +962,7 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
             }
         }
         dep.clear_journal()?;
-        let done = format!(
-            "{:?} of revision {} was finished by the next command",
-            j.action, j.revision
-        )
-        .to_lowercase();
-        tracing::warn!(revision = j.revision, "{done}");
-        return Ok(Some(done));
+        return Ok(Some(finished_note(&j)));
     }
     let why = format!(
         "interrupted during {:?} (step {:?}); reverted by the next command",
@@ -988,13 +978,7 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
             if j.step == Step::Starting {
                 if let Some(note) = r.applied(&release_change(site, dep, &next))? {
                     finish_release(dep, &next.revision, note)?;
-                    let done = format!(
-                        "{:?} of revision {} was finished by the next command",
-                        j.action, j.revision
-                    )
-                    .to_lowercase();
-                    tracing::warn!(revision = j.revision, "{done}");
-                    return Ok(Some(done));
+                    return Ok(Some(finished_note(&j)));
                 }
             }
             tracing::warn!(revision = j.revision, "{why}");
@@ -1023,6 +1007,17 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
     }
     revert(site, dep, target, prev.as_ref(), &next, &why)?;
     Ok(Some(why))
+}
+
+/// What recovery says of a change it finished.
+fn finished_note(j: &Journal) -> String {
+    let done = format!(
+        "{:?} of revision {} was finished by the next command",
+        j.action, j.revision
+    )
+    .to_lowercase();
+    tracing::warn!(revision = j.revision, "{done}");
+    done
 }
 
 /// The operation whose engine finishes or reverts a journalled change.

@@ -183,17 +183,7 @@ mod tests {
         let model = appmodel_model::parse_model("m.yaml".into(), text)
             .unwrap()
             .model;
-        VersionRecord {
-            format: 1,
-            app: "a".into(),
-            version: version.into(),
-            published_by: "test".into(),
-            published_at: String::new(),
-            model_file: "m.yaml".into(),
-            model_text: String::new(),
-            model,
-            components: BTreeMap::new(),
-        }
+        VersionRecord::unpublished("m.yaml", String::new(), model)
     }
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

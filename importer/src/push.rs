@@ -76,10 +76,11 @@ pub fn split_registry(registry: &str) -> Result<(String, String), ImportError> {
 
 /// The repository of a component's image below `HOST`.
 pub fn repository(prefix: &str, app: &str, component: &str) -> String {
+    let repo = appmodel_model::layout::helm::image_repository(app, component);
     if prefix.is_empty() {
-        format!("{app}/{component}")
+        repo
     } else {
-        format!("{prefix}/{app}/{component}")
+        format!("{prefix}/{repo}")
     }
 }
 

@@ -25,24 +25,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use appmodel_model::bundle::{systemd_secret_group, Form};
+use appmodel_model::bundle::Form;
 use appmodel_model::expr::render_for_target;
 use appmodel_model::record::BlobRef;
 use appmodel_model::types::{Component, HealthCheck, VolumeKind};
-use appmodel_model::units::parse_duration;
 
 use crate::deploy::remove_if_present;
+use crate::host::run;
 use crate::lifecycle::DEFAULT_KEEP;
 use crate::site::Site;
 use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
 
-/// The units inside an imported systemd bundle.
-const UNIT_DIR: &str = "systemd";
-/// The first line of every unit appmodel writes, followed by the app's name.
-const MARKER: &str = "# appmodel-app:";
-/// The host every component is reached on.
-const HOST: &str = "127.0.0.1";
+// The form's layout and names are the bundle contract, shared with the exporter.
+use appmodel_model::layout::param_var;
+use appmodel_model::layout::systemd::{
+    binary_in_release, secret_group as systemd_secret_group, service_name, target_name, HOST,
+    MARKER, OPT_ROOT, UNIT_DIR,
+};
 
 /// Where the target puts things on the host. Only tests change them.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub struct Paths {
 impl Default for Paths {
     fn default() -> Paths {
         Paths {
-            opt: PathBuf::from("/opt/appmodel"),
+            opt: PathBuf::from(OPT_ROOT),
             units: PathBuf::from("/etc/systemd/system"),
             var_lib: PathBuf::from("/var/lib"),
             sysusers: PathBuf::from("/etc/sysusers.d"),
@@ -75,26 +75,6 @@ pub struct Systemd<'s> {
     site: &'s Site,
     paths: Paths,
 }
-
-pub fn service_name(app: &str, component: &str) -> String {
-    format!("{app}-{component}.service")
-}
-
-pub fn target_name(app: &str) -> String {
-    format!("{app}.target")
-}
-
-/// This host's platform as models name it.
-fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    format!("linux/{arch}")
-}
-
-use crate::host::run;
 
 fn systemctl() -> Command {
     Command::new("systemctl")
@@ -214,7 +194,7 @@ pub fn env_file(rev: &RevisionCtx<'_>, c: &Component) -> Result<String, ImportEr
         let value = rev.params.get(&p).cloned().ok_or_else(|| {
             ImportError::BadState(format!("parameter `{p}` of `{}` has no value", c.name))
         })?;
-        out.push_str(&format!("PARAM_{p}={}\n", env_value(&value)));
+        out.push_str(&format!("{}={}\n", param_var(&p), env_value(&value)));
     }
     Ok(out)
 }
@@ -251,7 +231,7 @@ impl<'s> Systemd<'s> {
     }
 
     fn binary<'r>(&self, rev: &'r RevisionCtx<'_>, c: &str) -> Result<&'r BlobRef, ImportError> {
-        let platform = host_platform();
+        let platform = appmodel_model::bundle::host_platform();
         rev.record
             .components
             .get(c)
@@ -267,14 +247,15 @@ impl<'s> Systemd<'s> {
     /// Copies the binaries from the site store into the release (idempotent).
     fn lay_out(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
         use std::os::unix::fs::PermissionsExt;
-        let bin_dir = self.release_dir(rev.app, &rev.record.version).join("bin");
-        fs::create_dir_all(&bin_dir).map_err(io_err("create", &bin_dir))?;
         for c in &rev.record.model.components {
             let blob = self.binary(rev, &c.name)?;
             // The binary keeps its file name (bin/<component>/<name>), as in its image.
-            let dir = bin_dir.join(&c.name);
-            fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-            let dst = dir.join(c.binary_file_name());
+            let dst = self
+                .release_dir(rev.app, &rev.record.version)
+                .join(binary_in_release(c));
+            if let Some(dir) = dst.parent() {
+                fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+            }
             if fs::metadata(&dst).is_ok_and(|m| m.len() == blob.size) {
                 continue;
             }
@@ -493,11 +474,7 @@ fn restrict_dir(dir: &Path) -> Result<(), ImportError> {
 
 /// Runs the model's health check from the host once.
 fn check(c: &Component, h: &HealthCheck) -> bool {
-    let timeout = h
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(3));
+    let timeout = h.durations().timeout;
     let port = |name: &str| c.port(name).map(|p| p.port).unwrap_or_default();
     if let Some(http) = &h.http {
         crate::probe::probe(

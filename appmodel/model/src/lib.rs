@@ -26,6 +26,7 @@ pub mod digest;
 pub mod expr;
 pub mod graph;
 pub mod input;
+pub mod layout;
 pub mod params;
 pub mod record;
 pub mod schema_check;

@@ -88,6 +88,22 @@ pub struct VersionRecord {
 }
 
 impl VersionRecord {
+    /// A record of a model not published (no artifacts, no publication time): for code
+    /// and tests that need a record but no store.
+    pub fn unpublished(model_file: &str, model_text: String, model: AppModel) -> VersionRecord {
+        VersionRecord {
+            format: RECORD_FORMAT,
+            app: model.app.name.clone(),
+            version: model.app.version.clone(),
+            published_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
+            published_at: String::new(),
+            model_file: model_file.to_string(),
+            model_text,
+            model,
+            components: BTreeMap::new(),
+        }
+    }
+
     /// Every blob the version needs, each once.
     pub fn blobs(&self) -> BTreeMap<&Digest, &BlobRef> {
         let mut all = BTreeMap::new();

@@ -291,6 +291,14 @@ pub struct Volume {
 }
 
 /// How to tell that a component is healthy. Exactly one of `http`, `tcp`, `exec`.
+/// The defaults of a health check's timing, the same in every form.
+pub mod health_defaults {
+    pub const INTERVAL: &str = "5s";
+    pub const TIMEOUT: &str = "3s";
+    pub const RETRIES: u32 = 3;
+    pub const START_PERIOD: &str = "0s";
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
@@ -312,6 +320,56 @@ pub struct HealthCheck {
     /// Grace time after start during which failures do not count. Default 0s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<String>,
+}
+
+impl HealthCheck {
+    /// `interval`, or its default, as written (`5s`).
+    pub fn interval_or_default(&self) -> &str {
+        self.interval
+            .as_deref()
+            .unwrap_or(health_defaults::INTERVAL)
+    }
+
+    pub fn timeout_or_default(&self) -> &str {
+        self.timeout.as_deref().unwrap_or(health_defaults::TIMEOUT)
+    }
+
+    pub fn retries_or_default(&self) -> u32 {
+        self.retries.unwrap_or(health_defaults::RETRIES)
+    }
+
+    pub fn start_period_or_default(&self) -> &str {
+        self.start_period
+            .as_deref()
+            .unwrap_or(health_defaults::START_PERIOD)
+    }
+
+    /// The four as durations (an unparsable one, which validation refuses, as its default).
+    pub fn durations(&self) -> HealthTiming {
+        let d = |s: &str, default: &str| {
+            crate::units::parse_duration(s)
+                .or_else(|| crate::units::parse_duration(default))
+                .unwrap_or_default()
+        };
+        HealthTiming {
+            interval: d(self.interval_or_default(), health_defaults::INTERVAL),
+            timeout: d(self.timeout_or_default(), health_defaults::TIMEOUT),
+            retries: self.retries_or_default(),
+            start_period: d(
+                self.start_period_or_default(),
+                health_defaults::START_PERIOD,
+            ),
+        }
+    }
+}
+
+/// A health check's timing, defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthTiming {
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+    pub retries: u32,
+    pub start_period: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
