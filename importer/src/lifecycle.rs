@@ -100,7 +100,7 @@ fn pick_form(site: &Site, app: &str, dep: &Deployment) -> Result<Form, ImportErr
         return Ok(r.form);
     }
     let mut forms = Vec::new();
-    for f in [Form::Compose, Form::Systemd, Form::Helm] {
+    for f in crate::engine::FORMS.iter().map(|r| r.form) {
         if !imported_versions(site, app, Some(f))?.is_empty() {
             forms.push(f);
         }
@@ -920,14 +920,7 @@ fn revert(
     why: &str,
 ) -> Result<(), ImportError> {
     let nctx = ctx(site, dep, next);
-    if nctx
-        .project_dir
-        .join(appmodel_model::layout::compose::PROJECT_FILE)
-        .is_file()
-        || next.revision.form != Form::Compose
-    {
-        let _ = target.stop(&nctx);
-    }
+    let _ = target.stop(&nctx);
     dep.set_status(next.revision.number, Status::Failed, Some(why.to_string()))?;
     if let Some(prev) = previous {
         let pctx = ctx(site, dep, prev);

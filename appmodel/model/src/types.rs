@@ -290,7 +290,6 @@ pub struct Volume {
     pub size: Option<String>,
 }
 
-/// How to tell that a component is healthy. Exactly one of `http`, `tcp`, `exec`.
 /// The defaults of a health check's timing, the same in every form.
 pub mod health_defaults {
     pub const INTERVAL: &str = "5s";
@@ -299,6 +298,7 @@ pub mod health_defaults {
     pub const START_PERIOD: &str = "0s";
 }
 
+/// How to tell that a component is healthy. Exactly one of `http`, `tcp`, `exec`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
