@@ -211,7 +211,6 @@ pub fn env_example(record: &VersionRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use appmodel_model::record::RECORD_FORMAT;
 
     fn sample_record(version: &str) -> VersionRecord {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

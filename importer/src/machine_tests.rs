@@ -5,7 +5,6 @@
 //! systemd; this one pins the state machine itself.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
