@@ -232,3 +232,88 @@ fn a_secret_never_appears_in_the_output() {
         assert!(!run.transcript().contains(good), "{}", run.transcript());
     }
 }
+
+/// On a site, `config check` without `-f` finds the model of the newest imported version of
+/// the file's `app`; an app the site does not hold is a clear error, exit 1.
+#[test]
+fn on_a_site_the_check_uses_the_imported_model_of_the_files_app() {
+    if !common::engines::sample_built(&root()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = root().join(MODEL);
+    let run = common::publish(&d.join("store"), &model, "1.1.0", &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let store = d.join("store");
+    let run = appmodel(
+        d,
+        &[
+            "export",
+            "--version",
+            "1.1.0",
+            "--format",
+            "systemd",
+            "--store",
+            store.to_str().unwrap(),
+            "-o",
+            "bundle",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let run = appmodel(
+        d,
+        &[
+            "import",
+            "bundle",
+            "--allow-unsigned",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let run = appmodel(
+        d,
+        &[
+            "config",
+            "init",
+            "-f",
+            model.to_str().unwrap(),
+            "-o",
+            "site.yaml",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let text = std::fs::read_to_string(d.join("site.yaml")).unwrap();
+    std::fs::write(
+        d.join("site.yaml"),
+        text.replace("  domain:\n", "  domain: chat.example\n"),
+    )
+    .unwrap();
+
+    let run = appmodel(d, &["config", "check", "site.yaml", "--state-dir", "state"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        run.stderr,
+        "checking against the model of im-stack 1.1.0, imported on this site\n"
+    );
+    assert!(
+        run.stdout
+            .starts_with("ok: `site.yaml` is a valid configuration of im-stack 1.1.0"),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::write(
+        d.join("other.yaml"),
+        text.replace("app: im-stack", "app: other"),
+    )
+    .unwrap();
+    let run = appmodel(
+        d,
+        &["config", "check", "other.yaml", "--state-dir", "state"],
+    );
+    run.assert_refused(
+        "error: no version of `other` (the `app` of `other.yaml`) is imported on this site",
+    );
+}

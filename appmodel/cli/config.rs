@@ -10,7 +10,7 @@ use appmodel_model::{load_model, load_site_config, parse_model, LoadedModel, Mod
 use serde_json::json;
 
 use crate::args::{ConfigCheckArgs, ConfigInitArgs};
-use crate::output::{print_json, Reported};
+use crate::output::{print_json, Reported, UserError};
 
 pub fn init(args: &ConfigInitArgs) -> Result<()> {
     let loaded = load_model(&args.model.file)?;
@@ -80,7 +80,14 @@ fn imported_model(args: &ConfigCheckArgs) -> Result<Option<LoadedModel>> {
         .filter_map(|r| Some((semver::Version::parse(&r.version).ok()?, r)))
         .max_by(|a, b| a.0.cmp(&b.0));
     let Some((_, record)) = newest else {
-        return Ok(None);
+        return Err(UserError::new(
+            format!(
+                "no version of `{app}` (the `app` of `{}`) is imported on this site",
+                args.config.display()
+            ),
+            "give the model with `-f FILE`, or import the app's bundle first",
+        )
+        .into());
     };
     let file = args
         .state
