@@ -271,13 +271,18 @@ EOF
     prep_publish() { rm -rf "$d/store"; }
     measure publish "$tarbytes" self "$APPMODEL" publish v1 -f "$d/appmodel.yaml" --store "$d/store"
 
+    # Bundles are signed, as every bundle a site accepts by default; the site pins the key.
+    rm -f "$d/vendor.key" "$d/vendor.pub"
+    "$APPMODEL" key generate -o "$d/vendor" >/dev/null || die "key generate failed"
+    local sign=(--sign "$d/vendor.key") trust=(--trust-key "$d/vendor.pub")
+
     # --- appmodel export: directory (hard links from the store) and tar (copies everything)
     prep_export_dir() { rm -rf "$d/bundle"; }
     measure export_dir 0 self "$APPMODEL" export --format compose --store "$d/store" \
-        -o "$d/bundle" --tool "$APPMODEL"
+        -o "$d/bundle" --tool "$APPMODEL" "${sign[@]}"
     prep_export_tar() { rm -f "$d/bundle.tar"; }
     measure export_tar 0 self "$APPMODEL" export --format compose --store "$d/store" \
-        --archive "$d/bundle.tar" --tool "$APPMODEL"
+        --archive "$d/bundle.tar" --tool "$APPMODEL" "${sign[@]}"
 
     # Diagnostic: a directory export onto another filesystem (tmpfs, like a USB stick is
     # another device) cannot hard-link, so it copies and hashes every blob.
@@ -287,7 +292,7 @@ EOF
         SHM=$(mktemp -d /dev/shm/appmodel-bench.XXXXXX)
         prep_export_dir_copy() { rm -rf "$SHM/bundle"; }
         measure export_dir_copy 0 self "$APPMODEL" export --format compose --store "$d/store" \
-            -o "$SHM/bundle" --tool "$APPMODEL"
+            -o "$SHM/bundle" --tool "$APPMODEL" "${sign[@]}"
         rm -rf "$SHM"; SHM=
     fi
 
@@ -304,23 +309,23 @@ EOF
     done
 
     # --- appmodel verify: the import's checks alone, writing nothing
-    measure verify_dir "$bbytes" self "$APPMODEL" verify "$d/bundle" --state-dir "$d/no-site"
-    measure verify_tar "$bbytes" self "$APPMODEL" verify "$d/bundle.tar" --state-dir "$d/no-site"
+    measure verify_dir "$bbytes" self "$APPMODEL" verify "$d/bundle" --key "$d/vendor.pub" --state-dir "$d/no-site"
+    measure verify_tar "$bbytes" self "$APPMODEL" verify "$d/bundle.tar" --key "$d/vendor.pub" --state-dir "$d/no-site"
     [ ! -e "$d/no-site" ] || die "appmodel verify created a state directory"
 
     # --- appmodel import: full verification into a fresh site state each run
     prep_import_dir() { rm -rf "$d/s1"; }
-    measure import_dir "$bbytes" self "$APPMODEL" import "$d/bundle" --state-dir "$d/s1"
+    measure import_dir "$bbytes" self "$APPMODEL" import "$d/bundle" "${trust[@]}" --state-dir "$d/s1"
     prep_import_tar() { rm -rf "$d/s2"; }
-    measure import_tar "$bbytes" self "$APPMODEL" import "$d/bundle.tar" --state-dir "$d/s2"
+    measure import_tar "$bbytes" self "$APPMODEL" import "$d/bundle.tar" "${trust[@]}" --state-dir "$d/s2"
     # Diagnostics (not targets): the same with fsync turned into a no-op (eatmydata), to
     # show what the durable writes cost; docker save / cp do not fsync either.
     prep_export_tar_nosync() { rm -f "$d/bundle2.tar"; }
     measure export_tar_nosync "$bbytes" self eatmydata "$APPMODEL" export --format compose \
-        --store "$d/store" --archive "$d/bundle2.tar" --tool "$APPMODEL"
+        --store "$d/store" --archive "$d/bundle2.tar" --tool "$APPMODEL" "${sign[@]}"
     rm -f "$d/bundle2.tar"
     prep_import_tar_nosync() { rm -rf "$d/s3"; }
-    measure import_tar_nosync "$bbytes" self eatmydata "$APPMODEL" import "$d/bundle.tar" --state-dir "$d/s3"
+    measure import_tar_nosync "$bbytes" self eatmydata "$APPMODEL" import "$d/bundle.tar" "${trust[@]}" --state-dir "$d/s3"
     rm -rf "$d/s3"
     local imported
     imported=$(find "$d/s2/store/blobs/sha256" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}')
