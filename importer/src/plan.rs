@@ -107,7 +107,7 @@ fn fingerprint(side: &Side<'_>, c: &Component) -> Option<String> {
     let mut c = c.clone();
     c.binaries.clear();
     let definition = serde_json::to_value(&c).ok()?;
-    let mut refs = BTreeSet::new();
+    let mut refs = Vec::new();
     collect_references(&definition, &mut refs);
     let resolved: Vec<String> = refs
         .iter()
@@ -117,12 +117,14 @@ fn fingerprint(side: &Side<'_>, c: &Component) -> Option<String> {
     Some(format!("{definition}\n{resolved:?}\n{artifacts}"))
 }
 
-/// Every `${...}` reference in any string of `v`, as its text form.
-fn collect_references(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+/// Every `${...}` reference in any string of `v`, each once, in the order met.
+fn collect_references(v: &serde_json::Value, out: &mut Vec<Reference>) {
     match v {
         serde_json::Value::String(s) => {
-            if let Ok(t) = Template::parse(s) {
-                out.extend(t.references().map(|r| format!("{r:?}")));
+            for r in Template::parse(s).iter().flat_map(|t| t.references()) {
+                if !out.contains(r) {
+                    out.push(r.clone());
+                }
             }
         }
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_references(x, out)),
@@ -131,45 +133,23 @@ fn collect_references(v: &serde_json::Value, out: &mut BTreeSet<String>) {
     }
 }
 
-/// What a reference (in its text form) stands for on this side.
+/// What a reference stands for on this side (a component's by its ports).
 fn resolve(
     model: &AppModel,
     params: &BTreeMap<String, String>,
     version: &str,
-    reference: &str,
+    reference: &Reference,
 ) -> String {
-    let param = |name: &str| params.get(name).cloned().unwrap_or_default();
-    let parsed = model
-        .components
-        .iter()
-        .flat_map(|c| serde_json::to_value(c).ok())
-        .find_map(|v| find_reference(&v, reference));
-    match parsed {
-        Some(Reference::Param(name)) => format!("{reference}={}", param(&name)),
-        Some(Reference::AppVersion) => format!("{reference}={version}"),
-        Some(Reference::AppName) => format!("{reference}={}", model.app.name),
-        Some(Reference::Component { component, .. }) => format!(
-            "{reference}={}",
-            model
-                .component(&component)
-                .map(|c| format!("{:?}", c.ports))
-                .unwrap_or_default()
-        ),
-        None => reference.to_string(),
-    }
-}
-
-fn find_reference(v: &serde_json::Value, text: &str) -> Option<Reference> {
-    match v {
-        serde_json::Value::String(s) => Template::parse(s)
-            .ok()?
-            .references()
-            .find(|r| format!("{r:?}") == text)
-            .cloned(),
-        serde_json::Value::Array(a) => a.iter().find_map(|x| find_reference(x, text)),
-        serde_json::Value::Object(o) => o.values().find_map(|x| find_reference(x, text)),
-        _ => None,
-    }
+    let value = match reference {
+        Reference::Param(name) => params.get(name).cloned().unwrap_or_default(),
+        Reference::AppVersion => version.to_string(),
+        Reference::AppName => model.app.name.clone(),
+        Reference::Component { component, .. } => model
+            .component(component)
+            .map(|c| format!("{:?}", c.ports))
+            .unwrap_or_default(),
+    };
+    format!("{reference:?}={value}")
 }
 
 #[cfg(test)]
