@@ -397,11 +397,7 @@ impl Target for Compose<'_> {
         })
     }
 
-    /// A revision that never got as far as its project file has nothing running.
     fn stop(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
-        if !rev.project_dir.join(PROJECT_FILE).is_file() {
-            return Ok(());
-        }
         let mut cmd = self.compose(rev);
         cmd.args(["down", "--remove-orphans"]);
         run(&mut cmd, "stopping the stack").map(|_| ())

@@ -920,6 +920,8 @@ fn revert(
     why: &str,
 ) -> Result<(), ImportError> {
     let nctx = ctx(site, dep, next);
+    // Best effort: a revision that never got as far as its files has nothing to stop
+    // (compose then fails for want of a project file, which changes nothing).
     let _ = target.stop(&nctx);
     dep.set_status(next.revision.number, Status::Failed, Some(why.to_string()))?;
     if let Some(prev) = previous {
