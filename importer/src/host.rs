@@ -64,11 +64,17 @@ pub fn busy_ports(
     problems
 }
 
+/// The nearest existing directory of `path` (itself or a parent) and the bytes free on its
+/// filesystem, for what is about to be written there.
+pub fn free_at(path: &Path) -> Option<(&Path, u64)> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    Some((existing, crate::site::free_bytes(existing)?))
+}
+
 /// A problem when the filesystem of `path` (or of its nearest existing parent) has less
 /// than `need` bytes free for `what`.
 pub fn space_problem(path: &Path, need: u64, what: &str) -> Option<String> {
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let free = crate::site::free_bytes(existing)?;
+    let (existing, free) = free_at(path)?;
     (free < need).then(|| {
         format!(
             "`{}` has {} free; {what} need about {}",

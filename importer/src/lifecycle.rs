@@ -278,11 +278,8 @@ fn check_snapshot_space(
         .map(|d| crate::deploy::tree_size(&d.path))
         .sum();
     let dir = dep.snapshot_dir(current.number);
-    let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
-        return Ok(());
-    };
-    match crate::site::free_bytes(existing) {
-        Some(free) if needed > free => Err(ImportError::NoSpace {
+    match crate::host::free_at(&dir) {
+        Some((existing, free)) if needed > free => Err(ImportError::NoSpace {
             what: format!("the data snapshot of revision {}", current.number),
             path: existing.to_path_buf(),
             needed,
