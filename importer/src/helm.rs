@@ -306,8 +306,8 @@ impl<R: Runner> HelmEngine<R> {
         &self,
         change: &ReleaseChange<'_>,
         helm_revision: u32,
+        registry: String,
     ) -> Result<String, ImportError> {
-        let registry = read_pushed(change.dep)?.unwrap_or_default().registry;
         let record = HelmRevision {
             release: change.dep.app.clone(),
             helm_revision,
@@ -364,7 +364,7 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
             }
         }
         let helm_revision = self.helm.last_revision(app)?;
-        self.record(change, helm_revision)
+        self.record(change, helm_revision, pushed.registry)
     }
 
     /// The change went through if Helm's newest revision is deployed, newer than the one
@@ -389,7 +389,8 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
             }
         };
         if number > before && field("status") == "deployed" && is_this {
-            return self.record(change, number).map(Some);
+            let registry = read_pushed(change.dep)?.unwrap_or_default().registry;
+            return self.record(change, number, registry).map(Some);
         }
         Ok(None)
     }
