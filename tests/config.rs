@@ -194,6 +194,20 @@ fn a_config_file_that_is_not_a_regular_file_or_too_large_is_refused() {
     for (file, why) in &cases {
         appmodel(&root(), &["config", "check", "-f", MODEL, file])
             .assert_refused(&format!("error: cannot read `{file}`: {why}\n"));
+        // Without `-f`, where the model is looked up on the site by the file's `app`: the
+        // file is read the same way, first.
+        let state = dir.path().join("state");
+        appmodel(
+            dir.path(),
+            &[
+                "config",
+                "check",
+                file,
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+        )
+        .assert_refused(&format!("error: cannot read `{file}`: {why}\n"));
     }
 }
 

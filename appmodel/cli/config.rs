@@ -6,7 +6,7 @@ use appmodel_model::types::ParamType;
 use std::path::Path;
 
 use appmodel_model::input::{cap, read_text, Links};
-use appmodel_model::{load_model, load_site_config, parse_model, LoadedModel, ModelError};
+use appmodel_model::{load_model, parse_model, parse_site_config, LoadedModel, ModelError};
 use serde_json::json;
 
 use crate::args::{ConfigCheckArgs, ConfigInitArgs};
@@ -42,12 +42,12 @@ pub fn init(args: &ConfigInitArgs) -> Result<()> {
 
 /// The model a configuration is checked against: `-f`, else `appmodel.yaml` here, else on
 /// a site the model of the newest imported version of the app the file names.
-fn model_to_check(args: &ConfigCheckArgs) -> Result<LoadedModel> {
+fn model_to_check(args: &ConfigCheckArgs, config_text: &str) -> Result<LoadedModel> {
     let here = Path::new("appmodel.yaml");
     let file = match &args.file {
         Some(f) => f.as_path(),
         None if here.exists() => here,
-        None => match imported_model(args)? {
+        None => match imported_model(args, config_text)? {
             Some(m) => return Ok(m),
             None => here,
         },
@@ -55,34 +55,26 @@ fn model_to_check(args: &ConfigCheckArgs) -> Result<LoadedModel> {
     Ok(load_model(file)?)
 }
 
-fn imported_model(args: &ConfigCheckArgs) -> Result<Option<LoadedModel>> {
+fn imported_model(args: &ConfigCheckArgs, text: &str) -> Result<Option<LoadedModel>> {
     let Some(store) = appmodel_store::Store::open_existing(&args.state.state_dir.join("store"))
     else {
         return Ok(None);
     };
-    let text = read_text(&args.config, cap::CONFIG, Links::Follow).map_err(|source| {
-        appmodel_model::ModelError::Read {
-            path: args.config.clone(),
-            source,
-        }
-    })?;
-    // The top-level `app:` line `config init` writes; the full parse comes after.
+    // The top-level `app:` line `config init` writes; the full parse comes after. The name
+    // is only compared with the records' names, never made into a path.
     let Some(app) = text.lines().find_map(|l| {
         let v = l.strip_prefix("app:")?.trim().trim_matches(['"', '\'']);
         (!v.is_empty()).then(|| v.to_string())
     }) else {
         return Ok(None);
     };
-    let newest = store
-        .records()?
-        .into_iter()
-        .filter(|r| r.app == app)
-        .filter_map(|r| Some((semver::Version::parse(&r.version).ok()?, r)))
-        .max_by(|a, b| a.0.cmp(&b.0));
-    let Some((_, record)) = newest else {
+    // Records come oldest first by semantic version.
+    let newest = store.records()?.into_iter().rfind(|r| r.app == app);
+    let Some(record) = newest else {
         return Err(UserError::new(
             format!(
-                "no version of `{app}` (the `app` of `{}`) is imported on this site",
+                "no version of {} (the `app` of `{}`) is imported on this site",
+                appmodel_model::bundle::quoted(&app),
                 args.config.display()
             ),
             "give the model with `-f FILE`, or import the app's bundle first",
@@ -101,8 +93,14 @@ fn imported_model(args: &ConfigCheckArgs) -> Result<Option<LoadedModel>> {
 }
 
 pub fn check(args: &ConfigCheckArgs) -> Result<()> {
-    let loaded = model_to_check(args)?;
-    match load_site_config(&args.config, &loaded.model) {
+    // Read once (regular file, capped); the model is found and the file parsed from it.
+    let text =
+        read_text(&args.config, cap::CONFIG, Links::Follow).map_err(|source| ModelError::Read {
+            path: args.config.clone(),
+            source,
+        })?;
+    let loaded = model_to_check(args, &text)?;
+    match parse_site_config(args.config.clone(), text, &loaded.model) {
         Ok(config) => {
             if args.json {
                 // Secret values stay in the file: the output shows only that they are set.
