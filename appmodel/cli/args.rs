@@ -91,19 +91,29 @@ pub struct SiteArgs {
 #[derive(Debug, Args)]
 #[command(disable_version_flag = true)]
 pub struct InstallArgs {
-    /// The site configuration file (`appmodel config init` writes a template).
-    #[arg(long = "config", value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// The version [default: the newest imported].
     #[arg(long = "version", value_name = "VERSION")]
     pub version: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// What install and upgrade share.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// The site configuration file (`appmodel config init` writes a template). Install
+    /// needs one; upgrade keeps the one in use unless given one, and with it alone
+    /// reconfigures the running version.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print the plan and stop: nothing changes, not even a change a crash left unfinished.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
-    /// Install a version older than the newest this site has run (recorded in history).
+    /// Go to a version older than the newest this site has run (recorded in history;
+    /// `appmodel rollback` is the normal way back, with the data).
     #[arg(long = "allow-downgrade")]
     pub allow_downgrade: bool,
     #[command(flatten)]
@@ -115,22 +125,8 @@ pub struct UpgradeArgs {
     /// The version [default: the newest imported; with only `--config`, the running one].
     #[arg(id = "upgrade_version", value_name = "VERSION")]
     pub version: Option<String>,
-    /// A new site configuration [default: the one in use]. Without VERSION, the running
-    /// version is reconfigured.
-    #[arg(long = "config", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Print the plan and stop: nothing changes, not even a change a crash left unfinished.
-    #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// Data snapshots to keep.
-    #[arg(long = "keep", default_value_t = 3, value_name = "N")]
-    pub keep: usize,
-    /// Upgrade to a version older than the newest this site has run (recorded in history;
-    /// `appmodel rollback` is the normal way back, with the data).
-    #[arg(long = "allow-downgrade")]
-    pub allow_downgrade: bool,
     #[command(flatten)]
-    pub site: SiteArgs,
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]

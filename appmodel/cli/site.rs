@@ -7,7 +7,9 @@ use appmodel_importer::lifecycle::{self, ChangeOptions, Outcome};
 use appmodel_importer::plan::Plan;
 use appmodel_importer::Site;
 
-use crate::args::{InstallArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs, UpgradeArgs};
+use crate::args::{
+    ChangeArgs, InstallArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs, UpgradeArgs,
+};
 use crate::output::{print_json, Reported};
 
 fn open(args: &SiteArgs) -> Result<Site> {
@@ -76,53 +78,29 @@ fn print_plan(plan: &Plan) {
     line("waived", &plan.waivers);
 }
 
-fn change_options<'a>(
-    site: &'a SiteArgs,
-    version: Option<&'a str>,
-    config: Option<&'a std::path::Path>,
-    keep: usize,
-    dry_run: bool,
-    allow_downgrade: bool,
-) -> ChangeOptions<'a> {
+fn change_options<'a>(version: Option<&'a str>, c: &'a ChangeArgs) -> ChangeOptions<'a> {
     ChangeOptions {
-        app: site.app.as_deref(),
+        app: c.site.app.as_deref(),
         version,
-        config,
-        keep,
-        dry_run,
-        allow_downgrade,
+        config: c.config.as_deref(),
+        keep: c.keep,
+        dry_run: c.dry_run,
+        allow_downgrade: c.allow_downgrade,
     }
 }
 
 pub fn install(args: &InstallArgs) -> Result<()> {
-    let site = open(&args.site)?;
-    let opts = change_options(
-        &args.site,
-        args.version.as_deref(),
-        args.config.as_deref(),
-        args.keep,
-        args.dry_run,
-        args.allow_downgrade,
-    );
-    report(
-        &lifecycle::install(&site, &opts)?,
-        args.site.json,
-        "installed",
-    )
+    let c = &args.change;
+    let opts = change_options(args.version.as_deref(), c);
+    let outcome = lifecycle::install(&open(&c.site)?, &opts)?;
+    report(&outcome, c.site.json, "installed")
 }
 
 pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
-    let site = open(&args.site)?;
-    let opts = change_options(
-        &args.site,
-        args.version.as_deref(),
-        args.config.as_deref(),
-        args.keep,
-        args.dry_run,
-        args.allow_downgrade,
-    );
-    let outcome = lifecycle::upgrade(&site, &opts)?;
-    if args.site.json {
+    let c = &args.change;
+    let opts = change_options(args.version.as_deref(), c);
+    let outcome = lifecycle::upgrade(&open(&c.site)?, &opts)?;
+    if c.site.json {
         return print_json(&outcome);
     }
     if outcome.unchanged {
@@ -143,7 +121,14 @@ pub fn upgrade(args: &UpgradeArgs) -> Result<()> {
 
 pub fn rollback(args: &RollbackArgs) -> Result<()> {
     let site = open(&args.site)?;
-    let opts = change_options(&args.site, None, None, args.keep, args.dry_run, false);
+    let opts = ChangeOptions {
+        app: args.site.app.as_deref(),
+        version: None,
+        config: None,
+        keep: args.keep,
+        dry_run: args.dry_run,
+        allow_downgrade: false,
+    };
     let outcome = lifecycle::rollback(&site, args.site.app.as_deref(), args.revision, &opts)?;
     report(&outcome, args.site.json, "rolled back")
 }
