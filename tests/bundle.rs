@@ -56,6 +56,15 @@ impl Vendor {
     }
 
     /// Exports and returns the bundle's path. `out` is a name under the vendor's dir.
+    /// 1.0.0 in the compose form, shipping the appmodel under test as the bundle's tool.
+    fn export_shipping_this_appmodel(&self, out: &str) -> PathBuf {
+        let args = ["--format", "compose", "--version", "1.0.0"];
+        self.export(
+            out,
+            &[&args[..], &["--tool", env!("CARGO_BIN_EXE_appmodel")]].concat(),
+        )
+    }
+
     fn export(&self, out: &str, extra: &[&str]) -> PathBuf {
         let path = self.dir.path().join(out);
         let tool = self.dir.path().join("tool");
@@ -225,17 +234,7 @@ fn a_layer(bundle: &Path) -> String {
 fn a_bundle_round_trips_from_store_to_site() {
     let vendor = Vendor::new();
     // This one ships the real appmodel executable.
-    let bundle = vendor.export(
-        "b-dir",
-        &[
-            "--format",
-            "compose",
-            "--version",
-            "1.0.0",
-            "--tool",
-            env!("CARGO_BIN_EXE_appmodel"),
-        ],
-    );
+    let bundle = vendor.export_shipping_this_appmodel("b-dir");
     let m = manifest(&bundle);
     assert_eq!(m["app"], "demo");
     assert_eq!(m["version"], "1.0.0");
@@ -1675,17 +1674,7 @@ fn a_killed_reimport_never_loses_the_imported_bundle() {
 #[test]
 fn an_import_that_does_not_fit_says_how_much_space_it_needs_where() {
     let vendor = Vendor::new();
-    let bundle = vendor.export(
-        "big",
-        &[
-            "--format",
-            "compose",
-            "--version",
-            "1.0.0",
-            "--tool",
-            env!("CARGO_BIN_EXE_appmodel"),
-        ],
-    );
+    let bundle = vendor.export_shipping_this_appmodel("big");
     let site = Site::new();
     let state = site.state();
     let Some(disk) = common::SmallDisk::mount(&state, "size=1m") else {

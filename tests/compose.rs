@@ -145,6 +145,21 @@ impl World {
         ]);
     }
 
+    /// 1.0.0 and 1.1.0 imported, 1.0.0 installed with the site configuration returned.
+    fn installed_1_0_0_with_1_1_0_imported(&self) -> PathBuf {
+        self.import("1.0.0");
+        self.import("1.1.0");
+        let config = self.config("1.0.0");
+        self.ok(&[
+            "install",
+            "--version",
+            "1.0.0",
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        config
+    }
+
     /// A site configuration written from the template in the bundle.
     fn config(&self, version: &str) -> PathBuf {
         let model = self.path(&format!(
@@ -412,16 +427,7 @@ fn a_missing_parameter_and_a_busy_port_are_refused_before_any_container_changes(
 #[test]
 fn an_upgrade_killed_midway_is_reverted_by_the_next_command() {
     let Some(w) = World::new(&[]) else { return };
-    w.import("1.0.0");
-    w.import("1.1.0");
-    let config = w.config("1.0.0");
-    w.ok(&[
-        "install",
-        "--version",
-        "1.0.0",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let config = w.installed_1_0_0_with_1_1_0_imported();
     w.probe_ok("acked.json", &["write", "30"]);
 
     let state = w.path("state");
@@ -588,16 +594,7 @@ fn a_crash_at_every_step_is_finished_or_reverted_by_the_next_command() {
 #[test]
 fn an_upgrade_that_cannot_snapshot_the_data_reverts_at_once() {
     let Some(w) = World::new(&[]) else { return };
-    w.import("1.0.0");
-    w.import("1.1.0");
-    let config = w.config("1.0.0");
-    w.ok(&[
-        "install",
-        "--version",
-        "1.0.0",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    w.installed_1_0_0_with_1_1_0_imported();
     w.probe_ok("acked.json", &["write", "10"]);
     // A snapshot directory with room for two files only.
     let snaps = w.path(&format!("state/deploy/{APP}/snapshots"));
