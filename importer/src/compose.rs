@@ -140,12 +140,16 @@ impl<'s> Compose<'s> {
         Ok(out.lines().map(str::to_string).collect())
     }
 
-    /// The user a component's container runs as (`user:` in the model, else the image's),
-    /// numeric; root when it cannot be told.
-    fn container_user(&self, rev: &RevisionCtx<'_>, c: &Component) -> (u32, u32) {
+    /// The user a component's container runs as (`user:` in the model, else the image's
+    /// for this host's platform), numeric; root when neither says. A user given by name
+    /// cannot be told without the image's /etc/passwd: that is an error naming it.
+    fn container_user(&self, rev: &RevisionCtx<'_>, c: &Component) -> Result<(u32, u32), String> {
         let from_image = || {
             let art = rev.record.components.get(&c.name)?;
-            let img = art.images.values().next()?;
+            let img = art
+                .images
+                .get(&appmodel_model::bundle::host_platform())
+                .or_else(|| art.images.values().next())?;
             // An image config is a few KiB; one claiming more is not read into memory.
             if img.config.size > 1 << 20 {
                 return None;
@@ -155,10 +159,21 @@ impl<'s> Compose<'s> {
             config["config"]["User"].as_str().map(str::to_string)
         };
         let user = c.user.clone().or_else(from_image).unwrap_or_default();
-        let mut parts = user.split(':');
-        let uid = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
-        let gid = parts.next().and_then(|g| g.parse().ok()).unwrap_or(uid);
-        (uid, gid)
+        if user.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut parts = user.splitn(2, ':');
+        let uid: Option<u32> = parts.next().and_then(|u| u.parse().ok());
+        let gid: Option<Option<u32>> = parts.next().map(|g| g.parse().ok());
+        match (uid, gid) {
+            (Some(u), None) => Ok((u, u)),
+            (Some(u), Some(Some(g))) => Ok((u, g)),
+            _ => Err(format!(
+                "component `{}` runs as user {}, a name appmodel cannot map to the numeric id its config file holding a secret must be owned by; set `user: UID[:GID]` in the model",
+                c.name,
+                appmodel_model::bundle::quoted(&user)
+            )),
+        }
     }
 }
 
@@ -211,6 +226,14 @@ impl Target for Compose<'_> {
                 None
             }
         };
+        // The owner of each config file holding a secret must be known before anything starts.
+        for c in &new.record.model.components {
+            if new.record.model.config_holds_secret(c) {
+                if let Err(e) = self.container_user(new, c) {
+                    problems.push(e);
+                }
+            }
+        }
         // Host ports the new revision publishes that the running one does not hold already.
         problems.extend(crate::host::busy_ports(new, current, |p| p.published()));
         // Room for the images not loaded yet (compressed size, twice, for unpacking).
@@ -353,7 +376,7 @@ impl Target for Compose<'_> {
                 if model.holds_secret(v.content.as_deref().unwrap_or_default()) {
                     // Readable by the container's user only, from the first byte.
                     write_private(&p, text.as_bytes())?;
-                    let (uid, gid) = self.container_user(rev, c);
+                    let (uid, gid) = self.container_user(rev, c).map_err(ImportError::BadState)?;
                     std::os::unix::fs::chown(&p, Some(uid), Some(gid))
                         .map_err(io_err("set the owner of", &p))?;
                 } else {
@@ -482,4 +505,49 @@ fn append(tar: &mut tar::Builder<impl Write>, path: &str, bytes: &[u8]) -> Resul
     h.set_mode(0o644);
     tar.append_data(&mut h, path, bytes)
         .map_err(|e| ImportError::Engine(format!("docker load: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component's container user is numeric, or a clear refusal: before, a user given by
+    /// name became root, and its secret config file (0600, root) was unreadable to it.
+    #[test]
+    fn the_owner_of_a_secret_config_file_is_a_numeric_user_or_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site::open(&dir.path().join("state")).unwrap();
+        let compose = Compose {
+            site: &site,
+            tool: Tool::V2,
+            docker: "docker".into(),
+        };
+        let user_of = |user: Option<&str>| {
+            let text = format!(
+                "apiVersion: appmodel/v1\napp: {{name: a, version: 1.0.0}}\ncomponents:\n  - name: c\n    image: {{registry: r.example/c:1}}\n{}",
+                user.map(|u| format!("    user: \"{u}\"\n")).unwrap_or_default()
+            );
+            let model = appmodel_model::parse_model("m.yaml".into(), text.clone())
+                .unwrap()
+                .model;
+            let record = appmodel_model::record::VersionRecord::unpublished("m.yaml", text, model);
+            let params = BTreeMap::new();
+            let rev = RevisionCtx {
+                app: "a",
+                number: 1,
+                record: &record,
+                bundle_dir: dir.path().join("b"),
+                project_dir: dir.path().join("p"),
+                params: &params,
+            };
+            compose.container_user(&rev, &record.model.components[0])
+        };
+        assert_eq!(user_of(None), Ok((0, 0)));
+        assert_eq!(user_of(Some("1000")), Ok((1000, 1000)));
+        assert_eq!(user_of(Some("1000:2000")), Ok((1000, 2000)));
+        for named in ["nginx", "1000:staff"] {
+            let e = user_of(Some(named)).unwrap_err();
+            assert!(e.contains(&format!("runs as user `{named}`")), "{e}");
+        }
+    }
 }
