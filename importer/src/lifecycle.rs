@@ -27,7 +27,9 @@ use crate::site::Site;
 use crate::target::{ComponentStatus, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
 
-/// Snapshots kept by default (the current revision's and rollback targets' are never removed).
+/// Snapshots kept by default: the newest `--keep`, and always the one of the newest
+/// superseded revision (what a plain `rollback` goes back to). An older revision's
+/// snapshot may be pruned; `rollback N` to it then says there is no snapshot.
 pub const DEFAULT_KEEP: usize = 3;
 
 /// The app a site command means: the one named, else the only one imported.
