@@ -54,6 +54,8 @@ bad_model! {
     floats_for_integers_and_numbers_that_are_not_numbers => "not-numbers",
     // `app.upgrade_from` is a semver requirement.
     an_upgrade_from_that_is_not_a_requirement => "bad-upgrade-from",
+    // The `licence` section: key, plans, entitlements, trial, `${licence.NAME}`.
+    every_licence_problem_with_its_position => "bad-licence",
 }
 
 #[test]

@@ -142,6 +142,10 @@ fn resolve(
 ) -> String {
     let value = match reference {
         Reference::Param(name) => params.get(name).cloned().unwrap_or_default(),
+        Reference::Licence(name) => params
+            .get(&appmodel_model::expr::licence_key(name))
+            .cloned()
+            .unwrap_or_default(),
         Reference::AppVersion => version.to_string(),
         Reference::AppName => model.app.name.clone(),
         Reference::Component { component, .. } => model

@@ -8,6 +8,8 @@
 //! Grammar inside `${ }`:
 //! - `params.NAME`
 //! - `app.name`, `app.version`
+//! - `licence.NAME` (an entitlement of the site's licence plan) and `licence.plan`; the
+//!   target gets them from the `param` lookup as `licence.NAME` (no parameter name has a dot)
 //! - `components.C.host`
 //! - `components.C.port` (the only port) or `components.C.ports.P`
 //! - `components.C.address` or `components.C.address.P` (`host:port`)
@@ -25,6 +27,8 @@ pub enum Reference {
     Param(String),
     AppName,
     AppVersion,
+    /// An entitlement of the licence's plan, or `plan` (the plan's name).
+    Licence(String),
     Component {
         component: String,
         field: ComponentField,
@@ -66,6 +70,7 @@ impl fmt::Display for Reference {
             Reference::Param(p) => write!(f, "${{params.{p}}}"),
             Reference::AppName => f.write_str("${app.name}"),
             Reference::AppVersion => f.write_str("${app.version}"),
+            Reference::Licence(n) => write!(f, "${{licence.{n}}}"),
             Reference::Component { component, field } => match field {
                 ComponentField::Host => write!(f, "${{components.{component}.host}}"),
                 ComponentField::Port(None) => write!(f, "${{components.{component}.port}}"),
@@ -140,19 +145,22 @@ impl Template {
 }
 
 fn parse_reference(expr: &str) -> Result<Reference, ExprError> {
-    let err = |message: String| ExprError {
+    let err = |message: String| {
+        ExprError {
         message,
         hint: Some(
-            "expressions are `params.NAME`, `app.name`, `app.version` or `components.NAME.` \
+            "expressions are `params.NAME`, `app.name`, `app.version`, `licence.NAME` or `components.NAME.` \
              followed by `host`, `port`, `ports.P`, `address[.P]` or `url[.P]`"
                 .into(),
         ),
+    }
     };
     let parts: Vec<&str> = expr.split('.').collect();
     match parts.as_slice() {
         ["params", name] if !name.is_empty() => Ok(Reference::Param(name.to_string())),
         ["app", "name"] => Ok(Reference::AppName),
         ["app", "version"] => Ok(Reference::AppVersion),
+        ["licence", name] if !name.is_empty() => Ok(Reference::Licence(name.to_string())),
         ["components", component, field @ ..] if !component.is_empty() => {
             let port = |p: &[&str]| p.first().map(|s| s.to_string());
             let field = match field {
@@ -251,6 +259,11 @@ pub fn referenced_port<'m>(
     Ok(Some((c, Some(port))))
 }
 
+/// The key under which a target's `param` lookup gives `${licence.NAME}`.
+pub fn licence_key(name: &str) -> String {
+    format!("licence.{name}")
+}
+
 /// Resolves one reference for a target: `host` names how a component is reached there,
 /// `param` gives a parameter's value (or a placeholder the target fills in later).
 pub fn resolve(
@@ -266,6 +279,10 @@ pub fn resolve(
         }),
         Reference::AppName => Ok(model.app.name.clone()),
         Reference::AppVersion => Ok(model.app.version.clone()),
+        Reference::Licence(name) => param(&licence_key(name)).ok_or_else(|| RefError {
+            message: format!("`{reference}` has no value"),
+            hint: Some("a licence must be activated on the site first".into()),
+        }),
         Reference::Component { field, .. } => {
             let Some((c, port)) = referenced_port(model, reference)? else {
                 return Err(RefError {

@@ -4,9 +4,13 @@
 
 use crate::types::Component;
 
-/// The variable a parameter is passed in (compose `.env`, systemd environment file).
+/// The variable a parameter is passed in (compose `.env`, systemd environment file); a
+/// licence entitlement (`licence.NAME`, see [`crate::expr::licence_key`]) is `LICENCE_NAME`.
 pub fn param_var(name: &str) -> String {
-    format!("PARAM_{name}")
+    match name.strip_prefix("licence.") {
+        Some(entitlement) => format!("LICENCE_{entitlement}"),
+        None => format!("PARAM_{name}"),
+    }
 }
 
 /// The compose form.

@@ -30,6 +30,65 @@ pub struct AppModel {
     pub parameters: Vec<Parameter>,
     /// The programs that make up the application.
     pub components: Vec<Component>,
+    /// How the application is licensed on a site (docs/licence.md). Absent: no licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<LicencePolicy>,
+}
+
+/// The licence a site needs: who signs it, the plans sold, and the grace given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicencePolicy {
+    /// The vendor's licence public key: the base64 line of the `.pub` file written by
+    /// `appmodel license key generate` (minisign format, `RW…`).
+    pub public_key: String,
+    /// Without a licence the app runs for this trial; absent, a licence must be activated
+    /// before the app is installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
+    /// Days before expiry from which install, upgrade and status warn. Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_days: Option<u32>,
+    /// Days after expiry the app keeps running (no upgrade to a version published after the
+    /// expiry) before it is stopped. Default: 14.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_days: Option<u32>,
+    /// The plans, by name: each plan's entitlements (integers, booleans or strings), which
+    /// the app reads as `${licence.NAME}`. Every plan has the same entitlements.
+    pub plans: BTreeMap<String, BTreeMap<String, Scalar>>,
+}
+
+/// A trial: how long and with which plan's entitlements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trial {
+    /// Days from the first install.
+    pub days: u32,
+    /// The plan whose entitlements the trial gives.
+    pub plan: String,
+}
+
+/// Default of [`LicencePolicy::warn_days`].
+pub const DEFAULT_WARN_DAYS: u32 = 30;
+/// Default of [`LicencePolicy::grace_days`].
+pub const DEFAULT_GRACE_DAYS: u32 = 14;
+
+impl LicencePolicy {
+    pub fn warn_days(&self) -> u32 {
+        self.warn_days.unwrap_or(DEFAULT_WARN_DAYS)
+    }
+    pub fn grace_days(&self) -> u32 {
+        self.grace_days.unwrap_or(DEFAULT_GRACE_DAYS)
+    }
+    /// The entitlement names, each once (validation makes every plan list them all).
+    pub fn entitlements(&self) -> impl Iterator<Item = &str> {
+        let names: std::collections::BTreeSet<&str> = self
+            .plans
+            .values()
+            .flat_map(|p| p.keys().map(String::as_str))
+            .collect();
+        names.into_iter()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

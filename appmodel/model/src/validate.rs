@@ -1,7 +1,7 @@
 //! Semantic checks of a structurally valid model: names, references, ports, cycles, versions,
 //! parameters. Every finding is collected; nothing stops at the first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -80,7 +80,106 @@ pub fn check(model: &AppModel, root: &Node) -> Vec<Diagnostic> {
     check_ports(model, &mut c);
     check_dependencies(model, &mut c);
     check_expressions(model, &mut c);
+    check_licence(model, &mut c);
     c.out
+}
+
+/// The base64 line of a minisign public key: "Ed", an 8-byte key number, 32 key bytes.
+fn minisign_public_key(text: &str) -> bool {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .is_ok_and(|b| b.len() == 42 && b.starts_with(b"Ed"))
+}
+
+fn check_licence(model: &AppModel, c: &mut Checker<'_>) {
+    let Some(policy) = &model.licence else {
+        return;
+    };
+    let base = Path::parse("licence");
+    if !minisign_public_key(&policy.public_key) {
+        c.at(
+            base.key("public_key"),
+            "`public_key` is not a minisign public key".into(),
+            Some(
+                "copy the second line of the `.pub` file `appmodel license key generate` wrote"
+                    .into(),
+            ),
+        );
+    }
+    if policy.plans.is_empty() {
+        c.at(
+            base.key("plans"),
+            "a licence needs at least one plan".into(),
+            None,
+        );
+    }
+    // Each entitlement with the first plan (by name) that gives it.
+    let mut union: BTreeMap<&str, (&str, &Scalar)> = BTreeMap::new();
+    for (plan, entitlements) in &policy.plans {
+        for (name, value) in entitlements {
+            union.entry(name).or_insert((plan, value));
+        }
+    }
+    for (plan, entitlements) in &policy.plans {
+        let path = base.key("plans").key(plan);
+        if !dns_name(plan) {
+            c.at_key(
+                path.clone(),
+                format!("invalid plan name `{plan}`"),
+                Some(NAME_RULE.into()),
+            );
+        }
+        for (name, (other, value)) in &union {
+            match entitlements.get(*name) {
+                None => c.at_key(
+                    path.clone(),
+                    format!("plan `{plan}` lacks entitlement `{name}`, which plan `{other}` has"),
+                    Some("every plan lists the same entitlements".into()),
+                ),
+                Some(v) if std::mem::discriminant(v) != std::mem::discriminant(*value) => c.at(
+                    path.key(name),
+                    format!("entitlement `{name}` has another type than in plan `{other}`"),
+                    Some("every plan gives an entitlement the same type".into()),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (name, value) in entitlements {
+            if !ident(name) || name == "plan" {
+                c.at_key(
+                    path.key(name),
+                    format!("invalid entitlement name `{name}`"),
+                    Some("use letters, digits and `_`, not starting with a digit; `plan` is the plan's name".into()),
+                );
+            }
+            if matches!(value, Scalar::Float(_)) {
+                c.at(
+                    path.key(name),
+                    format!("entitlement `{name}` is a number with a fraction"),
+                    Some("entitlements are integers, booleans or strings".into()),
+                );
+            }
+        }
+    }
+    if let Some(trial) = &policy.trial {
+        if !policy.plans.contains_key(&trial.plan) {
+            let hint = closest(&trial.plan, policy.plans.keys().map(String::as_str))
+                .map(|k| format!("did you mean `{k}`?"));
+            c.at(
+                base.key("trial").key("plan"),
+                format!("trial plan `{}` is not one of the plans", trial.plan),
+                hint,
+            );
+        }
+        if trial.days == 0 {
+            c.at(
+                base.key("trial").key("days"),
+                "a trial of 0 days: remove `trial` to require a licence".into(),
+                None,
+            );
+        }
+    }
 }
 
 fn check_app(model: &AppModel, c: &mut Checker<'_>) {
@@ -707,6 +806,26 @@ fn check_template(model: &AppModel, text: &str, path: Path, c: &mut Checker<'_>)
                     format!("`{r}` refers to undeclared parameter `{name}`"),
                     Some(hint),
                 );
+            }
+            Reference::Licence(name) => {
+                let known = model
+                    .licence
+                    .as_ref()
+                    .is_some_and(|l| name == "plan" || l.entitlements().any(|e| e == name));
+                if !known {
+                    let hint = match &model.licence {
+                        None => "declare a `licence` section with plans".to_string(),
+                        Some(l) => match closest(name, l.entitlements().chain(["plan"])) {
+                            Some(k) => format!("did you mean `{k}`?"),
+                            None => "add it to every plan's entitlements".into(),
+                        },
+                    };
+                    c.at(
+                        path.clone(),
+                        format!("`{r}` refers to no licence entitlement"),
+                        Some(hint),
+                    );
+                }
             }
             Reference::Component { .. } => {
                 if let Err(e) = referenced_port(model, r) {

@@ -64,6 +64,7 @@
 //! [minisign]: https://jedisct1.github.io/minisign/
 
 mod key;
+mod message;
 mod signature;
 
 #[cfg(test)]
@@ -76,6 +77,7 @@ use appmodel_model::input::{self, InputError, Links};
 use blake2::{Blake2b512, Digest};
 
 pub use key::{KeyPair, PublicKey, SecretKey};
+pub use message::MESSAGE_SIGNATURE_LEN;
 pub use signature::{sign, verify, Signature, Verified};
 
 /// Errors of key handling, signing and verification.
