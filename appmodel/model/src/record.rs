@@ -340,8 +340,62 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` into seconds since the epoch
+/// (years 1970 to 9999); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (hh, mm, ss) = match b.len() {
+        10 => (0, 0, 0),
+        20 if b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z' => {
+            (num(11..13)?, num(14..16)?, num(17..19)?)
+        }
+        _ => return None,
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    if hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let (yy, mo) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mo + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 #[cfg(test)]
 mod time_tests {
+    #[test]
+    fn parsing_is_the_inverse_of_formatting() {
+        for secs in [0, 951_782_400, 1_795_435_200, 4_102_444_799, 86_399] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(secs)), Some(secs));
+        }
+        assert_eq!(super::parse_rfc3339("2027-12-31"), Some(1_830_211_200));
+        for bad in [
+            "", "2027-13-01", "2027-02-29", "1969-12-31", "2027-1-01", "2027-01-01T24:00:00Z",
+            "2027-01-01T00:00:00", "+027-01-01", "2027-01-01x", "２０２７-01-01",
+        ] {
+            assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(super::parse_rfc3339("2028-02-29"), Some(1_835_395_200));
+    }
+
     #[test]
     fn known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -48,6 +48,11 @@ pub(crate) fn dns_name(s: &str) -> bool {
     s.len() <= 63 && re(&R, "^[a-z]([a-z0-9-]*[a-z0-9])?$").is_match(s)
 }
 
+/// Whether `s` is a valid app, component or plan name (lowercase DNS label).
+pub fn is_name(s: &str) -> bool {
+    dns_name(s)
+}
+
 pub(crate) fn ident(s: &str) -> bool {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, "^[A-Za-z_][A-Za-z0-9_]*$").is_match(s)
