@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use appmodel_model::bundle::Form;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Deliver on-premise software to sites with no internet.
@@ -201,22 +203,20 @@ pub struct ProbeArgs {
     pub timeout: u64,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FormArg {
-    /// docker-compose project with its images.
-    Compose,
-    /// Helm chart with its images.
-    Helm,
-    /// systemd units with static binaries.
-    Systemd,
+/// `--format`: every form by name, with its line of help, from [`Form::ALL`].
+fn form_parser() -> impl TypedValueParser<Value = Form> {
+    PossibleValuesParser::new(
+        Form::ALL.map(|form| PossibleValue::new(form.as_str()).help(form.describe())),
+    )
+    .try_map(|name| name.parse::<Form>())
 }
 
 #[derive(Debug, Args)]
 #[command(disable_version_flag = true, group(clap::ArgGroup::new("output").required(true).args(["dir", "archive"])))]
 pub struct ExportArgs {
     /// The form of the bundle.
-    #[arg(long, value_enum)]
-    pub format: FormArg,
+    #[arg(long, value_parser = form_parser())]
+    pub format: Form,
     /// The version to export [default: the newest published].
     #[arg(long = "version", id = "export_version", value_name = "VERSION")]
     pub version: Option<String>,
@@ -556,5 +556,52 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    fn export_args(format: &str) -> Result<super::ExportArgs, clap::Error> {
+        use clap::Parser;
+        let cli =
+            super::Cli::try_parse_from(["appmodel", "export", "--format", format, "-o", "b"])?;
+        match cli.command {
+            super::Command::Export(args) => Ok(args),
+            other => panic!("not export: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn format_takes_every_form_by_name_and_lists_them_on_a_wrong_one() {
+        for form in super::Form::ALL {
+            assert_eq!(export_args(form.as_str()).unwrap().format, form);
+        }
+        let e = export_args("docker").unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(
+            e.to_string()
+                .contains("[possible values: compose, helm, systemd]"),
+            "{e}"
+        );
+    }
+
+    /// Every form `--format` offers has its row in the exporter's form table and in the
+    /// importer's (the two crates do not depend on each other, so the check is here).
+    #[test]
+    fn every_form_is_exported_and_deployed() {
+        for form in super::Form::ALL {
+            let rows = |forms: &[_]| forms.iter().filter(|f| **f == form).count();
+            let exported: Vec<_> = appmodel_exporters::forms::FORMS
+                .iter()
+                .map(|r| r.form)
+                .collect();
+            let deployed: Vec<_> = appmodel_importer::engine::FORMS
+                .iter()
+                .map(|r| r.form)
+                .collect();
+            assert_eq!(rows(&exported), 1, "{form} in exporters/src/forms.rs");
+            assert_eq!(rows(&deployed), 1, "{form} in importer/src/engine.rs");
+        }
+        assert_eq!(
+            appmodel_exporters::forms::FORMS.len(),
+            appmodel_importer::engine::FORMS.len()
+        );
     }
 }

@@ -1,10 +1,9 @@
 use anyhow::{Context, Result};
 use appmodel_exporters::{export, ExportOptions, Output};
-use appmodel_model::bundle::Form;
 use appmodel_model::record::human_bytes;
 use serde_json::json;
 
-use crate::args::{ExportArgs, FormArg};
+use crate::args::ExportArgs;
 use crate::output::{print_json, UserError};
 
 pub fn run(args: &ExportArgs) -> Result<()> {
@@ -28,11 +27,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         Some(v) => Some(crate::store::record(&store, &app, v)?.version),
         None => None,
     };
-    let form = match args.format {
-        FormArg::Compose => Form::Compose,
-        FormArg::Helm => Form::Helm,
-        FormArg::Systemd => Form::Systemd,
-    };
+    let form = args.format;
     let output = match (&args.dir, &args.archive) {
         (Some(d), _) => Output::Dir(d.clone()),
         (None, Some(f)) => Output::Archive(f.clone()),

@@ -13,6 +13,8 @@ use appmodel_model::expr::render_for_target;
 use appmodel_model::record::VersionRecord;
 use appmodel_model::types::{AppModel, Component, HealthCheck, Protocol, VolumeKind};
 
+use crate::forms::{FormExporter, Needs, Ships};
+use crate::plan::json_bytes;
 use crate::yaml_out::to_yaml;
 use crate::ExportError;
 
@@ -22,6 +24,63 @@ pub use appmodel_model::layout::compose::{
     TOOL_IN_CONTAINER, TOOL_VAR,
 };
 pub use appmodel_model::layout::param_var;
+
+/// The compose form in the form table ([`crate::forms::FORMS`]).
+pub struct Compose;
+
+impl FormExporter for Compose {
+    fn ships(&self) -> Ships {
+        Ships::Images
+    }
+
+    /// The compose project, its variables, and the docker-archive manifest for `docker load`.
+    fn files(
+        &self,
+        record: &VersionRecord,
+        needs: &Needs<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+        let mut names = std::collections::BTreeMap::new();
+        let mut docker = Vec::new();
+        let platform = record
+            .model
+            .app
+            .platforms()
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        for (component, p, img) in &needs.images {
+            if *p != platform {
+                continue;
+            }
+            let name = image_name(
+                &record.app,
+                component,
+                &record.version,
+                img.manifest.digest.hex(),
+            );
+            docker.push(json!({
+                "Config": format!("blobs/sha256/{}", img.config.digest.hex()),
+                "RepoTags": [name],
+                "Layers": img.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
+            }));
+            names.insert(component.to_string(), name);
+        }
+        Ok(vec![
+            (
+                COMPOSE_FILE.to_string(),
+                compose_file(record, &names)?.into_bytes(),
+            ),
+            (ENV_EXAMPLE.to_string(), env_example(record).into_bytes()),
+            (DOCKER_MANIFEST.to_string(), json_bytes(&docker)),
+        ])
+    }
+
+    fn readme_files(&self) -> &'static str {
+        "compose/ (the docker-compose project), oci-layout, index.json and\n\
+         manifest.json: the images, also loadable by hand with\n\
+         `tar -c manifest.json oci-layout index.json blobs | docker load`."
+    }
+}
 
 fn escape_dollars(s: &str) -> String {
     s.replace('$', "$$")

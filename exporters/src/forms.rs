@@ -1,8 +1,11 @@
-//! What each form takes from a published version.
+//! The seam between the bundle writer and a form, chosen from one table ([`FORMS`]).
 //!
-//! compose and helm ship container images (OCI layout); systemd ships static binaries. The
-//! rendered files of each form (compose project, chart, units) are added by the form's own
-//! module.
+//! A form ships either container images (as an OCI image layout: `oci-layout`, `index.json`,
+//! `blobs/`) or static binaries (as blobs), see [`Ships`]; [`needs`] picks them from the
+//! published version. The form's own module renders its files (compose project, chart,
+//! units) through [`FormExporter`]. [`crate::plan`] names no form.
+//!
+//! A new form is one module implementing [`FormExporter`] plus one row in [`FORMS`].
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,62 @@ use appmodel_model::record::{BlobRef, ImageArtifact, VersionRecord};
 use appmodel_model::Digest;
 
 use crate::ExportError;
+
+/// What a form carries to the site, besides its rendered files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ships {
+    /// Each component's container image per platform, as an OCI image layout.
+    Images,
+    /// Each component's static binary per platform.
+    Binaries,
+}
+
+/// One form's part of an export.
+pub trait FormExporter {
+    fn ships(&self) -> Ships;
+
+    /// The form's rendered files, `(path in the bundle, bytes)`, for `record` and what
+    /// [`needs`] picked for it.
+    fn files(
+        &self,
+        record: &VersionRecord,
+        needs: &Needs<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ExportError>;
+
+    /// The end of README.txt's list of files: the form's own, in a sentence.
+    fn readme_files(&self) -> &'static str;
+}
+
+/// One row of the form table.
+pub struct FormRow {
+    pub form: Form,
+    pub exporter: &'static dyn FormExporter,
+}
+
+/// Every form this appmodel exports, and how.
+pub const FORMS: &[FormRow] = &[
+    FormRow {
+        form: Form::Compose,
+        exporter: &crate::compose::Compose,
+    },
+    FormRow {
+        form: Form::Helm,
+        exporter: &crate::helm::Helm,
+    },
+    FormRow {
+        form: Form::Systemd,
+        exporter: &crate::systemd::Systemd,
+    },
+];
+
+/// The exporter of `form`: the one typed refusal for a form without a row.
+pub fn exporter(form: Form) -> Result<&'static dyn FormExporter, ExportError> {
+    FORMS
+        .iter()
+        .find(|r| r.form == form)
+        .map(|r| r.exporter)
+        .ok_or(ExportError::UnsupportedForm(form))
+}
 
 /// The images (per component and platform) and binaries a form needs.
 #[derive(Debug, Default)]
@@ -35,14 +94,17 @@ impl Needs<'_> {
     }
 }
 
+/// The images or binaries (as `form` ships) of every component, for every platform of the
+/// app; a component without one cannot be exported to the form.
 pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportError> {
+    let ships = exporter(form)?.ships();
     let mut needs = Needs::default();
     let platforms = record.model.app.platforms();
     for c in &record.model.components {
         let art = record.components.get(&c.name);
         for p in &platforms {
-            match form {
-                Form::Compose | Form::Helm => {
+            match ships {
+                Ships::Images => {
                     let img = art.and_then(|a| a.images.get(p)).ok_or_else(|| {
                         ExportError::NotExportable {
                             component: c.name.clone(),
@@ -54,7 +116,7 @@ pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportErro
                     })?;
                     needs.images.push((c.name.as_str(), p.clone(), img));
                 }
-                Form::Systemd => {
+                Ships::Binaries => {
                     let bin = art.and_then(|a| a.binaries.get(p)).ok_or_else(|| {
                         ExportError::NotExportable {
                             component: c.name.clone(),
@@ -74,4 +136,36 @@ pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportErro
         }
     }
     Ok(needs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_has_exactly_one_row() {
+        for form in Form::ALL {
+            assert_eq!(FORMS.iter().filter(|r| r.form == form).count(), 1, "{form}");
+            assert!(exporter(form).is_ok(), "{form}");
+        }
+        assert_eq!(FORMS.len(), Form::ALL.len());
+    }
+
+    #[test]
+    fn images_for_compose_and_helm_binaries_for_systemd() {
+        let ships = |form| exporter(form).map(|e| e.ships()).ok();
+        assert_eq!(ships(Form::Compose), Some(Ships::Images));
+        assert_eq!(ships(Form::Helm), Some(Ships::Images));
+        assert_eq!(ships(Form::Systemd), Some(Ships::Binaries));
+    }
+
+    #[test]
+    fn a_form_without_a_row_is_one_typed_error() {
+        let e = ExportError::UnsupportedForm(Form::Helm);
+        assert_eq!(
+            e.to_string(),
+            "the helm form cannot be exported by this appmodel"
+        );
+        assert!(e.is_user_error());
+    }
 }

@@ -34,7 +34,7 @@ use appmodel_model::types::{
 };
 use appmodel_model::units::parse_duration;
 
-use crate::forms::Needs;
+use crate::forms::{FormExporter, Needs, Ships};
 use crate::yaml_out::to_yaml;
 use crate::ExportError;
 
@@ -49,6 +49,27 @@ pub const PARAMS_OBJECT: &str = "params";
 /// The packaged chart's path in the bundle: `helm/APP-VERSION.tgz`.
 pub fn chart_archive_path(record: &VersionRecord) -> String {
     appmodel_model::layout::helm::chart_path(&record.app, &record.version)
+}
+
+/// The helm form in the form table ([`crate::forms::FORMS`]).
+pub struct Helm;
+
+impl FormExporter for Helm {
+    fn ships(&self) -> Ships {
+        Ships::Images
+    }
+
+    fn files(
+        &self,
+        record: &VersionRecord,
+        needs: &Needs<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+        bundle_files(record, needs)
+    }
+
+    fn readme_files(&self) -> &'static str {
+        "oci-layout and index.json (the images, see `appmodel push-images`) and the chart."
+    }
 }
 
 /// The bundle files of the Helm form: the packaged chart and the install notes.

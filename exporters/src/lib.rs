@@ -3,8 +3,9 @@
 //! - [`plan`]: decides the bundle's content (record, tool, OCI layout, blobs, form files)
 //!   and builds its manifest before a single byte is written;
 //! - [`write`]: writes the planned bundle as a directory or a tar, deterministically;
-//! - [`forms`]: what each form (compose, helm, systemd) needs from the record;
-//! - [`compose`], [`systemd`]: each form's rendered files.
+//! - [`forms`]: the form table: per form (compose, helm, systemd) what it ships (images or
+//!   binaries) and which module renders its files;
+//! - [`compose`], [`helm`], [`systemd`]: each form's rendered files.
 //!
 //! The manifest, with every file's size and sha256, is written first and is the bundle's
 //! root of trust; a signature over its bytes may follow. Exporting the same version twice
@@ -39,6 +40,8 @@ pub enum ExportError {
         form: Form,
         reason: String,
     },
+    #[error("the {0} form cannot be exported by this appmodel")]
+    UnsupportedForm(Form),
     #[error("`{}` exists already", .0.display())]
     OutputExists(PathBuf),
     #[error("cannot {action} `{}`", .path.display())]
@@ -63,6 +66,7 @@ impl ExportError {
             self,
             ExportError::NotPublished { .. }
                 | ExportError::NotExportable { .. }
+                | ExportError::UnsupportedForm(_)
                 | ExportError::OutputExists(_)
                 | ExportError::Sign(_)
         )

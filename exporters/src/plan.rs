@@ -12,7 +12,7 @@ use appmodel_store::{copy_stream, CopyError, HashingReader, Store};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::forms::needs;
+use crate::forms::{exporter, needs, Ships};
 use crate::{io_err, ExportError, ExportOptions};
 
 /// Where a planned file's bytes come from.
@@ -51,7 +51,8 @@ fn bytes_file(path: &str, bytes: Vec<u8>) -> PlannedFile {
     }
 }
 
-fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
+/// Pretty JSON with a final newline, as every JSON file of a bundle is written.
+pub(crate) fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
     let mut v = serde_json::to_vec_pretty(value).unwrap_or_default();
     v.push(b'\n');
     v
@@ -73,6 +74,7 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         ),
         None => None,
     };
+    let exporter = exporter(opts.form)?;
     let needs = needs(&record, opts.form)?;
     let mut files = vec![
         bytes_file(RECORD_FILE, json_bytes(&record)),
@@ -80,12 +82,12 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         bytes_file("appmodel.yaml", record.model_text.clone().into_bytes()),
         bytes_file(
             "README.txt",
-            readme(&record, opts.form, base.as_ref()).into_bytes(),
+            readme(&record, opts.form, exporter.readme_files(), base.as_ref()).into_bytes(),
         ),
         tool_file(opts)?,
     ];
 
-    if matches!(opts.form, Form::Compose | Form::Helm) {
+    if exporter.ships() == Ships::Images {
         files.push(bytes_file(
             "oci-layout",
             br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
@@ -115,18 +117,8 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         ));
     }
 
-    if opts.form == Form::Compose {
-        files.extend(compose_files(&record, &needs)?);
-    }
-    if opts.form == Form::Helm {
-        for (path, bytes) in crate::helm::bundle_files(&record, &needs)? {
-            files.push(bytes_file(&path, bytes));
-        }
-    }
-    if opts.form == Form::Systemd {
-        for (path, bytes) in crate::systemd::unit_files(&record)? {
-            files.push(bytes_file(&path, bytes));
-        }
+    for (path, bytes) in exporter.files(&record, &needs)? {
+        files.push(bytes_file(&path, bytes));
     }
 
     let base_blobs = base.as_ref().map(|b| {
@@ -174,51 +166,6 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     })
 }
 
-/// The compose project, its variables, and the docker-archive manifest for `docker load`.
-fn compose_files(
-    record: &VersionRecord,
-    needs: &crate::forms::Needs<'_>,
-) -> Result<Vec<PlannedFile>, ExportError> {
-    use crate::compose;
-    let mut names = std::collections::BTreeMap::new();
-    let mut docker = Vec::new();
-    let platform = record
-        .model
-        .app
-        .platforms()
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    for (component, p, img) in &needs.images {
-        if *p != platform {
-            continue;
-        }
-        let name = compose::image_name(
-            &record.app,
-            component,
-            &record.version,
-            img.manifest.digest.hex(),
-        );
-        docker.push(json!({
-            "Config": format!("blobs/sha256/{}", img.config.digest.hex()),
-            "RepoTags": [name],
-            "Layers": img.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
-        }));
-        names.insert(component.to_string(), name);
-    }
-    Ok(vec![
-        bytes_file(
-            compose::COMPOSE_FILE,
-            compose::compose_file(record, &names)?.into_bytes(),
-        ),
-        bytes_file(
-            compose::ENV_EXAMPLE,
-            compose::env_example(record).into_bytes(),
-        ),
-        bytes_file(compose::DOCKER_MANIFEST, json_bytes(&docker)),
-    ])
-}
-
 fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
     let path = &opts.tool;
     let f = File::open(path).map_err(io_err("read", path))?;
@@ -238,8 +185,13 @@ fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
     })
 }
 
-/// The note for the person on site.
-fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> String {
+/// The note for the person on site; `form_files` ends its list of files.
+fn readme(
+    record: &VersionRecord,
+    form: Form,
+    form_files: &str,
+    base: Option<&VersionRecord>,
+) -> String {
     let delta = match base {
         Some(b) => format!(
             "\nThis is a DELTA bundle: it holds only what changed since {} {}.\nThe site must have imported {} first; `appmodel import` says so if not.\n",
@@ -279,15 +231,7 @@ fn readme(record: &VersionRecord, form: Form, base: Option<&VersionRecord>) -> S
          Files: bundle.json (manifest), record.json (the published version), appmodel.yaml\n\
          (the model), appmodel (the tool, static linux/amd64), blobs/ (content by sha256),\n\
          {files}\n",
-        files = match form {
-            Form::Compose =>
-                "compose/ (the docker-compose project), oci-layout, index.json and\n\
-                              manifest.json: the images, also loadable by hand with\n\
-                              `tar -c manifest.json oci-layout index.json blobs | docker load`.",
-            Form::Helm =>
-                "oci-layout and index.json (the images, see `appmodel push-images`) and the chart.",
-            Form::Systemd => "systemd/ (the units and the app's target).",
-        },
+        files = form_files,
         app = record.app,
         version = record.version,
         line = "=".repeat(60),

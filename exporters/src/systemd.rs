@@ -20,6 +20,7 @@ use appmodel_model::layout::systemd::secret_group as systemd_secret_group;
 use appmodel_model::record::VersionRecord;
 use appmodel_model::types::{AppModel, Component, VolumeKind};
 
+use crate::forms::{FormExporter, Needs, Ships};
 use crate::ExportError;
 
 // The form's layout and names are the bundle contract, shared with the importer.
@@ -248,6 +249,28 @@ pub fn units(model: &AppModel) -> Result<Vec<(String, String)>, ExportError> {
     }
     out.push((target_name(&model.app.name), target_unit(model)));
     Ok(out)
+}
+
+/// The systemd form in the form table ([`crate::forms::FORMS`]).
+pub struct Systemd;
+
+impl FormExporter for Systemd {
+    fn ships(&self) -> Ships {
+        Ships::Binaries
+    }
+
+    /// The units; the binaries travel as blobs and are laid out at install.
+    fn files(
+        &self,
+        record: &VersionRecord,
+        _needs: &Needs<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+        unit_files(record)
+    }
+
+    fn readme_files(&self) -> &'static str {
+        "systemd/ (the units and the app's target)."
+    }
 }
 
 /// The bundle files of the form: `systemd/<unit>`.

@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn every_form_has_one_row_and_a_missing_operation_is_one_typed_error() {
-        for form in [Form::Compose, Form::Systemd, Form::Helm] {
+        for form in Form::ALL {
             assert_eq!(FORMS.iter().filter(|r| r.form == form).count(), 1, "{form}");
             assert!(check_supported(form, Operation::Uninstall).is_ok());
         }

@@ -19,7 +19,8 @@ pub const RECORD_FILE: &str = "record.json";
 /// The appmodel executable shipped inside every bundle.
 pub const TOOL_FILE: &str = "appmodel";
 
-/// The three forms a version can be exported as.
+/// The forms a version can be exported as. The exporter's and the importer's form tables
+/// each have one row per form (exporters/src/forms.rs, importer/src/engine.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
@@ -29,12 +30,37 @@ pub enum Form {
 }
 
 impl Form {
+    /// Every form, in the order `appmodel export --help` lists them.
+    pub const ALL: [Form; 3] = [Form::Compose, Form::Helm, Form::Systemd];
+
+    /// The form's name: in `bundle.json`, on the command line, in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Form::Compose => "compose",
             Form::Helm => "helm",
             Form::Systemd => "systemd",
         }
+    }
+
+    /// What a bundle of the form holds, in one line (the help of `--format`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Form::Compose => "docker-compose project with its images",
+            Form::Helm => "Helm chart with its images",
+            Form::Systemd => "systemd units with static binaries",
+        }
+    }
+}
+
+impl std::str::FromStr for Form {
+    type Err = String;
+
+    /// The form named `s` ([`Form::as_str`]).
+    fn from_str(s: &str) -> Result<Form, String> {
+        Form::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("no form is named {}", quoted(s)))
     }
 }
 
@@ -182,6 +208,31 @@ pub fn is_safe_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_form_is_listed_once_and_parses_back_from_its_name() {
+        // Names every variant: a new form does not compile here until it is in `ALL` too.
+        let position = |f: Form| match f {
+            Form::Compose => 0,
+            Form::Helm => 1,
+            Form::Systemd => 2,
+        };
+        assert_eq!(Form::ALL.map(position), [0, 1, 2]);
+        for form in Form::ALL {
+            assert_eq!(Form::ALL.iter().filter(|f| **f == form).count(), 1);
+            assert_eq!(form.as_str().parse::<Form>(), Ok(form));
+            // The name is the one bundle.json carries.
+            assert_eq!(
+                serde_json::to_string(&form).unwrap(),
+                format!("\"{}\"", form.as_str())
+            );
+            assert!(!form.describe().is_empty() && !form.describe().contains('\n'));
+        }
+        assert_eq!(
+            "docker".parse::<Form>(),
+            Err("no form is named `docker`".to_string())
+        );
+    }
 
     #[test]
     fn only_plain_relative_paths_are_safe() {
