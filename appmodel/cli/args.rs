@@ -59,6 +59,10 @@ pub enum Command {
     /// On site: pin the vendor keys whose signatures this site accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Licences: the vendor's key and issuing; on site the site code, activation, status
+    /// and the scheduled check (docs/licence.md).
+    #[command(subcommand, alias = "licence")]
+    License(LicenseCommand),
     /// On site: install an imported version (checks, loads, starts in dependency order).
     Install(InstallArgs),
     /// On site: upgrade to an imported version; reverts by itself if it is not healthy.
@@ -604,4 +608,109 @@ mod tests {
             appmodel_importer::engine::FORMS.len()
         );
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Vendor: make the licence signing key pair (NAME.key, NAME.pub).
+    #[command(subcommand)]
+    Key(LicenseKeyCommand),
+    /// On site: print this install's site code for the vendor and write it to a request file.
+    Request(LicenseRequestArgs),
+    /// Vendor: sign a licence for a site code (or for each request in a directory).
+    Issue(Box<LicenseIssueArgs>),
+    /// On site: verify a licence offline and make it the active one; starts the app again if
+    /// the licence had stopped it.
+    Activate(LicenseActivateArgs),
+    /// On site: plan, expiry, stage, days left and what the licence is bound to.
+    Status(SiteArgs),
+    /// On site: the scheduled check: stops the app when its licence ends, starts it again when
+    /// a valid one is active (run by a systemd timer every 10 minutes).
+    Check(SiteArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseKeyCommand {
+    /// Write NAME.key (secret) and NAME.pub (public; its key line goes in the model).
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseRequestArgs {
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Write the request to this file too.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "site.req"
+    )]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true, group(clap::ArgGroup::new("from").required(true).args(["request", "requests", "site_code"])))]
+pub struct LicenseIssueArgs {
+    /// The site's request file (`appmodel license request` wrote it).
+    #[arg(long = "request", value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Every `*.req` file in this directory: one licence each, written beside it as `*.lic`.
+    #[arg(long = "requests", value_name = "DIR")]
+    pub requests: Option<PathBuf>,
+    /// The site code, as the site read it out.
+    #[arg(long = "site-code", value_name = "CODE")]
+    pub site_code: Option<String>,
+    /// The plan (one of the model's `licence.plans`).
+    #[arg(long = "plan", value_name = "PLAN")]
+    pub plan: String,
+    /// The last day of the licence (`YYYY-MM-DD`, UTC, licensed to its end), or the instant
+    /// it ends (`YYYY-MM-DDTHH:MM:SSZ`).
+    #[arg(long = "expires", value_name = "DATE")]
+    pub expires: String,
+    /// The first day [default: today].
+    #[arg(long = "starts", value_name = "DATE")]
+    pub starts: Option<String>,
+    /// Who the licence is for.
+    #[arg(long = "customer", value_name = "NAME")]
+    pub customer: String,
+    /// The licence id, the same across renewals [default: from the site's install id].
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// The renewal's sequence number; a lower one never replaces a higher one on site
+    /// [default: the issue time in seconds, so a later licence is always higher].
+    #[arg(long = "sequence", value_name = "N")]
+    pub sequence: Option<u64>,
+    /// The licence secret key (`appmodel license key generate`).
+    #[arg(long = "key", value_name = "FILE")]
+    pub key: PathBuf,
+    #[arg(
+        long = "password",
+        env = "APPMODEL_KEY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+    /// The version whose model gives the plans [default: the newest published].
+    #[arg(long = "version", id = "licence_version", value_name = "VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where to write the licence (with `--request` or `--site-code`).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "site.lic"
+    )]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseActivateArgs {
+    /// The licence file the vendor sent.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }

@@ -12,6 +12,7 @@ mod gc;
 mod graph;
 mod import;
 mod key;
+mod license;
 mod output;
 mod progress;
 mod publish;
@@ -29,7 +30,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, ConfigCommand, KeyCommand, TrustCommand};
+use args::{
+    Cli, Command, ConfigCommand, KeyCommand, LicenseCommand, LicenseKeyCommand, TrustCommand,
+};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -71,6 +74,14 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Generate(a)) => key::generate(&a),
         Command::Trust(TrustCommand::Add(a)) => trust::add(&a),
         Command::Trust(TrustCommand::List(a)) => trust::list(&a),
+        Command::License(LicenseCommand::Key(LicenseKeyCommand::Generate(a))) => {
+            license::key_generate(&a)
+        }
+        Command::License(LicenseCommand::Request(a)) => license::request(&a),
+        Command::License(LicenseCommand::Issue(a)) => license::issue(&a),
+        Command::License(LicenseCommand::Activate(a)) => license::activate(&a),
+        Command::License(LicenseCommand::Status(a)) => license::status(&a),
+        Command::License(LicenseCommand::Check(a)) => license::check(&a),
         Command::Install(a) => site::install(&a),
         Command::Upgrade(a) => site::upgrade(&a),
         Command::Rollback(a) => site::rollback(&a),

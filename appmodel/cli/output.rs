@@ -39,6 +39,15 @@ fn is_user_error(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<appmodel_exporters::ExportError>()
                 .is_some_and(appmodel_exporters::ExportError::is_user_error)
             || e.is::<appmodel_signing::SignError>()
+            || matches!(
+                e.downcast_ref::<appmodel_licence::LicenceError>(),
+                Some(
+                    appmodel_licence::LicenceError::BadLicence { .. }
+                        | appmodel_licence::LicenceError::BadSiteCode { .. }
+                        | appmodel_licence::LicenceError::Issue(_)
+                        | appmodel_licence::LicenceError::Read { .. }
+                )
+            )
             || e.downcast_ref::<appmodel_model::input::InputError>()
                 .is_some_and(appmodel_model::input::InputError::is_user_error)
             || matches!(
@@ -107,6 +116,7 @@ fn import_hint(e: &appmodel_importer::ImportError) -> Option<String> {
         E::ConfigNeeded { .. } => "write one with `appmodel config init -f appmodel.yaml` (the model is in the bundle) and pass it with `--config FILE`".into(),
         E::Preflight(problems) if problems.iter().any(|p| p.contains("not in a site registry")) => "push the images first: `appmodel push-images --registry HOST[/PREFIX]`".into(),
         E::NotSupported { .. } => "see README.md for what each form supports".into(),
+        E::Licence(_) => "`appmodel license status` shows where the licence stands and this host's site code; the vendor issues a licence for that code, `appmodel license activate FILE` activates it".into(),
         E::Downgrade { .. } => "to go back to a revision this site ran, with its data, use `appmodel rollback`; to install the older version anyway, add `--allow-downgrade`".into(),
         _ => return None,
     })

@@ -36,6 +36,13 @@ fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
         r.number,
         r.status.as_str()
     );
+    if let Some(l) = outcome.plan.as_ref().and_then(|p| p.licence.as_ref()) {
+        let days = l
+            .days_left
+            .map(|d| format!(", {d} days left"))
+            .unwrap_or_default();
+        println!("licence: {}{days} — {}", l.stage.as_str(), l.reason);
+    }
     Ok(())
 }
 
@@ -76,6 +83,9 @@ fn print_plan(plan: &Plan) {
         println!("  data: {data}");
     }
     line("waived", &plan.waivers);
+    if let Some(l) = &plan.licence {
+        println!("  licence: {} — {}", l.stage.as_str(), l.reason);
+    }
 }
 
 fn change_options<'a>(version: Option<&'a str>, c: &'a ChangeArgs) -> ChangeOptions<'a> {
@@ -171,6 +181,18 @@ pub fn status(args: &SiteArgs) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(l) = &s.licence {
+        let days = l
+            .standing
+            .days_left
+            .map(|d| format!(", {d} days left"))
+            .unwrap_or_default();
+        println!(
+            "licence: {}{days} — {}",
+            l.standing.stage.as_str(),
+            l.standing.reason
+        );
     }
     Ok(())
 }

@@ -34,6 +34,9 @@ pub enum Operation {
     Rollback,
     Status,
     Uninstall,
+    /// Stop and start again without a change (the licence check).
+    Stop,
+    Start,
 }
 
 impl std::fmt::Display for Operation {
@@ -44,6 +47,8 @@ impl std::fmt::Display for Operation {
             Operation::Rollback => "rollback",
             Operation::Status => "status",
             Operation::Uninstall => "uninstall",
+            Operation::Stop => "stop",
+            Operation::Start => "start",
         })
     }
 }
@@ -96,7 +101,20 @@ pub struct FormRow {
     pub open: for<'s> fn(&'s Site) -> Result<Engine<'s>, ImportError>,
 }
 
-const EVERY_OPERATION: &[Operation] = &[
+/// What a host engine does: every change, and stopping and starting as it is (the
+/// licence check).
+const HOST_OPERATIONS: &[Operation] = &[
+    Operation::Install,
+    Operation::Upgrade,
+    Operation::Rollback,
+    Operation::Status,
+    Operation::Uninstall,
+    Operation::Stop,
+    Operation::Start,
+];
+
+/// What a release engine does: the changes, not yet a stop that keeps the release.
+const RELEASE_OPERATIONS: &[Operation] = &[
     Operation::Install,
     Operation::Upgrade,
     Operation::Rollback,
@@ -108,7 +126,7 @@ const EVERY_OPERATION: &[Operation] = &[
 pub const FORMS: &[FormRow] = &[
     FormRow {
         form: Form::Compose,
-        operations: EVERY_OPERATION,
+        operations: HOST_OPERATIONS,
         open: |site| {
             Ok(Engine::Host(Box::new(crate::compose::Compose::detect(
                 site,
@@ -117,12 +135,12 @@ pub const FORMS: &[FormRow] = &[
     },
     FormRow {
         form: Form::Systemd,
-        operations: EVERY_OPERATION,
+        operations: HOST_OPERATIONS,
         open: |site| Ok(Engine::Host(Box::new(crate::systemd::Systemd::new(site)))),
     },
     FormRow {
         form: Form::Helm,
-        operations: EVERY_OPERATION,
+        operations: RELEASE_OPERATIONS,
         open: |_| {
             Ok(Engine::Release(
                 Box::new(crate::helm::HelmEngine::detect()?),

@@ -43,3 +43,27 @@ thread_local! {
     pub(crate) static TEST_CRASH: std::cell::RefCell<Option<String>> =
         const { std::cell::RefCell::new(None) };
 }
+
+/// The time licence checks take as now: the real clock, or `APPMODEL_TEST_NOW` (seconds
+/// since the epoch) in a `fault-injection` build, so tests move time without touching the
+/// machine's clock.
+pub fn now() -> u64 {
+    #[cfg(feature = "fault-injection")]
+    if let Some(t) = std::env::var("APPMODEL_TEST_NOW")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        return t;
+    }
+    appmodel_licence::now()
+}
+
+/// The root host identifiers are read under: `/`, or `APPMODEL_HOST_ROOT` in a
+/// `fault-injection` build (a fake sysfs for tests of a changed NIC).
+pub fn host_root() -> std::path::PathBuf {
+    #[cfg(feature = "fault-injection")]
+    if let Some(root) = std::env::var_os("APPMODEL_HOST_ROOT") {
+        return root.into();
+    }
+    std::path::PathBuf::from("/")
+}

@@ -14,6 +14,7 @@ pub mod fault;
 pub mod helm;
 pub mod host;
 pub mod import;
+pub mod licensing;
 pub mod lifecycle;
 #[cfg(test)]
 mod machine_tests;
@@ -178,6 +179,9 @@ pub enum ImportError {
         operation: engine::Operation,
         form: appmodel_model::bundle::Form,
     },
+    /// The licence does not allow what was asked, or a licence file was refused.
+    #[error("{0}")]
+    Licence(String),
     #[error("the site state is inconsistent: {0}")]
     BadState(String),
     #[error("not a usable public key: {0}")]

@@ -114,13 +114,13 @@ fn pick_form(site: &Site, app: &str, dep: &Deployment) -> Result<Form, ImportErr
     }
 }
 
-struct Loaded {
-    revision: Revision,
-    record: VersionRecord,
-    params: BTreeMap<String, String>,
+pub(crate) struct Loaded {
+    pub(crate) revision: Revision,
+    pub(crate) record: VersionRecord,
+    pub(crate) params: BTreeMap<String, String>,
 }
 
-fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> RevisionCtx<'a> {
+pub(crate) fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> RevisionCtx<'a> {
     RevisionCtx {
         app: &dep.app,
         number: l.revision.number,
@@ -132,7 +132,11 @@ fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> RevisionCtx<'a> {
 }
 
 /// Reads a recorded revision back (its record and the values it was made with).
-fn load_revision(site: &Site, dep: &Deployment, r: &Revision) -> Result<Loaded, ImportError> {
+pub(crate) fn load_revision(
+    site: &Site,
+    dep: &Deployment,
+    r: &Revision,
+) -> Result<Loaded, ImportError> {
     let record = site.store().record(&dep.app, &r.version)?.ok_or_else(|| {
         ImportError::BadState(format!(
             "revision {} needs {} {}, which is not in the site store",
@@ -313,11 +317,28 @@ fn begin(site: &Site, app: Option<&str>, dry_run: bool) -> Result<Deployment, Im
 
 /// The plan of a change from `current` (if any) to `next`.
 fn plan_of(
+    site: &Site,
     dep: &Deployment,
     current: Option<&Loaded>,
-    next: &Loaded,
+    next: &mut Loaded,
     waivers: Vec<String>,
+    dry_run: bool,
 ) -> Result<Plan, ImportError> {
+    // The licence first: it gives the `licence.*` values the components render with.
+    let new_version = match next.revision.action {
+        Action::Install => true,
+        Action::Upgrade => current.is_some_and(|c| c.record.version != next.record.version),
+        _ => false,
+    };
+    let licence = crate::licensing::gate(
+        site,
+        dep,
+        &next.record,
+        &mut next.params,
+        new_version,
+        dry_run,
+    )?;
+    let next = &*next;
     let old = current.map(|c| plan::Side {
         record: &c.record,
         params: &c.params,
@@ -353,6 +374,7 @@ fn plan_of(
         data: None,
         waivers,
         pending_recovery: dep.journal()?,
+        licence,
     })
 }
 
@@ -388,13 +410,13 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         None,
     );
     revision.waivers = waivers.clone();
-    let next = Loaded {
+    let mut next = Loaded {
         revision,
         record,
         params: values.params,
     };
     let change = Change {
-        plan: plan_of(&dep, None, &next, waivers)?,
+        plan: plan_of(site, &dep, None, &mut next, waivers, opts.dry_run)?,
         current: None,
         next,
         config_text: values.config_text,
@@ -407,6 +429,14 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
 /// version; with only `--config`, the running version with the new configuration.
 pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
     let _lock = site.lock()?;
+    upgrade_locked(site, opts)
+}
+
+/// [`upgrade`], with the site lock held by the caller.
+pub(crate) fn upgrade_locked(
+    site: &Site,
+    opts: &ChangeOptions<'_>,
+) -> Result<Outcome, ImportError> {
     let dep = begin(site, opts.app, opts.dry_run)?;
     let app = dep.app.clone();
     let current = dep
@@ -456,13 +486,13 @@ pub fn upgrade(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         None,
     );
     revision.waivers = waivers.clone();
-    let next = Loaded {
+    let mut next = Loaded {
         revision,
         record,
         params: values.params,
     };
     let change = Change {
-        plan: plan_of(&dep, Some(&cur), &next, waivers)?,
+        plan: plan_of(site, &dep, Some(&cur), &mut next, waivers, opts.dry_run)?,
         current: Some(cur),
         next,
         config_text: values.config_text,
@@ -510,7 +540,7 @@ pub fn rollback(
     let cur = load_revision(site, &dep, &current)?;
     let old = load_revision(site, &dep, &target_rev)?;
     let config_text = read_config(&dep.revision_dir(target_rev.number).join("site-config.yaml"))?;
-    let next = Loaded {
+    let mut next = Loaded {
         revision: Revision::pending(
             dep.next_number()?,
             &app,
@@ -523,7 +553,7 @@ pub fn rollback(
         record: old.record,
         params: old.params,
     };
-    let mut plan = plan_of(&dep, Some(&cur), &next, Vec::new())?;
+    let mut plan = plan_of(site, &dep, Some(&cur), &mut next, Vec::new(), opts.dry_run)?;
     plan.data = Some(if host {
         format!(
             "the data goes back to revision {}'s snapshot: what was written since then is replaced; the data as it is now is kept in revision {}'s snapshot",
@@ -562,6 +592,9 @@ fn carry_out(
         new_secrets,
     } = change;
     let previous = current.as_ref().map(|c| c.revision.number);
+    if let Some(refused) = plan.licence.as_ref().and_then(|l| l.refused.clone()) {
+        return Err(ImportError::Licence(refused));
+    }
     match engine {
         Engine::Host(target) => {
             let target = target.as_ref();
@@ -599,6 +632,9 @@ fn carry_out(
             release_switch(site, dep, r.as_ref(), &next)?
         }
     };
+    if plan.licence.is_some() {
+        crate::licensing::install_timer(site, dep, &outcome.revision)?;
+    }
     outcome.plan = Some(plan);
     Ok(outcome)
 }
@@ -861,7 +897,10 @@ fn restore(
 }
 
 /// Starts level by level; each component must be healthy within its time.
-fn start_in_order(target: &dyn Target, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
+pub(crate) fn start_in_order(
+    target: &dyn Target,
+    rev: &RevisionCtx<'_>,
+) -> Result<(), ImportError> {
     let model = &rev.record.model;
     let graph = DependencyGraph::from_model(model)
         .map_err(|c| ImportError::BadState(format!("dependency cycle: {}", c[0])))?;
@@ -1033,6 +1072,9 @@ pub struct StatusReport {
     /// which, and at which step. The next changing command finishes or reverts it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Journal>,
+    /// The licence (models with a `licence` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<crate::licensing::LicenceReport>,
 }
 
 pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportError> {
@@ -1040,14 +1082,20 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
     let dep = Deployment::new(site, &app);
     let interrupted = dep.journal()?;
     let Some(current) = dep.current()? else {
+        let licence = match pick_version(site, &app, None, None) {
+            Ok(record) => crate::licensing::check(site, &dep, &record)?.map(|c| c.0),
+            Err(_) => None,
+        };
         return Ok(StatusReport {
             app,
             revision: None,
             components: Vec::new(),
             interrupted,
+            licence,
         });
     };
     let l = load_revision(site, &dep, &current)?;
+    let licence = crate::licensing::check(site, &dep, &l.record)?.map(|c| c.0);
     let components = match engine_for(site, current.form, Operation::Status)? {
         Engine::Host(target) => target.status(&ctx(site, &dep, &l))?,
         Engine::Release(r) => r.status(&dep, &l.record.model)?,
@@ -1057,6 +1105,7 @@ pub fn status(site: &Site, app: Option<&str>) -> Result<StatusReport, ImportErro
         revision: Some(current),
         components,
         interrupted,
+        licence,
     })
 }
 
@@ -1086,6 +1135,7 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
         }
         Engine::Release(r) => r.uninstall(&dep)?,
     }
+    crate::licensing::remove_timer(&dep)?;
     if !keep_data {
         dep.remove_data_and_secrets()?;
     }

@@ -46,6 +46,9 @@ pub struct Plan {
     /// a dry run only reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_recovery: Option<Journal>,
+    /// The licence check (models with a `licence` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<crate::licensing::LicenceGate>,
 }
 
 /// One side of a change: a version with its parameter values.

@@ -8,7 +8,6 @@
 //! root user who reads the key (docs/licence.md says so).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use appmodel_model::input::{self, Links};
@@ -99,35 +98,15 @@ impl Clock {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, mode 0600.
+/// Writes `bytes` to `path` whole (temporary file, fsync, rename), mode 0600.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |action: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| LicenceError::Io {
-            action,
-            path: p,
-            source,
-        }
-    };
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id()
-    ));
-    let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("write", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("replace", path))?;
-    Ok(())
+    fs::create_dir_all(dir).map_err(|source| LicenceError::Io {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(appmodel_store::write_atomic_mode(path, bytes, 0o600)?)
 }
 
 /// When systemd-timesyncd last saw the time (the mtime of its clock file), if it runs here.
@@ -146,7 +125,10 @@ mod tests {
     use super::*;
 
     fn clock(dir: &Path) -> Clock {
-        Clock::new([dir.join("a/clock.json"), dir.join("b/clock.json")], [9; 32])
+        Clock::new(
+            [dir.join("a/clock.json"), dir.join("b/clock.json")],
+            [9; 32],
+        )
     }
 
     #[test]
@@ -155,14 +137,22 @@ mod tests {
         let c = clock(t.path());
         assert!(c.read().lost());
         c.write(1_000).unwrap();
-        assert_eq!(c.read(), ClockReading { mark: 1_000, ..Default::default() });
+        assert_eq!(
+            c.read(),
+            ClockReading {
+                mark: 1_000,
+                ..Default::default()
+            }
+        );
 
         fs::remove_file(&c.paths[0]).unwrap();
         let r = c.read();
         assert_eq!((r.mark, r.missing.len(), r.lost()), (1_000, 1, false));
 
         // Editing the time without the key breaks the MAC.
-        let edited = fs::read_to_string(&c.paths[1]).unwrap().replace("1000", "10");
+        let edited = fs::read_to_string(&c.paths[1])
+            .unwrap()
+            .replace("1000", "10");
         fs::write(&c.paths[1], edited).unwrap();
         let r = c.read();
         assert_eq!((r.mark, r.forged.len(), r.lost()), (0, 1, true));
@@ -172,7 +162,9 @@ mod tests {
         let stranger = Clock::new(c.paths.clone(), [1; 32]);
         assert!(stranger.read().lost());
         assert_eq!(c.read().mark, 5_000);
-        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&c.paths[0]).unwrap().permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(&c.paths[0]).unwrap().permissions(),
+        );
         assert_eq!(mode & 0o777, 0o600);
     }
 }

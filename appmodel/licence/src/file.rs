@@ -124,17 +124,27 @@ pub fn issue(
     let refuse = |m: String| LicenceError::Issue(m);
     let entitlements = policy.plans.get(&terms.plan).ok_or_else(|| {
         let known: Vec<&str> = policy.plans.keys().map(String::as_str).collect();
-        refuse(format!("the model has no plan `{}` (plans: {})", terms.plan, known.join(", ")))
+        refuse(format!(
+            "the model has no plan `{}` (plans: {})",
+            terms.plan,
+            known.join(", ")
+        ))
     })?;
-    if key.public_key() != PublicKey::from_text(&policy.public_key).map_err(|e| refuse(e.to_string()))? {
+    if key.public_key()
+        != PublicKey::from_text(&policy.public_key).map_err(|e| refuse(e.to_string()))?
+    {
         return Err(refuse(format!(
             "the secret key `{}` is not the model's licence key `{}`",
             key.key_id(),
-            PublicKey::from_text(&policy.public_key).map(|k| k.key_id()).unwrap_or_default()
+            PublicKey::from_text(&policy.public_key)
+                .map(|k| k.key_id())
+                .unwrap_or_default()
         )));
     }
     if !plain(&terms.customer) || !plain(&terms.id) {
-        return Err(refuse("the customer and the licence id are one line of at most 200 characters".into()));
+        return Err(refuse(
+            "the customer and the licence id are one line of at most 200 characters".into(),
+        ));
     }
     if terms.sequence == 0 {
         return Err(refuse("the sequence starts at 1".into()));
@@ -164,11 +174,11 @@ pub fn issue(
     let signature = key.sign_message(DOMAIN, &payload);
     let b64 = base64::engine::general_purpose::STANDARD;
     Ok(format!(
-        "{HEADER}\n# customer {}, app {}, plan {}, expires {} (this line is not signed)\npayload: {}\nsignature: {} {}\n",
+        "{HEADER}\n# customer {}, app {}, plan {}, to {} (this line is not signed)\npayload: {}\nsignature: {} {}\n",
         licence.customer,
         licence.app,
         licence.plan,
-        &rfc3339(licence.expires)[..10],
+        Licence::date(licence.expires.saturating_sub(1)),
         b64.encode(&payload),
         key.key_id(),
         b64.encode(signature),
@@ -196,7 +206,9 @@ impl Licence {
         if text.len() as u64 > MAX_FILE {
             return Err(bad("it is too large".into()));
         }
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+        let mut lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
         if lines.next().map(str::trim) != Some(HEADER) {
             return Err(bad(format!("its first line is not `{HEADER}`")));
         }
@@ -228,12 +240,17 @@ impl Licence {
             .decode(sig_b64.trim())
             .map_err(|_| bad("its signature is not base64".into()))?;
         if !key.verify_message(DOMAIN, &payload, &signature) {
-            return Err(bad("its signature does not match: the file was changed after it was issued".into()));
+            return Err(bad(
+                "its signature does not match: the file was changed after it was issued".into(),
+            ));
         }
         let licence: Licence = serde_json::from_slice(&payload)
             .map_err(|e| bad(format!("its signed payload is not a licence ({e})")))?;
         if licence.app != app {
-            return Err(bad(format!("it is a licence for app `{}`, not `{app}`", licence.app)));
+            return Err(bad(format!(
+                "it is a licence for app `{}`, not `{app}`",
+                licence.app
+            )));
         }
         let ordered = licence.not_before <= licence.warn_from
             && licence.warn_from <= licence.expires
@@ -264,8 +281,14 @@ pub(crate) mod tests {
             warn_days: Some(30),
             grace_days: Some(14),
             plans: BTreeMap::from([
-                ("pro".to_string(), BTreeMap::from([("max_users".to_string(), Scalar::Int(1000))])),
-                ("standard".to_string(), BTreeMap::from([("max_users".to_string(), Scalar::Int(100))])),
+                (
+                    "pro".to_string(),
+                    BTreeMap::from([("max_users".to_string(), Scalar::Int(1000))]),
+                ),
+                (
+                    "standard".to_string(),
+                    BTreeMap::from([("max_users".to_string(), Scalar::Int(100))]),
+                ),
             ]),
         }
     }
@@ -302,7 +325,10 @@ pub(crate) mod tests {
         assert_eq!(l.warn_from, 1_970 * DAY);
         assert_eq!(l.stops, 2_014 * DAY);
         assert_eq!(l.host.fingerprint().unwrap(), code().fingerprint);
-        assert!(text.contains("# customer ACME Energy, app im-stack, plan pro"), "{text}");
+        assert!(
+            text.contains("# customer ACME Energy, app im-stack, plan pro"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -312,7 +338,9 @@ pub(crate) mod tests {
         let key = pair.public_key();
         let text = issue(&policy(&pair), &code(), &terms(1), pair.secret_key()).unwrap();
         let err = |t: &str, app: &str, key: &PublicKey| {
-            Licence::verify(t, "site.lic", key, app).unwrap_err().to_string()
+            Licence::verify(t, "site.lic", key, app)
+                .unwrap_err()
+                .to_string()
         };
         // A flipped bit in the payload, then in the signature.
         let payload_line = text.lines().find(|l| l.starts_with("payload: ")).unwrap();
@@ -331,7 +359,13 @@ pub(crate) mod tests {
         assert!(err(&text, "im-stack", &other.public_key()).contains("signed with key"));
         assert!(err(&text, "other-app", &key).contains("for app `im-stack`, not `other-app`"));
         // The unsigned comment may change; nothing else.
-        assert!(Licence::verify(&text.replace("plan pro", "plan gold"), "x", &key, "im-stack").is_ok());
+        assert!(Licence::verify(
+            &text.replace("plan pro", "plan gold"),
+            "x",
+            &key,
+            "im-stack"
+        )
+        .is_ok());
         for broken in [
             String::new(),
             "appmodel licence v2\n".into(),
@@ -360,9 +394,13 @@ pub(crate) mod tests {
         let other = KeyPair::generate("u").unwrap();
         let mut t = terms(1);
         t.plan = "gold".into();
-        let e = issue(&policy(&pair), &code(), &t, pair.secret_key()).unwrap_err().to_string();
+        let e = issue(&policy(&pair), &code(), &t, pair.secret_key())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no plan `gold` (plans: pro, standard)"), "{e}");
-        let e = issue(&policy(&pair), &code(), &terms(1), other.secret_key()).unwrap_err().to_string();
+        let e = issue(&policy(&pair), &code(), &terms(1), other.secret_key())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is not the model's licence key"), "{e}");
         let mut t = terms(1);
         t.expires = t.not_before;

@@ -14,7 +14,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{framed_hash, hex, unhex, LicenceError, Result};
 
@@ -114,7 +114,12 @@ impl HostIds {
         if let Some(v) = &self.root_fs {
             out.push((Kind::RootFs, v.as_str()));
         }
-        out.extend(self.nics.iter().take(MAX_NICS).map(|m| (Kind::Nic, m.as_str())));
+        out.extend(
+            self.nics
+                .iter()
+                .take(MAX_NICS)
+                .map(|m| (Kind::Nic, m.as_str())),
+        );
         out
     }
 
@@ -192,7 +197,8 @@ fn root_fs_uuid(root: &Path) -> Option<String> {
 
 fn small_file_capped(path: &Path, cap: u64) -> Option<String> {
     let bytes =
-        appmodel_model::input::read_regular(path, cap, appmodel_model::input::Links::Follow).ok()?;
+        appmodel_model::input::read_regular(path, cap, appmodel_model::input::Links::Follow)
+            .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -217,7 +223,14 @@ fn superblock_uuid(device: &Path) -> Option<String> {
         let b = buf.get(at..at + 16)?;
         let h = hex(b);
         (b.iter().any(|x| *x != 0)).then(|| {
-            format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            )
         })
     };
     if buf.get(1024 + 0x38..1024 + 0x3a) == Some(&[0x53, 0xef]) {
@@ -382,7 +395,8 @@ impl SiteCode {
             return Err(bad("the app name before `:` is not a valid name"));
         }
         let digits: String = code.chars().filter(|c| *c != '-' && *c != ' ').collect();
-        let bytes = unbase32(&digits).ok_or_else(|| bad("it has a character that is not a site code digit"))?;
+        let bytes = unbase32(&digits)
+            .ok_or_else(|| bad("it has a character that is not a site code digit"))?;
         let body_len = bytes
             .len()
             .checked_sub(CHECKSUM_LEN)
@@ -393,17 +407,21 @@ impl SiteCode {
             return Err(bad("its checksum does not match: a character was mistyped"));
         }
         if body[0] != CODE_VERSION {
-            return Err(bad(&format!("it is version {} (this appmodel reads version {CODE_VERSION})", body[0])));
+            return Err(bad(&format!(
+                "it is version {} (this appmodel reads version {CODE_VERSION})",
+                body[0]
+            )));
         }
         let mut install_id = [0u8; INSTALL_ID_LEN];
         install_id.copy_from_slice(&body[1..1 + INSTALL_ID_LEN]);
         let rest = &body[1 + INSTALL_ID_LEN..];
-        if rest.len() % (1 + HASH_LEN) != 0 || rest.len() / (1 + HASH_LEN) > MAX_IDS {
+        if !rest.len().is_multiple_of(1 + HASH_LEN) || rest.len() / (1 + HASH_LEN) > MAX_IDS {
             return Err(bad("its identifier list has the wrong length"));
         }
         let mut ids = Vec::new();
         for chunk in rest.chunks(1 + HASH_LEN) {
-            let kind = Kind::from_byte(chunk[0]).ok_or_else(|| bad("it names an unknown kind of identifier"))?;
+            let kind = Kind::from_byte(chunk[0])
+                .ok_or_else(|| bad("it names an unknown kind of identifier"))?;
             let mut h = [0u8; HASH_LEN];
             h.copy_from_slice(&chunk[1..]);
             ids.push((kind, h));
@@ -431,16 +449,6 @@ pub fn parse_install_id(text: &str) -> Option<[u8; INSTALL_ID_LEN]> {
     unhex(text.trim())?.try_into().ok()
 }
 
-/// The host root the identifiers are read from: `/`, or `$APPMODEL_HOST_ROOT` in tests that
-/// stand up a fake sysfs (a debug build only; a release build always reads `/`).
-pub fn host_root() -> PathBuf {
-    #[cfg(debug_assertions)]
-    if let Some(root) = std::env::var_os("APPMODEL_HOST_ROOT") {
-        return PathBuf::from(root);
-    }
-    PathBuf::from("/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,11 +474,22 @@ mod tests {
     #[test]
     fn identifiers_are_read_and_virtual_nics_and_placeholders_are_left_out() {
         let t = tempfile::tempdir().unwrap();
-        host(t.path(), "3D1219C7C4C5404AAA1F6D2A48ADFDA4", &[("eth1", "AA:BB:CC:00:00:02"), ("eth0", "aa:bb:cc:00:00:01")]);
+        host(
+            t.path(),
+            "3D1219C7C4C5404AAA1F6D2A48ADFDA4",
+            &[("eth1", "AA:BB:CC:00:00:02"), ("eth0", "aa:bb:cc:00:00:01")],
+        );
         fs::create_dir_all(t.path().join("sys/class/dmi/id")).unwrap();
-        fs::write(t.path().join("sys/class/dmi/id/product_uuid"), "03000200-0400-0500-0006-000700080009\n").unwrap();
+        fs::write(
+            t.path().join("sys/class/dmi/id/product_uuid"),
+            "03000200-0400-0500-0006-000700080009\n",
+        )
+        .unwrap();
         let ids = HostIds::read(t.path());
-        assert_eq!(ids.machine_id.as_deref(), Some("3d1219c7c4c5404aaa1f6d2a48adfda4"));
+        assert_eq!(
+            ids.machine_id.as_deref(),
+            Some("3d1219c7c4c5404aaa1f6d2a48adfda4")
+        );
         assert_eq!(ids.product_uuid, None);
         assert_eq!(ids.nics, ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"]);
         assert_eq!(HostIds::read(&t.path().join("nowhere")), HostIds::default());
@@ -500,25 +519,44 @@ mod tests {
     #[test]
     fn one_changed_nic_still_matches_and_a_copy_on_another_host_does_not() {
         let a = tempfile::tempdir().unwrap();
-        host(a.path(), "11111111111111111111111111111111", &[("eth0", "aa:bb:cc:00:00:01")]);
+        host(
+            a.path(),
+            "11111111111111111111111111111111",
+            &[("eth0", "aa:bb:cc:00:00:01")],
+        );
         let bound = HostIds::read(a.path()).fingerprint(&ID);
         assert_eq!(bound.ids.len(), 2);
-        assert!(HostIds::read(a.path()).fingerprint(&ID).compare(&bound).holds());
+        assert!(HostIds::read(a.path())
+            .fingerprint(&ID)
+            .compare(&bound)
+            .holds());
 
         let nic_changed = tempfile::tempdir().unwrap();
-        host(nic_changed.path(), "11111111111111111111111111111111", &[("eth0", "aa:bb:cc:00:00:99")]);
-        let m = HostIds::read(nic_changed.path()).fingerprint(&ID).compare(&bound);
+        host(
+            nic_changed.path(),
+            "11111111111111111111111111111111",
+            &[("eth0", "aa:bb:cc:00:00:99")],
+        );
+        let m = HostIds::read(nic_changed.path())
+            .fingerprint(&ID)
+            .compare(&bound);
         assert!(m.holds(), "{m:?}");
         assert_eq!(m.changed, [Kind::Nic]);
 
         let other = tempfile::tempdir().unwrap();
-        host(other.path(), "22222222222222222222222222222222", &[("eth0", "aa:bb:cc:00:00:98")]);
+        host(
+            other.path(),
+            "22222222222222222222222222222222",
+            &[("eth0", "aa:bb:cc:00:00:98")],
+        );
         let m = HostIds::read(other.path()).fingerprint(&ID).compare(&bound);
         assert!(!m.holds());
         assert_eq!(m.describe(), "machine-id, network card");
 
         // Same machine, another install (a reinstall without the state): refused.
-        let m = HostIds::read(a.path()).fingerprint(&[8; INSTALL_ID_LEN]).compare(&bound);
+        let m = HostIds::read(a.path())
+            .fingerprint(&[8; INSTALL_ID_LEN])
+            .compare(&bound);
         assert!(!m.holds());
         assert!(m.describe().contains("install id"));
     }
@@ -529,9 +567,28 @@ mod tests {
             install_id: ID,
             ids: ids.iter().map(|(k, b)| (*k, [*b; HASH_LEN])).collect(),
         };
-        let bound = fp(&[(Kind::MachineId, 1), (Kind::ProductUuid, 2), (Kind::RootFs, 3), (Kind::Nic, 4)]);
-        assert!(fp(&[(Kind::MachineId, 1), (Kind::ProductUuid, 2), (Kind::RootFs, 9), (Kind::Nic, 9)]).compare(&bound).holds());
-        assert!(!fp(&[(Kind::MachineId, 1), (Kind::ProductUuid, 9), (Kind::RootFs, 9), (Kind::Nic, 9)]).compare(&bound).holds());
+        let bound = fp(&[
+            (Kind::MachineId, 1),
+            (Kind::ProductUuid, 2),
+            (Kind::RootFs, 3),
+            (Kind::Nic, 4),
+        ]);
+        assert!(fp(&[
+            (Kind::MachineId, 1),
+            (Kind::ProductUuid, 2),
+            (Kind::RootFs, 9),
+            (Kind::Nic, 9)
+        ])
+        .compare(&bound)
+        .holds());
+        assert!(!fp(&[
+            (Kind::MachineId, 1),
+            (Kind::ProductUuid, 9),
+            (Kind::RootFs, 9),
+            (Kind::Nic, 9)
+        ])
+        .compare(&bound)
+        .holds());
         let one = fp(&[(Kind::MachineId, 1)]);
         assert!(one.compare(&one).holds());
         assert!(!fp(&[(Kind::MachineId, 2)]).compare(&one).holds());
@@ -550,13 +607,20 @@ mod tests {
         assert!(text.starts_with("im-stack:"), "{text}");
         assert!(text.len() < 80, "{text}");
         assert_eq!(SiteCode::parse(&text, "t").unwrap(), code);
-        assert_eq!(SiteCode::parse(&text.to_lowercase().replace("im-stack", "im-stack"), "t").unwrap(), code);
+        assert_eq!(SiteCode::parse(&text.to_lowercase(), "t").unwrap(), code);
         let mut typo = text.clone().into_bytes();
         let i = typo.len() - 3;
         typo[i] = if typo[i] == b'A' { b'B' } else { b'A' };
         let e = SiteCode::parse(std::str::from_utf8(&typo).unwrap(), "the code").unwrap_err();
         assert!(e.to_string().contains("checksum"), "{e}");
-        for bad in ["", "im-stack", "Bad App:0000", "im-stack:!!!!", "im-stack:0000", &"x".repeat(600)] {
+        for bad in [
+            "",
+            "im-stack",
+            "Bad App:0000",
+            "im-stack:!!!!",
+            "im-stack:0000",
+            &"x".repeat(600),
+        ] {
             assert!(SiteCode::parse(bad, "t").is_err(), "{bad}");
         }
     }

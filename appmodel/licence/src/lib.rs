@@ -52,6 +52,8 @@ pub enum LicenceError {
     /// Issuing was asked for something the model does not sell.
     #[error("cannot issue: {0}")]
     Issue(String),
+    #[error(transparent)]
+    Store(#[from] appmodel_store::StoreError),
     #[error("cannot get random bytes from the operating system")]
     Random(#[source] getrandom::Error),
 }
@@ -76,7 +78,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+    if !text.len().is_multiple_of(2)
+        || !text
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
         return None;
     }
     (0..text.len())

@@ -82,6 +82,11 @@ fn date(secs: u64) -> String {
     rfc3339(secs)[..10].to_string()
 }
 
+/// The last day before an end instant: a licence to 2027-12-31 ends at 2028-01-01T00:00Z.
+fn last_day(end: u64) -> String {
+    date(end.saturating_sub(1))
+}
+
 fn hours(secs: u64) -> String {
     if secs >= 2 * DAY {
         format!("{} days", secs / DAY)
@@ -94,7 +99,10 @@ pub fn evaluate(i: &Inputs<'_>) -> Standing {
     let trial_plan = i.policy.trial.as_ref().map(|t| t.plan.clone());
     let (plan, entitlements) = match (i.licence, &trial_plan) {
         (Some(l), _) => (Some(l.plan.clone()), l.entitlements.clone()),
-        (None, Some(p)) => (Some(p.clone()), i.policy.plans.get(p).cloned().unwrap_or_default()),
+        (None, Some(p)) => (
+            Some(p.clone()),
+            i.policy.plans.get(p).cloned().unwrap_or_default(),
+        ),
         (None, None) => (None, BTreeMap::new()),
     };
     let standing = |stage: Stage, reason: String, until: Option<u64>| Standing {
@@ -120,7 +128,8 @@ pub fn evaluate(i: &Inputs<'_>) -> Standing {
     if i.clock_lost {
         return standing(
             Stage::Stopped,
-            "the licence's clock record is missing or was changed; activate the licence again".into(),
+            "the licence's clock record is missing or was changed; activate the licence again"
+                .into(),
             None,
         );
     }
@@ -137,23 +146,35 @@ pub fn evaluate(i: &Inputs<'_>) -> Standing {
         }
         if i.now >= l.not_before {
             let (stage, reason, until) = if i.now < l.warn_from {
-                (Stage::Valid, format!("licensed to {} until {}", l.customer, date(l.expires)), l.expires)
+                (
+                    Stage::Valid,
+                    format!("licensed to {} to {}", l.customer, last_day(l.expires)),
+                    l.expires,
+                )
             } else if i.now < l.expires {
-                (Stage::Warn, format!("the licence expires on {}", date(l.expires)), l.expires)
+                (
+                    Stage::Warn,
+                    format!("the licence ends after {}", last_day(l.expires)),
+                    l.expires,
+                )
             } else if i.now < l.stops {
                 (
                     Stage::Grace,
                     format!(
-                        "the licence expired on {}; the app stops on {} unless a renewed licence is activated",
-                        date(l.expires),
-                        date(l.stops)
+                        "the licence ended after {}; the app stops after {} unless a renewed licence is activated",
+                        last_day(l.expires),
+                        last_day(l.stops)
                     ),
                     l.stops,
                 )
             } else {
                 return standing(
                     Stage::Stopped,
-                    format!("the licence expired on {} and its grace ended on {}", date(l.expires), date(l.stops)),
+                    format!(
+                        "the licence ended after {} and its grace after {}",
+                        last_day(l.expires),
+                        last_day(l.stops)
+                    ),
                     None,
                 );
             };
@@ -168,12 +189,24 @@ pub fn evaluate(i: &Inputs<'_>) -> Standing {
         Some(t) => {
             let end = i.installed_at + u64::from(t.days) * DAY;
             if i.now < end {
-                standing(Stage::Trial, format!("trial until {}{not_yet}", date(end)), Some(end))
+                standing(
+                    Stage::Trial,
+                    format!("trial to {}{not_yet}", last_day(end)),
+                    Some(end),
+                )
             } else {
-                standing(Stage::Stopped, format!("the trial ended on {}{not_yet}", date(end)), None)
+                standing(
+                    Stage::Stopped,
+                    format!("the trial ended after {}{not_yet}", last_day(end)),
+                    None,
+                )
             }
         }
-        None => standing(Stage::Stopped, format!("no licence is active{not_yet}"), None),
+        None => standing(
+            Stage::Stopped,
+            format!("no licence is active{not_yet}"),
+            None,
+        ),
     }
 }
 
@@ -225,7 +258,10 @@ mod tests {
     #[test]
     fn a_trial_runs_for_its_days_with_its_plan() {
         let (mut p, _) = licence();
-        p.trial = Some(Trial { days: 30, plan: "standard".into() });
+        p.trial = Some(Trial {
+            days: 30,
+            plan: "standard".into(),
+        });
         let s = evaluate(&at(&p, None, 910 * DAY));
         assert_eq!((s.stage, s.days_left), (Stage::Trial, Some(20)));
         assert_eq!(s.entitlements["max_users"], Scalar::Int(100));
@@ -243,7 +279,11 @@ mod tests {
         assert_eq!(s.stage, Stage::Stopped);
         assert!(s.reason.contains("2 hours behind"), "{}", s.reason);
         i.trusted = 1_500 * DAY + 3000;
-        assert_eq!(evaluate(&i).stage, Stage::Valid, "within the hour's tolerance");
+        assert_eq!(
+            evaluate(&i).stage,
+            Stage::Valid,
+            "within the hour's tolerance"
+        );
         i.now = 0;
         i.trusted = 1_500 * DAY;
         assert!(evaluate(&i).reason.contains("1500 days behind"));
