@@ -488,3 +488,61 @@ fn gunzip(bytes: &[u8]) -> std::io::Cursor<Vec<u8>> {
     assert!(out.status.success());
     std::io::Cursor::new(out.stdout)
 }
+
+/// The sample's 1.2.0 takes its user limit from the licence: appmodel sets `licence:` in the
+/// site values (importer/src/helm.rs `site_values`), the chart's schema types it.
+#[test]
+fn a_licensed_chart_takes_its_entitlements_from_licence_values_checked_by_its_schema() {
+    let Some(e) = Exported::new() else { return };
+    if !helm_sdkpy() {
+        return;
+    }
+    let store = e.dir.path().join("store");
+    let model = root().join("samples/im-stack/versions/1.2.0/appmodel.yaml");
+    let run = appmodel(
+        e.dir.path(),
+        &[
+            "publish",
+            "1.2.0",
+            "-f",
+            model.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    export(e.dir.path(), &store, "1.2.0", "bundle-1.2.0");
+    let chart = e.chart("1.2.0");
+    let base = "global:\n  imageRegistry: registry.site.example\nparams:\n  domain: chat.plant.example\nlicence:\n  plan: pro\n";
+    let good = e.file("licensed.yaml", &format!("{base}  max_users: 1000\n"));
+    let messages = lint(&chart, Some(&good));
+    assert!(problems(&messages).is_empty(), "{messages:?}");
+    let r = render(&chart, Some(&good));
+    assert_eq!(r.helm_error, None, "{}", r.json);
+    assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    let templates = gunzip(&std::fs::read(&chart).unwrap());
+    let mut text = String::new();
+    let mut archive = tar::Archive::new(templates);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry
+            .path()
+            .unwrap()
+            .ends_with("templates/im-server-workload.yaml")
+        {
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+        }
+    }
+    assert!(text.contains(".Values.licence.max_users"), "{text}");
+    for (what, extra) in [
+        ("as text", "  max_users: many\n"),
+        ("unknown", "  seats: 5\n"),
+    ] {
+        let bad = e.file("bad-licence.yaml", &format!("{base}{extra}"));
+        let messages = lint(&chart, Some(&bad));
+        assert!(
+            messages.contains(&(3, "values.yaml".to_string())),
+            "{what}: Helm did not refuse the licence values: {messages:?}"
+        );
+    }
+}

@@ -276,6 +276,24 @@ fn param_schema(p: &Parameter) -> Value {
     Value::Object(s)
 }
 
+/// The `licence` values appmodel sets from the site's licence: each entitlement and `plan`.
+fn licence_schema(model: &AppModel) -> Option<Value> {
+    let policy = model.licence.as_ref()?;
+    let mut props = Map::new();
+    props.insert("plan".into(), json!({"type": "string"}));
+    for plan in policy.plans.values() {
+        for (name, value) in plan {
+            let kind = match value {
+                appmodel_model::types::Scalar::Bool(_) => "boolean",
+                appmodel_model::types::Scalar::Int(_) => "integer",
+                _ => "string",
+            };
+            props.insert(name.clone(), json!({"type": kind}));
+        }
+    }
+    Some(json!({"type": "object", "properties": props, "additionalProperties": false}))
+}
+
 fn values_schema(model: &AppModel) -> String {
     let params: Map<String, Value> = model
         .parameters
@@ -331,6 +349,10 @@ fn values_schema(model: &AppModel) -> String {
             "params": {"type": "object", "properties": params, "additionalProperties": false}
         }
     });
+    let mut schema = schema;
+    if let Some(licence) = licence_schema(model) {
+        schema["properties"]["licence"] = licence;
+    }
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
     s
@@ -469,6 +491,15 @@ fn fullname(component: &str) -> String {
 /// Renders a model string to Helm template text.
 fn render(model: &AppModel, text: &str, ctx: Context) -> Result<String, ExportError> {
     let param = |name: &str| -> Option<String> {
+        if let Some(entitlement) = name.strip_prefix("licence.") {
+            // Set by appmodel from the site's licence (`licence:` in the values).
+            return Some(match ctx {
+                Context::EnvOrArgs => format!(
+                    "{{{{ .Values.licence.{entitlement} | toString | replace \"$\" \"$$\" }}}}"
+                ),
+                Context::File => format!("{{{{ .Values.licence.{entitlement} }}}}"),
+            });
+        }
         let p = model.parameter(name)?;
         Some(match (p.kind, ctx) {
             (ParamType::Secret, Context::EnvOrArgs) => format!("$({})", secret_var(name)),

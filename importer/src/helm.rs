@@ -235,7 +235,26 @@ pub fn site_values(
     params: &BTreeMap<String, String>,
 ) -> Result<Value, ImportError> {
     let mut p = Map::new();
+    let mut licence = Map::new();
     for (name, text) in params {
+        if let Some(entitlement) = name.strip_prefix("licence.") {
+            let typed = model
+                .licence
+                .as_ref()
+                .and_then(|l| l.plans.values().find_map(|plan| plan.get(entitlement)));
+            let v = match typed {
+                Some(appmodel_model::types::Scalar::Int(_)) => {
+                    text.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(text))
+                }
+                Some(appmodel_model::types::Scalar::Bool(_)) => text
+                    .parse::<bool>()
+                    .map(|b| json!(b))
+                    .unwrap_or(json!(text)),
+                _ => json!(text),
+            };
+            licence.insert(entitlement.to_string(), v);
+            continue;
+        }
         let kind = model.parameter(name).map(|x| x.kind);
         let bad = || ImportError::BadState(format!("parameter `{name}` has the value `{text}`"));
         let v = match kind {
@@ -245,7 +264,11 @@ pub fn site_values(
         };
         p.insert(name.clone(), v);
     }
-    Ok(appmodel_model::layout::helm::site_values(registry, p))
+    let mut values = appmodel_model::layout::helm::site_values(registry, p);
+    if !licence.is_empty() {
+        values["licence"] = Value::Object(licence);
+    }
+    Ok(values)
 }
 
 /// The packaged chart of an imported version.
