@@ -3,7 +3,10 @@
 #   vendor: build the IM stack's static programs, validate and graph its models, publish
 #           1.0.0 and 1.1.0, export signed compose bundles (tar files, as for a disc);
 #   site:   trust the vendor key, import, write the site configuration, install 1.0.0,
-#           write messages, upgrade to 1.1.0, verify, roll back, verify, uninstall.
+#           write messages, upgrade to 1.1.0, verify, roll back, verify;
+#   licence: 1.2.0 takes its user limit from a licence: upgrade (a 30-day trial of the
+#           standard plan), request the site code, the vendor issues a `pro` licence for
+#           it, activate it (im-server now allows 1000 users), status; uninstall.
 # The site part needs a Docker engine (scripts/setup.sh starts one) and host port 8080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +26,14 @@ cleanup() {
 trap cleanup EXIT
 
 echo; echo "######## vendor side ########"
-for v in 1.0.0 1.1.0; do
+for v in 1.0.0 1.1.0 1.2.0; do
   echo "== appmodel validate -f samples/im-stack/versions/$v/appmodel.yaml"
   "$appmodel" validate -f "samples/im-stack/versions/$v/appmodel.yaml"
 done
 echo "== appmodel graph"
 "$appmodel" graph -f samples/im-stack/versions/1.1.0/appmodel.yaml
 store="$work/store"
-for v in 1.0 1.1; do
+for v in 1.0 1.1 1.2; do
   echo "== appmodel publish v$v"
   "$appmodel" publish "v$v" -f "samples/im-stack/versions/$v.0/appmodel.yaml" --store "$store"
 done
@@ -38,7 +41,7 @@ done
 "$appmodel" diff 1.0 1.1 --store "$store"
 echo "== appmodel key generate; appmodel export --format compose --sign"
 "$appmodel" key generate -o "$work/vendor" --comment "Example Messaging Ltd." >/dev/null
-for v in 1.0.0 1.1.0; do
+for v in 1.0.0 1.1.0 1.2.0; do
   "$appmodel" export --format compose --version "$v" --archive "$work/im-stack-$v.tar" \
     --sign "$work/vendor.key" --store "$store"
   # What the vendor runs on the burnt disc or copied stick before it travels.
@@ -69,4 +72,19 @@ secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin_
 "$site_tool" rollback --state-dir "$state"
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 verify
 "$site_tool" history --state-dir "$state"
+
+echo; echo "######## licence (1.2.0: plans standard and pro, a 30-day trial) ########"
+"$site_tool" import "$work/im-stack-1.2.0.tar" --state-dir "$state"
+"$site_tool" upgrade --state-dir "$state"
+"$site_tool" license status --state-dir "$state"
+"$site_tool" license request -o "$work/site.req" --state-dir "$state"
+echo "== vendor: appmodel license issue --request site.req --plan pro (the sample's demo key)"
+"$appmodel" license issue --request "$work/site.req" --plan pro --expires "$(date -u -d "+1 year" +%F)" \
+  --customer "ACME Energy" --key samples/im-stack/licensing/licensing.key --store "$store" \
+  -o "$work/site.lic"
+"$site_tool" license activate "$work/site.lic" --state-dir "$state"
+"$site_tool" license status --state-dir "$state"
+server=$(docker ps -q --filter label=com.docker.compose.project=im-stack --filter label=com.docker.compose.service=im-server)
+echo "im-server's environment: $(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$server" | grep IM_MAX_USERS)"
+"$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 verify
 echo "== done"

@@ -39,11 +39,18 @@ fn date(secs: u64) -> String {
     appmodel_model::record::rfc3339(secs)[..10].to_string()
 }
 
-/// A host's identifiers under `root`: machine-id and physical NICs (sysfs `device` links).
+/// The DMI product_uuid of every fake host: they are all on one machine.
+const PRODUCT_UUID: &str = "4c4c4544-0042-3510-8052-b4c04f4e3232";
+
+/// A host's identifiers under `root`: machine-id, DMI product_uuid and physical NICs (sysfs
+/// `device` links).
 fn fake_host(root: &Path, machine_id: &str, macs: &[&str]) {
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/machine-id"), format!("{machine_id}\n")).unwrap();
+    let dmi = root.join("sys/class/dmi/id");
+    std::fs::create_dir_all(&dmi).unwrap();
+    std::fs::write(dmi.join("product_uuid"), format!("{PRODUCT_UUID}\n")).unwrap();
     for (i, mac) in macs.iter().enumerate() {
         let nic = root.join(format!("sys/class/net/eth{i}"));
         let bus = root.join(format!("sys/devices/pci0000:00/0000:00:0{i}.0"));
@@ -220,6 +227,26 @@ fn every_bad_licence_is_refused_with_nothing_changed_and_the_clock_guard_holds()
     assert!(req.stdout.contains("im-stack:"), "{}", req.stdout);
     let code = std::fs::read_to_string(w.path("site.req")).unwrap();
     assert!(code.starts_with("appmodel licence request v1\n"), "{code}");
+    // Piped, the site code is text only; on a terminal (util-linux `script` gives it one),
+    // a QR code of it follows.
+    assert!(!req.stdout.contains('▀'), "{}", req.stdout);
+    if require("script") {
+        let cmd = format!(
+            "{} license request -o tty.req --state-dir {}",
+            env!("CARGO_BIN_EXE_appmodel"),
+            w.path("state").display()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(w.dir.path())
+            .envs(&w.env)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let qr: Vec<&str> = text.lines().filter(|l| l.contains('▀')).collect();
+        assert!(qr.len() > 10, "no QR code on a terminal:\n{text}");
+    }
 
     let expires = date(t0 + 400 * DAY);
     let good = w.issue("good.lic", "pro", &expires, &["--sequence", "5"]);
@@ -364,8 +391,8 @@ fn every_bad_licence_is_refused_with_nothing_changed_and_the_clock_guard_holds()
         );
     }
 
-    // Another host: a copy of the whole state onto a machine with another machine-id and
-    // other NICs. The licence stops there, naming what changed; activating it is refused.
+    // Another host: a copy of the whole state onto another system on the same machine (the
+    // same product_uuid, another machine-id and other NICs). The licence stops there, naming what changed; activating it is refused.
     fake_host(
         &w.path("host-c"),
         "fedcba9876543210fedcba9876543210",
@@ -385,7 +412,7 @@ fn every_bad_licence_is_refused_with_nothing_changed_and_the_clock_guard_holds()
     run.assert_refused("is bound to another host (changed: machine-id, network card); send the vendor this host's site code to move it: im-stack:");
     assert_eq!(w.licence_state(), before);
 
-    // Both NICs replaced, same machine: still valid (one of the two identifiers may change).
+    // Both NICs replaced, same machine: still valid (two of the three identifiers hold).
     fake_host(
         &w.path("host-b"),
         machine,

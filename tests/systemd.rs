@@ -144,6 +144,24 @@ impl Host {
         self.exec(&["sh", "-c", script])
     }
 
+    fn copy_out(&self, src: &str, dst: &Path) {
+        let out = docker(&["cp", &format!("{}:{src}", self.name), dst.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "docker cp: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `VAR`'s value in the environment of `unit`'s running process.
+    fn unit_env(&self, unit: &str, var: &str) -> String {
+        let run = self.sh(&format!(
+            "pid=$(systemctl show -p MainPID --value {unit}) && tr '\\0' '\\n' < /proc/$pid/environ | sed -n 's/^{var}=//p'"
+        ));
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        run.stdout.trim().to_string()
+    }
+
     fn copy_in(&self, src: &Path, dst: &str) {
         let out = docker(&["cp", src.to_str().unwrap(), &format!("{}:{dst}", self.name)]);
         assert!(
@@ -718,4 +736,181 @@ fn a_crash_at_every_step_is_finished_or_reverted_by_the_next_command() {
         disc2,
     };
     assert_eq!(common::crash::every_crash_point(&site), 21);
+}
+
+/// The sample's 1.2.0 (plans, a trial) with no warn or grace days, so a licence that ends
+/// in a minute stops the app a minute later.
+fn licensed_model(_: &str) -> String {
+    std::fs::read_to_string(root().join("samples/im-stack/versions/1.2.0/appmodel.yaml"))
+        .unwrap()
+        .replace("warn_days: 30", "warn_days: 0")
+        .replace("grace_days: 14", "grace_days: 0")
+}
+
+const LICENCE_TIMER: &str = "appmodel-licence-im-stack";
+
+#[test]
+fn a_licence_binds_to_its_host_its_end_stops_the_units_on_schedule_and_a_copy_is_refused() {
+    let Some(w) = World::new("licence", &[("1.2.0", &licensed_model)]) else {
+        return;
+    };
+    let disc = w.import("1.2.0");
+    let config = w.config(&disc);
+    w.ok(&disc, &["install", "--config", config]);
+    let server = format!("{APP}-im-server.service");
+    // Unlicensed, the model's trial runs the standard plan; the install set up the check.
+    let status = |w: &World, disc: &str| -> serde_json::Value {
+        serde_json::from_str(&w.ok(disc, &["license", "status", "--json"]).stdout).unwrap()
+    };
+    let s = status(&w, &disc);
+    assert_eq!(
+        (s["stage"].as_str(), s["plan"].as_str()),
+        (Some("trial"), Some("standard")),
+        "{s}"
+    );
+    assert_eq!(w.host.unit_env(&server, "IM_MAX_USERS"), "100");
+    let run = w.host.sh(&format!(
+        "systemctl is-enabled {LICENCE_TIMER}.timer; systemctl is-active {LICENCE_TIMER}.timer; systemctl cat {LICENCE_TIMER}.service"
+    ));
+    assert!(
+        run.stdout.starts_with("enabled\nactive\n"),
+        "{}",
+        run.transcript()
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("license check --app {APP} --state-dir {STATE}")),
+        "{}",
+        run.stdout
+    );
+
+    // request -> issue (vendor side, outside the host) -> activate.
+    w.ok(&disc, &["license", "request", "-o", "/root/site.req"]);
+    w.host
+        .copy_out("/root/site.req", &w.dir.path().join("site.req"));
+    let issue = |name: &str, expires: &str| {
+        let key = root().join("samples/im-stack/licensing/licensing.key");
+        let out = w.dir.path().join(name);
+        let store = w.dir.path().join("store");
+        let run = common::appmodel(
+            w.dir.path(),
+            &[
+                "license",
+                "issue",
+                "--request",
+                "site.req",
+                "--plan",
+                "pro",
+                "--expires",
+                expires,
+                "--customer",
+                "ACME Energy",
+                "--key",
+                key.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        w.host.copy_in(&out, "/root/");
+        format!("/root/{name}")
+    };
+    let now = || appmodel_licence::now();
+    let ends = now() + 45;
+    let short = issue("short.lic", &appmodel_model::record::rfc3339(ends));
+    let run = w.ok(&disc, &["license", "activate", &short, "--json"]);
+    let a: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(a["acted"], "reconfigured", "{a}");
+    assert_eq!(a["plan"], "pro", "{a}");
+    assert_eq!(w.host.unit_env(&server, "IM_MAX_USERS"), "1000");
+    w.probe_ok("licensed.json", &["write", "20"]);
+
+    // The licence ends; the timer's check (run now, as the timer would) stops every unit
+    // and keeps the data.
+    while now() <= ends {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let run = w
+        .host
+        .sh(&format!("systemctl start {LICENCE_TIMER}.service"));
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let s = status(&w, &disc);
+    assert_eq!(s["stage"], "stopped", "{s}");
+    assert_eq!(s["stopped"], true, "{s}");
+    for c in ["im-store", "push-service", "im-server"] {
+        let run = w.host.sh(&format!("systemctl is-active {APP}-{c}.service"));
+        assert_ne!(
+            run.stdout.trim(),
+            "active",
+            "{c} still runs: {}",
+            run.transcript()
+        );
+    }
+    let run = w.host.exec(&[
+        "cat",
+        &format!("/var/lib/private/{APP}/im-store-data/FORMAT"),
+    ]);
+    assert_eq!(run.code, 0, "the data went: {}", run.transcript());
+    let run = w.site(&disc, &["rollback"]);
+    run.assert_refused("licence");
+
+    // A renewal starts it again with every message; the ended licence is older and refused.
+    let renewal = issue("renewal.lic", "2036-12-31");
+    let run = w.ok(&disc, &["license", "activate", &renewal, "--json"]);
+    let a: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(a["acted"], "started", "{a}");
+    assert_eq!(w.running_version(&disc), "1.2.0");
+    w.probe_ok("licensed.json", &["verify"]);
+    w.site(&disc, &["license", "activate", &short])
+        .assert_refused("older than the active sequence");
+
+    // The whole install (state, data, units, disc) copied onto a second host: same
+    // hardware, another machine-id. The licence does not hold there.
+    let run = w.host.sh(
+        "tar -cpf /root/copy.tar /var/lib/appmodel /var/lib/private /opt/appmodel /media \
+         /etc/systemd/system/im-stack* /etc/systemd/system/appmodel-* \
+         /etc/systemd/system/timers.target.wants /etc/systemd/system/multi-user.target.wants /root/renewal.lic",
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    w.host
+        .copy_out("/root/copy.tar", &w.dir.path().join("copy.tar"));
+    let copy = Host::start("licence-copy");
+    copy.copy_in(&w.dir.path().join("copy.tar"), "/root/");
+    let run = copy.sh("tar -xpf /root/copy.tar -C / && systemctl daemon-reload");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let ids = |h: &Host| h.exec(&["cat", "/etc/machine-id"]).stdout;
+    assert_ne!(ids(&w.host), ids(&copy));
+    let tool = format!("{disc}/appmodel");
+    let run = copy.exec(&[&tool, "license", "status", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let s: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s["stage"], "stopped", "{s}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("bound to another host (changed: machine-id"),
+        "{s}"
+    );
+    copy.exec(&[&tool, "license", "activate", "/root/renewal.lic"])
+        .assert_refused("is bound to another host");
+    copy.exec(&[&tool, "rollback"]).assert_refused("licence");
+    // Started by hand past appmodel, the copied units run until the scheduled check stops them.
+    let run = copy.sh(&format!(
+        "systemctl start {APP}.target && for i in $(seq 100); do systemctl is-active -q {server} && exit 0; sleep 0.2; done; exit 1"
+    ));
+    assert_eq!(
+        run.code,
+        0,
+        "the copy did not start by hand: {}",
+        run.transcript()
+    );
+    let run = copy.sh(&format!(
+        "systemctl start {LICENCE_TIMER}.service; systemctl is-active {server}"
+    ));
+    assert_ne!(run.stdout.trim(), "active", "{}", run.transcript());
+    // The original host keeps its licence.
+    assert_eq!(status(&w, &disc)["stage"], "valid");
 }

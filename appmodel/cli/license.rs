@@ -65,7 +65,36 @@ pub fn request(args: &LicenseRequestArgs) -> Result<()> {
         code.app,
         args.output.display()
     );
+    // On a terminal, the same code as a QR code, for a phone on the other side of an air gap.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        if let Some(qr) = qr_code(&text) {
+            println!("{qr}");
+        }
+    }
     Ok(())
+}
+
+/// `text` as a QR code in Unicode half blocks with its quiet zone, drawn black on white
+/// with ANSI colours whatever the terminal's theme (scanners expect dark on light).
+/// Upper-case, which a site code may be, so it takes QR's compact alphanumeric mode. None
+/// when too long for a QR code.
+fn qr_code(text: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.to_ascii_uppercase(), qrcode::EcLevel::M)
+            .ok()?;
+    let image = code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Dark)
+        .light_color(Dense1x2::Light)
+        .build();
+    Some(
+        image
+            .lines()
+            .map(|l| format!("\x1b[30;47m{l}\x1b[0m"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// Reads a request file (or a file holding only a site code).
@@ -274,4 +303,70 @@ pub fn check(args: &SiteArgs) -> Result<()> {
     }
     print_report(&a.report);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_code_fits_a_small_qr_code() {
+        // A usual host: machine-id, product_uuid, root filesystem, one NIC.
+        let usual = SiteCode {
+            app: "im-stack".into(),
+            fingerprint: appmodel_licence::host::Fingerprint {
+                install_id: [7; appmodel_licence::host::INSTALL_ID_LEN],
+                ids: [1u8, 2, 3, 4]
+                    .iter()
+                    .map(|i| {
+                        (
+                            appmodel_licence::host::Kind::Nic,
+                            [*i; appmodel_licence::host::HASH_LEN],
+                        )
+                    })
+                    .collect(),
+            },
+        };
+        let qr = qr_code(&usual.to_text()).unwrap();
+        // Version 5 (37 modules) and the quiet zone: 23 rows, one 80x24 screen.
+        assert!(qr.lines().count() <= 23, "{qr}");
+        // A site code with every kind of identifier and the most NICs it carries.
+        let code = SiteCode {
+            app: "im-stack".into(),
+            fingerprint: appmodel_licence::host::Fingerprint {
+                install_id: [7; appmodel_licence::host::INSTALL_ID_LEN],
+                ids: (0..appmodel_licence::host::MAX_IDS)
+                    .map(|i| {
+                        (
+                            appmodel_licence::host::Kind::Nic,
+                            [i as u8; appmodel_licence::host::HASH_LEN],
+                        )
+                    })
+                    .collect(),
+            },
+        };
+        let text = code.to_text();
+        let qr = qr_code(&text).unwrap();
+        let rows: Vec<String> = qr
+            .lines()
+            .map(|l| l.replace("\x1b[30;47m", "").replace("\x1b[0m", ""))
+            .collect();
+        let width = rows[0].chars().count();
+        // Version 10 (57 modules) at most, plus a quiet zone of 4 on each side: 33 rows of
+        // text, which an 80x24 terminal scrolls but any phone reads.
+        assert!(
+            width <= 57 + 8,
+            "{width} modules for {} characters",
+            text.len()
+        );
+        assert!(rows.iter().all(|r| r.chars().count() == width));
+        // Two modules a row of text: the code is square.
+        assert_eq!(rows.len(), width.div_ceil(2));
+        assert!(qr_code(&"x".repeat(8000)).is_none());
+        // What a phone reads back is a site code.
+        assert_eq!(
+            SiteCode::parse(&text.to_ascii_uppercase(), "qr").unwrap(),
+            code
+        );
+    }
 }

@@ -472,7 +472,18 @@ pub(crate) fn upgrade_locked(
         Some(p) => (p.to_path_buf(), read_config(p)?),
         None => {
             let p = dep.revision_dir(current.number).join("site-config.yaml");
-            (p.clone(), read_config(&p)?)
+            // Made for the running version: what the new one no longer has is dropped.
+            let (text, retired) =
+                appmodel_model::drop_retired_params(&read_config(&p)?, &record.model);
+            if !retired.is_empty() {
+                tracing::warn!(
+                    "{} {} has no parameter {}: its value in the running configuration is not carried over",
+                    record.app,
+                    record.version,
+                    retired.join(", ")
+                );
+            }
+            (p.clone(), text)
         }
     };
     let (values, new_secrets) = resolve_values(&record.model, &config_path, text, &dep.secrets()?)?;

@@ -8,9 +8,11 @@
 //! install id, so the same machine gives unrelated hashes to two installs.
 //!
 //! A licence matches a host when the install id is the same **and** a quorum of the bound
-//! identifiers is unchanged (all of one, one of two, two of three or four, …: fewer than
-//! half may change, and one always may when there are two or more). A changed NIC passes; a
-//! copy of the site state on another machine has the install id but not the identifiers.
+//! identifiers is unchanged: a strict majority (one of one, two of two or three, three of
+//! four or five, …). A changed NIC on a host with three or more identifiers passes; a copy
+//! of the site state on another machine has the install id but not the identifiers. Two
+//! identifiers both count, so two containers on one machine (same `product_uuid`, their own
+//! machine-ids) do not share a licence.
 
 use std::fs;
 use std::io::Read;
@@ -296,11 +298,7 @@ impl Fingerprint {
             })
             .collect();
         let n = kinds.len();
-        let needed = match n {
-            0 => 0,
-            1 => 1,
-            n => n - (n / 2).max(1),
-        };
+        let needed = if n == 0 { 0 } else { n / 2 + 1 };
         Match {
             same_install: self.install_id == bound.install_id,
             matched: n - changed.len(),
@@ -391,6 +389,8 @@ impl SiteCode {
         let (app, code) = text
             .split_once(':')
             .ok_or_else(|| bad("it has no `APP:` prefix"))?;
+        // Any case: a QR code carries it upper-case (its compact alphanumeric mode).
+        let app = &app.to_ascii_lowercase();
         if !appmodel_model::validate::is_name(app) {
             return Err(bad("the app name before `:` is not a valid name"));
         }
@@ -562,7 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn the_quorum_lets_fewer_than_half_change() {
+    fn the_quorum_is_a_strict_majority() {
         let fp = |ids: &[(Kind, u8)]| Fingerprint {
             install_id: ID,
             ids: ids.iter().map(|(k, b)| (*k, [*b; HASH_LEN])).collect(),
@@ -576,19 +576,24 @@ mod tests {
         assert!(fp(&[
             (Kind::MachineId, 1),
             (Kind::ProductUuid, 2),
-            (Kind::RootFs, 9),
+            (Kind::RootFs, 3),
             (Kind::Nic, 9)
         ])
         .compare(&bound)
         .holds());
         assert!(!fp(&[
             (Kind::MachineId, 1),
-            (Kind::ProductUuid, 9),
+            (Kind::ProductUuid, 2),
             (Kind::RootFs, 9),
             (Kind::Nic, 9)
         ])
         .compare(&bound)
         .holds());
+        // Two containers on one machine: the same product_uuid, another machine-id.
+        let two = fp(&[(Kind::MachineId, 1), (Kind::ProductUuid, 2)]);
+        assert!(!fp(&[(Kind::MachineId, 7), (Kind::ProductUuid, 2)])
+            .compare(&two)
+            .holds());
         let one = fp(&[(Kind::MachineId, 1)]);
         assert!(one.compare(&one).holds());
         assert!(!fp(&[(Kind::MachineId, 2)]).compare(&one).holds());
@@ -608,6 +613,7 @@ mod tests {
         assert!(text.len() < 80, "{text}");
         assert_eq!(SiteCode::parse(&text, "t").unwrap(), code);
         assert_eq!(SiteCode::parse(&text.to_lowercase(), "t").unwrap(), code);
+        assert_eq!(SiteCode::parse(&text.to_uppercase(), "t").unwrap(), code);
         let mut typo = text.clone().into_bytes();
         let i = typo.len() - 3;
         typo[i] = if typo[i] == b'A' { b'B' } else { b'A' };

@@ -112,6 +112,62 @@ pub fn parse_model(file: PathBuf, text: String) -> Result<LoadedModel, ModelErro
     }
 }
 
+/// A site configuration carried over from a revision of an older version, without the
+/// parameters `model` no longer declares: the text with their lines removed (comments and
+/// the rest kept), and their names. An upgrade that reuses the running revision's
+/// configuration calls this; a file the site gives is checked as it is. A retired parameter
+/// that shares a line with anything else (flow style, `params: {a: 1}`) stays, and the
+/// check reports it.
+pub fn drop_retired_params(text: &str, model: &AppModel) -> (String, Vec<String>) {
+    let unchanged = (text.to_string(), Vec::new());
+    if text.contains('\r') {
+        return unchanged;
+    }
+    let (_, document, _) =
+        parse_document::<SiteConfig>(text, site_config_schema(), input::cap::CONFIG);
+    let Some(document) = document else {
+        return unchanged;
+    };
+    let root = &document.root;
+    let Some(params) = root.entries().iter().find(|e| e.key == "params") else {
+        return unchanged;
+    };
+    // The first line of every key, to tell whether a retired entry's lines are its own.
+    let mut starts: Vec<usize> = root.entries().iter().map(|e| e.key_pos.line).collect();
+    starts.extend(params.value.entries().iter().map(|e| e.key_pos.line));
+    let mut drop: Vec<(usize, usize)> = Vec::new();
+    let mut names = Vec::new();
+    for e in params.value.entries() {
+        if model.parameter(&e.key).is_some() {
+            continue;
+        }
+        let first = e.key_pos.line;
+        let end = e.value.end;
+        let mut last = if end.col <= 1 { end.line - 1 } else { end.line }.max(first);
+        // A block scalar ends where the next key starts.
+        if let Some(next) = starts.iter().copied().filter(|l| *l > first).min() {
+            last = last.min(next - 1);
+        }
+        let shared =
+            starts.iter().filter(|l| **l == first).count() > 1 || params.key_pos.line == first;
+        if shared {
+            return unchanged;
+        }
+        drop.push((first, last));
+        names.push(e.key.clone());
+    }
+    if names.is_empty() {
+        return unchanged;
+    }
+    let kept: Vec<&str> = text
+        .split('\n')
+        .enumerate()
+        .filter(|(i, _)| !drop.iter().any(|(a, b)| (*a..=*b).contains(&(i + 1))))
+        .map(|(_, l)| l)
+        .collect();
+    (kept.join("\n"), names)
+}
+
 /// Reads and checks the site configuration in `path` (at most [`input::cap::CONFIG`] bytes).
 pub fn load_site_config(path: &FsPath, model: &AppModel) -> Result<SiteConfig, ModelError> {
     let text = read(path, input::cap::CONFIG)?;
@@ -200,6 +256,27 @@ components:
 
     fn model() -> AppModel {
         parse_model("m.yaml".into(), MODEL.into()).unwrap().model
+    }
+
+    #[test]
+    fn a_carried_configuration_loses_only_the_retired_parameters() {
+        let text = "app: x\nparams:\n  # the limit\n  n: 5\n  max_users: 100\n  motd: |\n    two\n    lines\n  token: abcdefghijkl\n";
+        let (kept, names) = drop_retired_params(text, &model());
+        assert_eq!(names, ["max_users", "motd"]);
+        assert_eq!(
+            kept,
+            "app: x\nparams:\n  # the limit\n  n: 5\n  token: abcdefghijkl\n"
+        );
+        assert!(parse_site_config("c.yaml".into(), kept, &model()).is_ok());
+        // Nothing retired, or written in flow style: unchanged (the check reports the latter).
+        let (same, none) = drop_retired_params("params:\n  n: 5\n", &model());
+        assert_eq!((same.as_str(), none.len()), ("params:\n  n: 5\n", 0));
+        let flow = "params: {n: 5, max_users: 100}\n";
+        assert_eq!(
+            drop_retired_params(flow, &model()),
+            (flow.to_string(), vec![])
+        );
+        assert_eq!(drop_retired_params("[", &model()).0, "[");
     }
 
     fn model_report(text: &str) -> String {
