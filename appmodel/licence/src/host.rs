@@ -524,8 +524,19 @@ mod tests {
             "11111111111111111111111111111111",
             &[("eth0", "aa:bb:cc:00:00:01")],
         );
+        // All three on one machine: one product_uuid.
+        let dmi = |root: &Path| {
+            let dir = root.join("sys/class/dmi/id");
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(
+                dir.join("product_uuid"),
+                "4c4c4544-0042-3510-8052-b4c04f4e3232\n",
+            )
+            .unwrap();
+        };
+        dmi(a.path());
         let bound = HostIds::read(a.path()).fingerprint(&ID);
-        assert_eq!(bound.ids.len(), 2);
+        assert_eq!(bound.ids.len(), 3);
         assert!(HostIds::read(a.path())
             .fingerprint(&ID)
             .compare(&bound)
@@ -537,6 +548,7 @@ mod tests {
             "11111111111111111111111111111111",
             &[("eth0", "aa:bb:cc:00:00:99")],
         );
+        dmi(nic_changed.path());
         let m = HostIds::read(nic_changed.path())
             .fingerprint(&ID)
             .compare(&bound);
@@ -549,6 +561,7 @@ mod tests {
             "22222222222222222222222222222222",
             &[("eth0", "aa:bb:cc:00:00:98")],
         );
+        dmi(other.path());
         let m = HostIds::read(other.path()).fingerprint(&ID).compare(&bound);
         assert!(!m.holds());
         assert_eq!(m.describe(), "machine-id, network card");
