@@ -392,13 +392,42 @@ fn install_upgrade_rollback_keep_every_acknowledged_message() {
     assert_eq!(run.stdout.trim(), "1", "{}", run.transcript());
 
     let disc2 = w.import("1.1.0");
-    let run = w.ok(&disc2, &["upgrade"]);
+    let run = w.ok(&disc2, &["upgrade", "--events", "/root/events.jsonl"]);
     assert!(
         run.stdout
             .ends_with("upgraded im-stack 1.1.0: revision 2 (deployed) is running\n"),
         "{}",
         run.stdout
     );
+    // Every step, as data: what a script or the console follows.
+    let events: Vec<serde_json::Value> = w
+        .host
+        .exec(&["cat", "/root/events.jsonl"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "begin",
+            "stopping",
+            "snapshotted",
+            "starting",
+            "healthy",
+            "healthy",
+            "starting",
+            "healthy",
+            "done"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[0]["version"], "1.1.0");
+    assert_eq!(events[8]["status"], "deployed");
     assert_eq!(w.running_version(&disc2), "1.1.0");
     assert_eq!(w.current_release(), "releases/1.1.0");
     let verified = w.probe_ok("before-upgrade.json", &["verify"]);

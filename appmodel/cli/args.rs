@@ -16,6 +16,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Write each step of a change (install, upgrade, rollback, a revert, a recovery, the
+    /// licence check) as a JSON line to FILE, appending; `-` writes them to standard error.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub events: Option<PathBuf>,
 }
 
 /// Where the vendor's store (the local app market) lives.

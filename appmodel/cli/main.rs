@@ -7,6 +7,7 @@
 mod args;
 mod config;
 mod diff;
+mod events;
 mod export;
 mod gc;
 mod graph;
@@ -57,6 +58,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(path) = &cli.events {
+        if let Err(e) = events::install(path) {
+            return output::report_error(&e);
+        }
+    }
     let result = match cli.command {
         Command::Validate(a) => validate::run(&a),
         Command::Graph(a) => graph::run(&a),

@@ -10,6 +10,7 @@
 pub mod compose;
 pub mod deploy;
 pub mod engine;
+pub mod events;
 pub mod fault;
 pub mod helm;
 pub mod host;

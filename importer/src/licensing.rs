@@ -730,7 +730,10 @@ pub fn scheduled_check(site: &Site, app: Option<&str>) -> Result<LicenceAction, 
                 }
             }
             set_stopped(&dep, Some(&report.standing.reason))?;
-            tracing::warn!(app = %app, reason = %report.standing.reason, "licence: the app was stopped");
+            crate::events::emit(crate::events::ChangeEvent::LicenceStopped {
+                app: app.clone(),
+                reason: report.standing.reason.clone(),
+            });
             acted = Some("stopped".to_string());
         } else if runs && stopped {
             if let crate::engine::Engine::Host(target) =
@@ -742,6 +745,7 @@ pub fn scheduled_check(site: &Site, app: Option<&str>) -> Result<LicenceAction, 
                 )?;
             }
             set_stopped(&dep, None)?;
+            crate::events::emit(crate::events::ChangeEvent::LicenceStarted { app: app.clone() });
             acted = Some("started".to_string());
         }
     }

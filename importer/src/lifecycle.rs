@@ -22,6 +22,7 @@ use crate::deploy::{
     copy_tree, resolve_values, restore_tree, Action, Deployment, Journal, Revision, Status, Step,
 };
 use crate::engine::{engine_for, Engine, Operation, ReleaseChange, ReleaseEngine};
+use crate::events::{emit, ChangeEvent};
 use crate::plan::{self, Plan};
 use crate::site::Site;
 use crate::target::{ComponentStatus, Health, RevisionCtx, Target};
@@ -631,6 +632,13 @@ fn carry_out(
             dry_run: true,
         });
     }
+    emit(ChangeEvent::Begin {
+        app: dep.app.clone(),
+        action: next.revision.action,
+        version: next.revision.version.clone(),
+        revision: next.revision.number,
+        previous,
+    });
     let mut outcome = match engine {
         Engine::Host(target) => {
             let target = target.as_ref();
@@ -643,6 +651,10 @@ fn carry_out(
             release_switch(site, dep, r.as_ref(), &next)?
         }
     };
+    emit(ChangeEvent::Done {
+        revision: outcome.revision.number,
+        status: outcome.revision.status,
+    });
     if plan.licence.is_some() {
         crate::licensing::install_timer(site, dep, &outcome.revision)?;
     }
@@ -771,7 +783,7 @@ fn switch(
             previous: Some(p),
             step: Step::Stopping,
         })?;
-        tracing::info!(revision = p, "stopping the running revision");
+        emit(ChangeEvent::Stopping { revision: p });
         let pctx = ctx(site, dep, prev);
         let stopped = target.stop(&pctx).and_then(|()| {
             crate::fault::point(&format!("{:?}-stopped", next.revision.action));
@@ -788,7 +800,10 @@ fn switch(
         if let Err(e) = stopped {
             // The previous revision's data was not changed: any snapshot of it is partial
             // or older than its data, so it goes, and the previous revision starts again.
-            tracing::warn!(revision = n, error = %e, "stopping or snapshotting failed; starting the previous revision again");
+            emit(ChangeEvent::Reverting {
+                revision: n,
+                reason: format!("stopping or snapshotting failed: {e}"),
+            });
             drop_unfinished_snapshot(dep, p);
             revert(site, dep, target, previous, next, &e.to_string())?;
             return Err(ImportError::Reverted {
@@ -843,7 +858,10 @@ fn switch(
             })
         }
         Err(e) => {
-            tracing::warn!(revision = n, error = %e, "the new revision failed; restoring the previous one");
+            emit(ChangeEvent::Reverting {
+                revision: n,
+                reason: e.to_string(),
+            });
             revert(site, dep, target, previous, next, &e.to_string())?;
             Err(ImportError::Reverted {
                 revision: n,
@@ -886,7 +904,10 @@ fn snapshot(
     }
     let _ = std::fs::remove_dir_all(&dest);
     std::fs::rename(&tmp, &dest).map_err(io_err("rename into", &dest))?;
-    tracing::info!(revision = rev.number, bytes, "data snapshotted");
+    emit(ChangeEvent::Snapshotted {
+        revision: rev.number,
+        bytes,
+    });
     Ok(())
 }
 
@@ -903,7 +924,7 @@ fn restore(
             restore_tree(&src, &d.path)?;
         }
     }
-    tracing::info!(from, "data restored from snapshot");
+    emit(ChangeEvent::Restored { from });
     Ok(())
 }
 
@@ -916,7 +937,10 @@ pub(crate) fn start_in_order(
     let graph = DependencyGraph::from_model(model)
         .map_err(|c| ImportError::BadState(format!("dependency cycle: {}", c[0])))?;
     for level in graph.levels() {
-        tracing::info!(components = %level.join(", "), "starting");
+        emit(ChangeEvent::Starting {
+            revision: rev.number,
+            components: level.iter().map(|c| c.to_string()).collect(),
+        });
         target.start(rev, &level)?;
         for name in &level {
             if let Some(c) = model.component(name) {
@@ -945,9 +969,19 @@ fn wait_healthy(
     let mut last = Health::Missing;
     while Instant::now() < deadline {
         last = target.health(rev, &c.name)?;
+        let healthy = match last {
+            Health::Healthy => true,
+            Health::Running => c.health.is_none(),
+            _ => false,
+        };
+        if healthy {
+            emit(ChangeEvent::Healthy {
+                revision: rev.number,
+                component: c.name.clone(),
+            });
+            return Ok(());
+        }
         match last {
-            Health::Healthy => return Ok(()),
-            Health::Running if c.health.is_none() => return Ok(()),
             Health::Unhealthy => break,
             _ => std::thread::sleep(Duration::from_millis(500)),
         }
@@ -981,7 +1015,12 @@ fn revert(
         start_in_order(target, &pctx)?;
         dep.set_status(prev.revision.number, Status::Deployed, None)?;
     }
-    dep.clear_journal()
+    dep.clear_journal()?;
+    emit(ChangeEvent::Reverted {
+        revision: next.revision.number,
+        restored: previous.map(|p| p.revision.number),
+    });
+    Ok(())
 }
 
 /// Finishes or reverts a step a crash interrupted. Runs first in every changing command.
@@ -1025,9 +1064,12 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
                     return Ok(Some(finished_note(&j)));
                 }
             }
-            tracing::warn!(revision = j.revision, "{why}");
             dep.set_status(j.revision, Status::Failed, Some(why.clone()))?;
             dep.clear_journal()?;
+            emit(ChangeEvent::Recovered {
+                revision: j.revision,
+                note: why.clone(),
+            });
             return Ok(Some(why));
         }
     };
@@ -1035,11 +1077,14 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         Some(r) => Some(load_revision(site, dep, r)?),
         None => None,
     };
-    tracing::warn!(revision = j.revision, "{why}");
     if j.step == Step::Prepared {
         // Nothing running was touched.
         dep.set_status(j.revision, Status::Failed, Some(why.clone()))?;
         dep.clear_journal()?;
+        emit(ChangeEvent::Recovered {
+            revision: j.revision,
+            note: why.clone(),
+        });
         return Ok(Some(why));
     }
     if j.step == Step::Stopping {
@@ -1050,6 +1095,10 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         }
     }
     revert(site, dep, target, prev.as_ref(), &next, &why)?;
+    emit(ChangeEvent::Recovered {
+        revision: j.revision,
+        note: why.clone(),
+    });
     Ok(Some(why))
 }
 
@@ -1060,7 +1109,10 @@ fn finished_note(j: &Journal) -> String {
         j.action, j.revision
     )
     .to_lowercase();
-    tracing::warn!(revision = j.revision, "{done}");
+    emit(ChangeEvent::Recovered {
+        revision: j.revision,
+        note: done.clone(),
+    });
     done
 }
 

@@ -394,3 +394,116 @@ fn uninstall_stops_and_removes_or_keeps_the_data() {
         assert!(dep.current().unwrap().is_none());
     }
 }
+
+/// Each event as `name revision` (and its components or restored revision), for comparing
+/// sequences.
+fn steps(events: &[crate::events::ChangeEvent]) -> Vec<String> {
+    use crate::events::ChangeEvent::*;
+    events
+        .iter()
+        .map(|e| match e {
+            Begin {
+                action, revision, ..
+            } => format!("begin {action:?} {revision}"),
+            Stopping { revision } => format!("stopping {revision}"),
+            Snapshotted { revision, .. } => format!("snapshotted {revision}"),
+            Restored { from } => format!("restored from {from}"),
+            Starting {
+                revision,
+                components,
+            } => format!("starting {revision} {}", components.join(",")),
+            Healthy {
+                revision,
+                component,
+            } => format!("healthy {revision} {component}"),
+            Reverting { revision, .. } => format!("reverting {revision}"),
+            Reverted { revision, restored } => format!("reverted {revision} to {restored:?}"),
+            Done { revision, status } => format!("done {revision} {}", status.as_str()),
+            Recovered { revision, .. } => format!("recovered {revision}"),
+            LicenceStopped { .. } => "licence stopped".into(),
+            LicenceStarted { .. } => "licence started".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_change_reports_its_steps_as_events() {
+    use crate::events::record;
+    let w = before("upgrade");
+    let (o, events) = record(|| w.upgrade());
+    o.unwrap();
+    assert_eq!(
+        steps(&events),
+        [
+            "begin Upgrade 2",
+            "stopping 1",
+            "snapshotted 1",
+            "starting 2 db",
+            "healthy 2 db",
+            "done 2 deployed"
+        ]
+    );
+    let (o, events) = record(|| w.rollback());
+    o.unwrap();
+    assert_eq!(
+        steps(&events),
+        [
+            "begin Rollback 3",
+            "stopping 2",
+            "snapshotted 2",
+            "restored from 1",
+            "starting 3 db",
+            "healthy 3 db",
+            "done 3 deployed"
+        ]
+    );
+
+    // Unhealthy: the revert is reported step by step too.
+    let w = before("upgrade");
+    w.host.borrow_mut().unhealthy = Some(2);
+    let (o, events) = record(|| w.upgrade());
+    assert!(o.is_err());
+    assert_eq!(
+        steps(&events),
+        [
+            "begin Upgrade 2",
+            "stopping 1",
+            "snapshotted 1",
+            "starting 2 db",
+            "reverting 2",
+            "restored from 1",
+            "starting 1 db",
+            "healthy 1 db",
+            "reverted 2 to Some(1)"
+        ]
+    );
+
+    // A crash, then the next command's recovery.
+    let w = before("upgrade");
+    assert!(w.change("upgrade", Some("upgrade-starting")).is_none());
+    let dep = Deployment::new(&w.site, APP);
+    let (r, events) = record(|| lifecycle::recover(&w.site, &dep));
+    r.unwrap();
+    assert_eq!(
+        steps(&events),
+        [
+            "restored from 1",
+            "starting 1 db",
+            "healthy 1 db",
+            "reverted 2 to Some(1)",
+            "recovered 2"
+        ]
+    );
+    // A dry run changes nothing, so it reports nothing.
+    let (o, events) = record(|| {
+        lifecycle::upgrade(
+            &w.site,
+            &ChangeOptions {
+                dry_run: true,
+                ..w.opts(Some("1.1.0"), None)
+            },
+        )
+    });
+    assert!(o.unwrap().dry_run);
+    assert_eq!(steps(&events), Vec::<String>::new());
+}
