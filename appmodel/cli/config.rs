@@ -1,13 +1,11 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use appmodel_model::config::{template, MASK};
-use appmodel_model::types::ParamType;
+use appmodel_model::config::{template, CheckReport};
 use std::path::Path;
 
 use appmodel_model::input::{cap, read_text, Links};
 use appmodel_model::{load_model, parse_model, parse_site_config, LoadedModel, ModelError};
-use serde_json::json;
 
 use crate::args::{ConfigCheckArgs, ConfigInitArgs};
 use crate::output::{print_json, Reported, UserError};
@@ -104,22 +102,7 @@ pub fn check(args: &ConfigCheckArgs) -> Result<()> {
         Ok(config) => {
             if args.json {
                 // Secret values stay in the file: the output shows only that they are set.
-                let params: serde_json::Map<String, serde_json::Value> = config
-                    .params
-                    .iter()
-                    .map(|(name, value)| {
-                        let secret = loaded
-                            .model
-                            .parameter(name)
-                            .is_some_and(|p| p.kind == ParamType::Secret);
-                        let shown = match value {
-                            Some(_) if secret => json!(MASK),
-                            other => json!(other),
-                        };
-                        (name.clone(), shown)
-                    })
-                    .collect();
-                print_json(&json!({"ok": true, "file": args.config, "params": params}))?;
+                print_json(&CheckReport::valid(&args.config, &loaded.model, &config))?;
             } else {
                 let set = config.params.values().filter(|v| v.is_some()).count();
                 println!(
@@ -133,7 +116,7 @@ pub fn check(args: &ConfigCheckArgs) -> Result<()> {
             Ok(())
         }
         Err(ModelError::Invalid(report)) if args.json => {
-            print_json(&json!({"ok": false, "file": args.config, "errors": report.json()}))?;
+            print_json(&CheckReport::invalid(&loaded.model, &report))?;
             Err(Reported(format!("{} errors", report.diagnostics.len())).into())
         }
         Err(e) => Err(e.into()),

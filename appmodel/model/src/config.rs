@@ -110,6 +110,69 @@ pub fn check(model: &AppModel, config: &SiteConfig, root: &Node) -> Vec<Diagnost
 /// What stands in for a secret value in a source excerpt.
 pub const MASK: &str = "********";
 
+/// A value as a check's result shows it: a secret's is [`MASK`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Shown {
+    Value(Scalar),
+    Masked(&'static str),
+}
+
+/// What checking a site configuration found (`config check --json` prints it).
+#[derive(Debug, Serialize)]
+pub struct CheckReport<'a> {
+    pub ok: bool,
+    pub file: &'a std::path::Path,
+    /// The model it was checked against.
+    pub app: &'a str,
+    pub version: &'a str,
+    /// The values the file sets (none: empty), secrets masked; absent when it has errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<BTreeMap<String, Option<Shown>>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::diag::JsonDiagnostic<'a>>,
+}
+
+impl<'a> CheckReport<'a> {
+    /// A valid configuration: its values, the secret ones masked.
+    pub fn valid(file: &'a std::path::Path, model: &'a AppModel, config: &SiteConfig) -> Self {
+        let params = config
+            .params
+            .iter()
+            .map(|(name, value)| {
+                let secret = model
+                    .parameter(name)
+                    .is_none_or(|p| p.kind == ParamType::Secret);
+                let shown = value.as_ref().map(|v| match secret {
+                    true => Shown::Masked(MASK),
+                    false => Shown::Value(v.clone()),
+                });
+                (name.clone(), shown)
+            })
+            .collect();
+        CheckReport {
+            ok: true,
+            file,
+            app: &model.app.name,
+            version: &model.app.version,
+            params: Some(params),
+            errors: Vec::new(),
+        }
+    }
+
+    /// A configuration with errors.
+    pub fn invalid(model: &'a AppModel, report: &'a crate::diag::Report) -> Self {
+        CheckReport {
+            ok: false,
+            file: &report.file,
+            app: &model.app.name,
+            version: &model.app.version,
+            params: None,
+            errors: report.json(),
+        }
+    }
+}
+
 /// `text` with the values that may be secret replaced by [`MASK`], for showing excerpts of
 /// a configuration in errors: the values of secret parameters, of unknown parameters (a
 /// misspelt secret is still a secret) and of unknown top-level fields (a secret put beside

@@ -259,6 +259,27 @@ components:
     }
 
     #[test]
+    fn a_check_report_shows_values_and_masks_secrets() {
+        let m = model();
+        let config = parse_site_config(
+            "c.yaml".into(),
+            "params:\n  n: 5\n  token: abcdefghijkl\n".into(),
+            &m,
+        )
+        .unwrap();
+        let r = config::CheckReport::valid(FsPath::new("c.yaml"), &m, &config);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"ok":true,"file":"c.yaml","app":"x","version":"1.1.0","params":{"n":5,"token":"********"}}"#
+        );
+        let report = config_report("params:\n  n: many\n");
+        let r = config::CheckReport::invalid(&m, &report);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!((v["ok"].as_bool(), v.get("params")), (Some(false), None));
+        assert_eq!(v["errors"][0]["field"], "params.n");
+    }
+
+    #[test]
     fn a_carried_configuration_loses_only_the_retired_parameters() {
         let text = "app: x\nparams:\n  # the limit\n  n: 5\n  max_users: 100\n  motd: |\n    two\n    lines\n  token: abcdefghijkl\n";
         let (kept, names) = drop_retired_params(text, &model());
