@@ -74,9 +74,10 @@ impl<'s> Compose<'s> {
                 docker,
             });
         }
-        Err(ImportError::Engine(
-            "no compose tool found: install `docker compose` (v2) or `docker-compose` (v1)".into(),
-        ))
+        Err(ImportError::EngineUnavailable {
+            command: "docker compose".into(),
+            reason: "neither `docker compose` (v2) nor `docker-compose` (v1) is installed".into(),
+        })
     }
 
     pub fn tool(&self) -> Tool {
@@ -283,11 +284,14 @@ impl Target for Compose<'_> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| ImportError::Engine(format!("docker load: cannot run it: {e}")))?;
+            .map_err(|e| ImportError::EngineUnavailable {
+                command: "docker load".into(),
+                reason: e.to_string(),
+            })?;
         let stdin = child
             .stdin
             .take()
-            .ok_or_else(|| ImportError::Engine("docker load: no stdin".into()))?;
+            .ok_or_else(|| load_err("it has no standard input"))?;
         let write_result = (|| -> Result<(), ImportError> {
             let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, stdin));
             let manifest: Vec<serde_json::Value> = missing
@@ -312,17 +316,15 @@ impl Target for Compose<'_> {
                 h.set_size(size);
                 h.set_mode(0o644);
                 tar.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f)
-                    .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+                    .map_err(load_err)?;
             }
             tar.into_inner()
-                .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?
+                .map_err(load_err)?
                 .flush()
-                .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+                .map_err(load_err)?;
             Ok(())
         })();
-        let out = child
-            .wait_with_output()
-            .map_err(|e| ImportError::Engine(format!("docker load: {e}")))?;
+        let out = child.wait_with_output().map_err(load_err)?;
         if !out.status.success() {
             return Err(engine_err("docker load", &out));
         }
@@ -332,7 +334,7 @@ impl Target for Compose<'_> {
             let name = e.repo_tags.first().cloned().unwrap_or_default();
             let got = self.image_id(&name);
             if got != want {
-                return Err(ImportError::Engine(format!(
+                return Err(load_err(format!(
                     "image `{name}` loaded as `{}`, expected `{}`",
                     got.unwrap_or_default(),
                     want.unwrap_or_default()
@@ -363,11 +365,10 @@ impl Target for Compose<'_> {
                     &|p: &str| rev.params.get(p).cloned(),
                     &|s: &str| s.to_string(),
                 )
-                .map_err(|e| {
-                    ImportError::BadState(format!(
-                        "config file `{}` of `{}`: {}",
-                        v.name, c.name, e.message
-                    ))
+                .map_err(|e| ImportError::Render {
+                    component: c.name.clone(),
+                    what: format!("config file `{}`", v.name),
+                    reason: e.message,
                 })?;
                 let p = dir.join("config").join(&c.name).join(&v.name);
                 if let Some(parent) = p.parent() {
@@ -503,8 +504,15 @@ fn append(tar: &mut tar::Builder<impl Write>, path: &str, bytes: &[u8]) -> Resul
     let mut h = tar::Header::new_gnu();
     h.set_size(bytes.len() as u64);
     h.set_mode(0o644);
-    tar.append_data(&mut h, path, bytes)
-        .map_err(|e| ImportError::Engine(format!("docker load: {e}")))
+    tar.append_data(&mut h, path, bytes).map_err(load_err)
+}
+
+/// `docker load` ran but failed midway or loaded something else.
+fn load_err(problem: impl std::fmt::Display) -> ImportError {
+    ImportError::EngineOutput {
+        command: "docker load".into(),
+        problem: problem.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -149,11 +149,14 @@ impl<R: Runner> Helm<R> {
         let out = self.runner.run(&args(&[
             "history", release, "--max", "1", "--output", "json",
         ]))?;
-        let list: Vec<Value> = serde_json::from_str(&out)
-            .map_err(|e| ImportError::Engine(format!("cannot read `helm history`: {e}")))?;
+        let list: Vec<Value> =
+            serde_json::from_str(&out).map_err(|e| ImportError::EngineOutput {
+                command: "helm history".into(),
+                problem: format!("cannot read its answer: {e}"),
+            })?;
         list.into_iter()
             .max_by_key(|r| r.get("revision").and_then(Value::as_u64))
-            .ok_or_else(|| ImportError::Engine(format!("helm has no history for `{release}`")))
+            .ok_or_else(|| no_history(release))
     }
 
     /// The release's newest Helm revision number (after an upgrade or rollback).
@@ -162,7 +165,7 @@ impl<R: Runner> Helm<R> {
             .get("revision")
             .and_then(Value::as_u64)
             .map(|n| n as u32)
-            .ok_or_else(|| ImportError::Engine(format!("helm has no history for `{release}`")))
+            .ok_or_else(|| no_history(release))
     }
 
     /// `helm status`: the release's state (`deployed`, `failed`, `pending-upgrade` …).
@@ -170,8 +173,10 @@ impl<R: Runner> Helm<R> {
         let out = self
             .runner
             .run(&args(&["status", release, "--output", "json"]))?;
-        let v: Value = serde_json::from_str(&out)
-            .map_err(|e| ImportError::Engine(format!("cannot read `helm status`: {e}")))?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| ImportError::EngineOutput {
+            command: "helm status".into(),
+            problem: format!("cannot read its answer: {e}"),
+        })?;
         Ok(v.pointer("/info/status")
             .and_then(Value::as_str)
             .unwrap_or("unknown")
@@ -449,6 +454,13 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
     }
 }
 
+fn no_history(release: &str) -> ImportError {
+    ImportError::EngineOutput {
+        command: "helm history".into(),
+        problem: format!("helm has no history for `{release}`"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,7 +478,10 @@ mod tests {
             self.calls.borrow_mut().push(args.to_vec());
             match self.answers.get(args[0].as_str()) {
                 Some(Ok(out)) => Ok(out.to_string()),
-                Some(Err(e)) => Err(ImportError::Engine(e.to_string())),
+                Some(Err(e)) => Err(ImportError::EngineOutput {
+                    command: args[0].clone(),
+                    problem: e.to_string(),
+                }),
                 None => Ok(String::new()),
             }
         }

@@ -98,8 +98,24 @@ pub enum ImportError {
     ConfigNeeded { app: String, version: String },
     #[error("preflight failed, nothing was changed:\n  - {}", .0.join("\n  - "))]
     Preflight(Vec<String>),
-    #[error("{0}")]
-    Engine(String),
+    /// An engine ran but its answer was not what it should be (unreadable output, an image
+    /// loaded under another id), or writing to it failed midway.
+    #[error("{command}: {problem}")]
+    EngineOutput { command: String, problem: String },
+    /// The site's registry refused or could not be reached.
+    #[error("registry: cannot {action}: {reason}")]
+    Registry { action: String, reason: String },
+    /// A `--registry` the user gave is not a registry address.
+    #[error("`{0}` is not a registry: write HOST[:PORT][/PREFIX]")]
+    BadRegistry(String),
+    /// A component's definition could not be rendered for this site (a verified bundle
+    /// always renders: this is a bug or a damaged site state).
+    #[error("cannot render {what} of `{component}`: {reason}")]
+    Render {
+        component: String,
+        what: String,
+        reason: String,
+    },
     #[error("{command} failed ({}){}", .status.map_or("killed by a signal".to_string(), |c| format!("exit status {c}")), if .stderr.is_empty() { String::new() } else { format!(": {}", .stderr) })]
     EngineFailed {
         /// The engine command, as the operation names it (`systemctl daemon-reload`).
@@ -199,7 +215,9 @@ impl ImportError {
         !matches!(
             self,
             ImportError::Io { .. }
-                | ImportError::Engine(_)
+                | ImportError::EngineOutput { .. }
+                | ImportError::Registry { .. }
+                | ImportError::Render { .. }
                 | ImportError::EngineFailed { .. }
                 | ImportError::EngineUnavailable { .. }
                 | ImportError::BadState(_)

@@ -67,9 +67,7 @@ pub fn split_registry(registry: &str) -> Result<(String, String), ImportError> {
         .unwrap_or(r);
     let (host, prefix) = r.split_once('/').unwrap_or((r, ""));
     if host.is_empty() || host.contains(char::is_whitespace) || prefix.contains("//") {
-        return Err(ImportError::Engine(format!(
-            "`{registry}` is not a registry: write HOST[:PORT][/PREFIX]"
-        )));
+        return Err(ImportError::BadRegistry(registry.to_string()));
     }
     Ok((host.to_string(), prefix.to_string()))
 }
@@ -85,7 +83,10 @@ pub fn repository(prefix: &str, app: &str, component: &str) -> String {
 }
 
 fn registry_err(what: &str, e: impl std::fmt::Display) -> ImportError {
-    ImportError::Engine(format!("registry: cannot {what}: {e}"))
+    ImportError::Registry {
+        action: what.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 fn parse(reference: &str) -> Result<Reference, ImportError> {
@@ -269,7 +270,15 @@ mod tests {
             split_registry("127.0.0.1:5000").unwrap(),
             ("127.0.0.1:5000".into(), String::new())
         );
+        // A bad address is the user's input (exit 1); a registry that fails is not.
+        let e = split_registry("reg site//x").unwrap_err();
+        assert!(matches!(e, ImportError::BadRegistry(_)) && e.is_user_error(), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "`reg site//x` is not a registry: write HOST[:PORT][/PREFIX]"
+        );
         assert!(split_registry("").is_err());
+        assert!(!registry_err("push blob `x`", "connection refused").is_user_error());
         assert_eq!(repository("", "a", "c"), "a/c");
         assert_eq!(repository("p/q", "a", "c"), "p/q/a/c");
     }

@@ -176,7 +176,11 @@ fn render(
         &|p: &str| rev.params.get(p).cloned(),
         &|s: &str| s.to_string(),
     )
-    .map_err(|e| ImportError::BadState(format!("{what} of `{}`: {}", c.name, e.message)))
+    .map_err(|e| ImportError::Render {
+        component: c.name.clone(),
+        what: what.to_string(),
+        reason: e.message,
+    })
 }
 
 /// The environment file of a component: its env, rendered for this host and site, and the
@@ -191,9 +195,15 @@ pub fn env_file(rev: &RevisionCtx<'_>, c: &Component) -> Result<String, ImportEr
         out.push_str(&format!("{k}={}\n", env_value(&value)));
     }
     for p in c.params_in_args() {
-        let value = rev.params.get(&p).cloned().ok_or_else(|| {
-            ImportError::BadState(format!("parameter `{p}` of `{}` has no value", c.name))
-        })?;
+        let value = rev
+            .params
+            .get(&p)
+            .cloned()
+            .ok_or_else(|| ImportError::Render {
+                component: c.name.clone(),
+                what: format!("the arguments' parameter `{p}`"),
+                reason: "it has no value".into(),
+            })?;
         out.push_str(&format!("{}={}\n", param_var(&p), env_value(&value)));
     }
     Ok(out)
