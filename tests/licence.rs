@@ -701,3 +701,55 @@ fn a_licence_sets_the_plan_and_its_end_stops_the_app_until_a_renewal_starts_it()
     assert_eq!(max_users(&secret), 1000);
     w.ok(&["uninstall"]);
 }
+
+/// A licence file or a request file may come from anyone: a FIFO must not hang the command,
+/// `/dev/zero` must not fill memory, a directory or a file over the cap is named and
+/// refused, exit 1, with the licence state unchanged.
+#[test]
+fn a_licence_or_request_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let Some(mut w) = World::new() else { return };
+    fake_host(
+        &w.path("host-a"),
+        "0123456789abcdef0123456789abcdef",
+        &["52:54:00:00:00:01"],
+    );
+    w.on_host("host-a");
+    w.at(now());
+    w.ok(&["license", "request"]);
+    let before = w.licence_state();
+    let lic = w.path("hostile-lic");
+    std::fs::create_dir_all(&lic).unwrap();
+    for (file, why) in common::hostile_files(&lic, 1 << 20, appmodel_licence::file::MAX_FILE) {
+        let run = w.run_with(&["license", "activate", &file], true);
+        run.assert_refused(&format!("cannot read `{file}`"));
+        run.assert_refused(&why);
+        assert_eq!(w.licence_state(), before, "{file}");
+    }
+    let req = w.path("hostile-req");
+    std::fs::create_dir_all(&req).unwrap();
+    let key = root().join("samples/im-stack/licensing/licensing.key");
+    for (file, why) in common::hostile_files(&req, 1 << 20, 16 << 10) {
+        let run = w.run_with(
+            &[
+                "license",
+                "issue",
+                "--request",
+                &file,
+                "--plan",
+                "pro",
+                "--expires",
+                "2036-12-31",
+                "--customer",
+                "ACME",
+                "--key",
+                key.to_str().unwrap(),
+                "-o",
+                w.path("x.lic").to_str().unwrap(),
+            ],
+            false,
+        );
+        run.assert_refused(&format!("cannot read `{file}`"));
+        run.assert_refused(&why);
+        assert!(!w.path("x.lic").exists());
+    }
+}

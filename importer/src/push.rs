@@ -272,7 +272,10 @@ mod tests {
         );
         // A bad address is the user's input (exit 1); a registry that fails is not.
         let e = split_registry("reg site//x").unwrap_err();
-        assert!(matches!(e, ImportError::BadRegistry(_)) && e.is_user_error(), "{e}");
+        assert!(
+            matches!(e, ImportError::BadRegistry(_)) && e.is_user_error(),
+            "{e}"
+        );
         assert_eq!(
             e.to_string(),
             "`reg site//x` is not a registry: write HOST[:PORT][/PREFIX]"
