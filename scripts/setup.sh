@@ -18,6 +18,9 @@ command -v podman >/dev/null || need+=(podman)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v openssl >/dev/null || need+=(openssl)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)     # reflink export test (loop-mounted XFS)
+command -v xorriso >/dev/null || need+=(xorriso)       # disc images: real readers of our ISOs
+command -v isoinfo >/dev/null || need+=(genisoimage)
+command -v bsdtar >/dev/null || need+=(libarchive-tools)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -482,7 +482,7 @@ fn damaged_bundles_are_refused_naming_the_file() {
     std::fs::write(&text, "root:x:0:0:root:/root:/bin/bash\n".repeat(40)).unwrap();
     site.refuses(
         &text,
-        &format!("`{}` is not an appmodel bundle: it is neither a directory nor a tar file (its first 512 bytes are not a tar header)", text.display()),
+        &format!("`{}` is not an appmodel bundle: it is neither a directory, an ISO image nor a tar file (its first 512 bytes are not a tar header)", text.display()),
     );
     let empty = vendor.dir.path().join("empty.tar");
     std::fs::write(&empty, [0u8; 1024]).unwrap();

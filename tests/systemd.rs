@@ -943,3 +943,76 @@ fn a_licence_binds_to_its_host_its_end_stops_the_units_on_schedule_and_a_copy_is
     // The original host keeps its licence.
     assert_eq!(status(&w, &disc)["stage"], "valid");
 }
+
+/// The disc edition on a host with no network: the ISO image is the only input. On the
+/// test side xorriso takes the appmodel and the model off the image (what mounting the
+/// disc gives a site); in the site host that appmodel imports the image as a file and
+/// installs from it.
+#[test]
+fn an_iso_image_alone_installs_the_app_on_a_host_with_no_network() {
+    if !require("xorriso") {
+        return;
+    }
+    let Some(w) = World::new("disc", &[]) else {
+        return;
+    };
+    let tool = static_tool().unwrap();
+    let iso = w.dir.path().join("im-stack-1.1.0-systemd.iso");
+    let run = common::appmodel(
+        w.dir.path(),
+        &[
+            "export",
+            "--format",
+            "systemd",
+            "--version",
+            "1.1.0",
+            "--iso",
+            iso.to_str().unwrap(),
+            "--tool",
+            tool.to_str().unwrap(),
+            "--store",
+            w.dir.path().join("store").to_str().unwrap(),
+            "--sign",
+            w.dir.path().join("vendor.key").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let off = w.dir.path().join("off-the-disc");
+    std::fs::create_dir_all(&off).unwrap();
+    let out = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev", iso.to_str().unwrap()])
+        .args([
+            "-extract",
+            "/appmodel",
+            off.join("appmodel").to_str().unwrap(),
+        ])
+        .args([
+            "-extract",
+            "/appmodel.yaml",
+            off.join("appmodel.yaml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.host.copy_in(&iso, "/media/disc.iso");
+    w.host.copy_in(&off, "/media/disc");
+    w.host.copy_in(&w.dir.path().join("vendor.pub"), "/root/");
+    let disc = "/media/disc";
+    w.ok(
+        disc,
+        &[
+            "import",
+            "/media/disc.iso",
+            "--trust-key",
+            "/root/vendor.pub",
+        ],
+    );
+    let config = w.config(disc);
+    w.ok(disc, &["install", "--config", config]);
+    assert_eq!(w.running_version(disc), "1.1.0");
+    w.probe_ok("from-disc.json", &["write", "10"]);
+}

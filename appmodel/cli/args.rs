@@ -220,7 +220,7 @@ fn form_parser() -> impl TypedValueParser<Value = Form> {
 }
 
 #[derive(Debug, Args)]
-#[command(disable_version_flag = true, group(clap::ArgGroup::new("output").required(true).args(["dir", "archive"])))]
+#[command(disable_version_flag = true, group(clap::ArgGroup::new("output").required(true).args(["dir", "archive", "iso"])))]
 pub struct ExportArgs {
     /// The form of the bundle.
     #[arg(long, value_parser = form_parser())]
@@ -236,6 +236,10 @@ pub struct ExportArgs {
     /// Write the bundle as one tar file.
     #[arg(long = "archive", value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Write the bundle as an ISO 9660 image (Rock Ridge and Joliet): burn it, or give it
+    /// to `appmodel import` / `verify` as a file.
+    #[arg(long = "iso", value_name = "FILE.iso")]
+    pub iso: Option<PathBuf>,
     /// Delta bundle: leave out every blob this earlier version already had.
     #[arg(long = "since", value_name = "VERSION")]
     pub since: Option<String>,

@@ -28,10 +28,11 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         None => None,
     };
     let form = args.format;
-    let output = match (&args.dir, &args.archive) {
-        (Some(d), _) => Output::Dir(d.clone()),
-        (None, Some(f)) => Output::Archive(f.clone()),
-        (None, None) => unreachable!("clap requires one of --output and --archive"),
+    let output = match (&args.dir, &args.archive, &args.iso) {
+        (Some(d), _, _) => Output::Dir(d.clone()),
+        (None, Some(f), _) => Output::Archive(f.clone()),
+        (None, None, Some(f)) => Output::Iso(f.clone()),
+        (None, None, None) => unreachable!("clap requires one of --output, --archive, --iso"),
     };
     let tool = match &args.tool {
         Some(t) => t.clone(),

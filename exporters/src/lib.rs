@@ -42,6 +42,8 @@ pub enum ExportError {
     },
     #[error("the {0} form cannot be exported by this appmodel")]
     UnsupportedForm(Form),
+    #[error(transparent)]
+    Iso(#[from] appmodel_media::IsoError),
     #[error("`{}` exists already", .0.display())]
     OutputExists(PathBuf),
     #[error("cannot {action} `{}`", .path.display())]
@@ -92,6 +94,9 @@ pub enum Output {
     Dir(PathBuf),
     /// One tar file with the same content.
     Archive(PathBuf),
+    /// An ISO 9660 image (Rock Ridge and Joliet) with the same content, to burn or to
+    /// import as a file.
+    Iso(PathBuf),
 }
 
 /// Signs the manifest's bytes, returning the signature file's text.
@@ -137,6 +142,21 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
             file.clone(),
             write::write_tar(store, &plan, signature.as_deref(), file)?,
         ),
+        Output::Iso(file) => {
+            // Dated with the version's publication: the same version, the same image.
+            let time = store
+                .record(&opts.app, &opts.version)?
+                .and_then(|r| appmodel_model::record::parse_rfc3339(&r.published_at))
+                .unwrap_or(0);
+            let iso = appmodel_media::IsoOptions {
+                volume_id: format!("{} {} {}", opts.app, opts.version, opts.form),
+                time,
+            };
+            (
+                file.clone(),
+                write::write_iso(store, &plan, signature.as_deref(), file, &iso)?,
+            )
+        }
     };
     Ok(ExportReport {
         bytes: plan.manifest.total_bytes(),

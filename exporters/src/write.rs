@@ -193,6 +193,43 @@ fn header(size: u64, executable: bool) -> tar::Header {
     h
 }
 
+/// Writes an ISO image of the bundle: the bundle directory is laid out beside `out`
+/// (blobs linked from the store where the filesystem allows), imaged in one streaming
+/// pass, and removed.
+pub fn write_iso(
+    store: &Store,
+    plan: &Plan,
+    signature: Option<&str>,
+    out: &Path,
+    opts: &appmodel_media::IsoOptions,
+) -> Result<u64, ExportError> {
+    if out.exists() {
+        return Err(ExportError::OutputExists(out.to_path_buf()));
+    }
+    let tmp = partial_path(out);
+    let tree = PathBuf::from(format!("{}-tree", tmp.display()));
+    let _ = fs::remove_dir_all(&tree);
+    let result = (|| {
+        let linked = write_dir_into(store, plan, signature, &tree)?;
+        let files = appmodel_media::iso::files_of(&tree)?;
+        let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        appmodel_media::iso::write(&files, opts, &mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
+        file.sync_all().map_err(io_err("write", &tmp))?;
+        fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
+        sync_dir(parent_dir(out))?;
+        Ok(linked)
+    })();
+    let _ = fs::remove_dir_all(&tree);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Writes a tar bundle: same content, fixed headers (mtime 0, root owner), path order.
 pub fn write_tar(
     store: &Store,

@@ -326,6 +326,8 @@ impl<'a> Importer<'a> {
         };
         let manifest = if meta.is_dir() {
             self.read_dir_bundle(path)?
+        } else if appmodel_media::iso::is_iso(path) {
+            self.read_iso_bundle(path)?
         } else {
             self.read_tar_bundle(path)?
         };
@@ -516,12 +518,78 @@ impl<'a> Importer<'a> {
         Ok(manifest)
     }
 
+    /// An ISO 9660 image (`export --iso`), read as a file: no mount, no root.
+    fn read_iso_bundle(&mut self, path: &Path) -> Result<BundleManifest, ImportError> {
+        use appmodel_media::{IsoError, IsoImage};
+        let iso_err = |e: IsoError| match e {
+            IsoError::Io { source, .. } => io_err("read", path)(source),
+            other => not_a_bundle(path, &other.to_string()),
+        };
+        let img = IsoImage::open(path).map_err(iso_err)?;
+        for pair in img.entries.windows(2) {
+            if pair[0].path == pair[1].path {
+                return Err(ImportError::DuplicateEntry {
+                    path: pair[0].path.clone(),
+                });
+            }
+        }
+        let find = |name: &str| img.entries.iter().find(|e| e.path == name);
+        let read_small = |name: &str, cap: u64| -> Result<Option<Vec<u8>>, ImportError> {
+            let Some(e) = find(name) else {
+                return Ok(None);
+            };
+            if e.size > cap {
+                return Err(ImportError::UnsafeEntry {
+                    path: name.to_string(),
+                    reason: format!("it is {} bytes, more than the {cap} bytes allowed", e.size),
+                });
+            }
+            let mut r = img.open_file(e).map_err(iso_err)?;
+            input::read_capped(&mut r, cap)
+                .map(Some)
+                .map_err(|e| not_a_bundle(path, &format!("cannot read `{name}`: {e}")))
+        };
+        let bytes = read_small(MANIFEST_FILE, MAX_MANIFEST)?
+            .ok_or_else(|| not_a_bundle(path, "the image has no bundle.json"))?;
+        let signature = read_small(SIGNATURE_FILE, cap::SIGNATURE)?
+            .map(|s| String::from_utf8_lossy(&s).into_owned());
+        let manifest = self.accept_manifest(&bytes, signature.as_deref())?;
+        let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        for e in &img.entries {
+            if !is_safe_path(&e.path) {
+                return Err(ImportError::UnsafeEntry {
+                    path: e.path.clone(),
+                    reason: "not a plain relative path".into(),
+                });
+            }
+            if e.path != MANIFEST_FILE
+                && e.path != SIGNATURE_FILE
+                && !listed.contains(e.path.as_str())
+            {
+                return Err(ImportError::UnlistedFile {
+                    path: e.path.clone(),
+                });
+            }
+        }
+        for f in &manifest.files {
+            let Some(e) = find(&f.path) else {
+                return Err(ImportError::MissingFile {
+                    path: f.path.clone(),
+                });
+            };
+            let mut r = img.open_file(e).map_err(iso_err)?;
+            let mut limited = (&mut r).take(f.size.saturating_add(1));
+            self.take(f, e.size, &mut limited)?;
+        }
+        Ok(manifest)
+    }
+
     fn read_tar_bundle(&mut self, path: &Path) -> Result<BundleManifest, ImportError> {
         let mut file = File::open(path).map_err(io_err("read", path))?;
         if !starts_with_tar_header(&mut file).map_err(io_err("read", path))? {
             return Err(not_a_bundle(
                 path,
-                "it is neither a directory nor a tar file (its first 512 bytes are not a tar header)",
+                "it is neither a directory, an ISO image nor a tar file (its first 512 bytes are not a tar header)",
             ));
         }
         let mut archive = tar::Archive::new(io::BufReader::with_capacity(CHUNK, file));
