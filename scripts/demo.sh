@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample, end to end:
 #   vendor: build the IM stack's static programs, validate and graph its models, publish
-#           1.0.0 and 1.1.0, export signed compose bundles (tar files, as for a disc);
+#           1.0.0 and 1.1.0, export signed compose bundles (1.0.0 as an ISO disc image,
+#           the others as tar files);
 #   site:   trust the vendor key, import, write the site configuration, install 1.0.0,
 #           write messages, upgrade to 1.1.0, verify, roll back, verify;
 #   licence: 1.2.0 takes its user limit from a licence: upgrade (a 30-day trial of the
@@ -47,13 +48,18 @@ for v in 1.0.0 1.1.0 1.2.0; do
   # What the vendor runs on the burnt disc or copied stick before it travels.
   "$appmodel" verify "$work/im-stack-$v.tar" --key "$work/vendor.pub"
 done
+echo "== appmodel export --iso: 1.0.0 as a disc image (ISO 9660, Rock Ridge, Joliet)"
+"$appmodel" export --format compose --version 1.0.0 --iso "$work/im-stack-1.0.0.iso" \
+  --sign "$work/vendor.key" --store "$store"
+"$appmodel" verify "$work/im-stack-1.0.0.iso" --key "$work/vendor.pub"
 
 echo; echo "######## site side (no network needed from here on) ########"
 disc="$work/disc"; mkdir -p "$disc"
-tar -xf "$work/im-stack-1.0.0.tar" -C "$disc" appmodel appmodel.yaml README.txt
+# bsdtar stands in for mounting the disc (this machine's kernel has no iso9660 driver).
+bsdtar -xf "$work/im-stack-1.0.0.iso" -C "$disc" appmodel appmodel.yaml README.txt
 site_tool="$disc/appmodel"
 "$site_tool" trust add "$work/vendor.pub" --state-dir "$state"
-"$site_tool" import "$work/im-stack-1.0.0.tar" --state-dir "$state"
+"$site_tool" import "$work/im-stack-1.0.0.iso" --state-dir "$state"   # the image, as a file
 "$site_tool" config init -f "$disc/appmodel.yaml" -o "$work/site-config.yaml"
 sed -i 's/^  domain:$/  domain: chat.plant.example/' "$work/site-config.yaml"
 "$site_tool" config check -f "$disc/appmodel.yaml" "$work/site-config.yaml"

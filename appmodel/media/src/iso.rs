@@ -36,6 +36,8 @@ pub const MAX_FILE: u64 = u32::MAX as u64;
 const MAX_DEPTH: usize = 16;
 /// Most entries the reader lists.
 const MAX_ENTRIES: usize = 1 << 20;
+/// Most directories the reader reads.
+const MAX_DIRS: usize = 1 << 16;
 
 const SYSTEM_AREA: u64 = 16;
 const ISO_ID: &[u8; 5] = b"CD001";
@@ -768,6 +770,8 @@ pub struct IsoEntry {
 pub struct IsoImage {
     file: File,
     path: PathBuf,
+    /// Directories read so far (a loop of directories pointing at each other is cut).
+    walked: usize,
     pub volume_id: String,
     pub entries: Vec<IsoEntry>,
 }
@@ -834,6 +838,7 @@ impl IsoImage {
             path: path.to_path_buf(),
             volume_id,
             entries: Vec::new(),
+            walked: 0,
         };
         let (at, len) = root(&primary);
         let rock = img.has_rock_ridge(at, len, image_len)?;
@@ -895,6 +900,10 @@ impl IsoImage {
     ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(self.bad(format!("directories nest deeper than {MAX_DEPTH}")));
+        }
+        self.walked += 1;
+        if self.walked > MAX_DIRS {
+            return Err(self.bad(format!("it has more than {MAX_DIRS} directories")));
         }
         let bytes = self.read_at(at, len, image_len)?;
         let mut subdirs = Vec::new();
@@ -962,20 +971,34 @@ impl IsoImage {
         Ok(())
     }
 
-    /// A reader of one listed file's bytes.
-    pub fn open_file(&self, entry: &IsoEntry) -> Result<impl Read + '_> {
-        let mut f = self.file.try_clone().map_err(|source| IsoError::Io {
-            action: "read",
-            path: self.path.clone(),
-            source,
-        })?;
-        f.seek(SeekFrom::Start(entry.at * SECTOR))
-            .map_err(|source| IsoError::Io {
-                action: "read",
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(f.take(entry.size))
+    /// A reader of one listed file's bytes (positioned reads: several may be open at
+    /// once). An image cut short ends the file early, which its size check catches.
+    pub fn open_file(&self, entry: &IsoEntry) -> Result<EntryReader<'_>> {
+        Ok(EntryReader {
+            file: &self.file,
+            pos: entry.at * SECTOR,
+            end: entry.at * SECTOR + entry.size,
+        })
+    }
+}
+
+/// The bytes of one file of an image.
+pub struct EntryReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self.file.read_at(&mut buf[..n], self.pos)?;
+        self.pos += got as u64;
+        Ok(got)
     }
 }
 
@@ -1175,6 +1198,26 @@ mod tests {
         std::fs::write(&p, &far).unwrap();
         let e = IsoImage::open(&p).err().unwrap().to_string();
         assert!(e.contains("outside the image"), "{e}");
+        // A directory whose record points back at the root: cut, not followed forever.
+        let img = IsoImage::open(&{
+            std::fs::write(&p, &bytes).unwrap();
+            p.clone()
+        })
+        .unwrap();
+        drop(img);
+        let root_at = u32::from_le_bytes(bytes[root + 2..root + 6].try_into().unwrap());
+        let blobs_at = (root_at as usize) * SECTOR as usize;
+        let dir = &bytes[blobs_at..blobs_at + SECTOR as usize];
+        let (_, off) = records(dir)
+            .find(|(r, _)| rock_name(system_use(r)).as_deref() == Some("blobs"))
+            .unwrap();
+        let mut looped = bytes.clone();
+        let rec = blobs_at + off;
+        looped[rec + 2..rec + 6].copy_from_slice(&root_at.to_le_bytes());
+        looped[rec + 6..rec + 10].copy_from_slice(&root_at.to_be_bytes());
+        std::fs::write(&p, &looped).unwrap();
+        let e = IsoImage::open(&p).err().unwrap().to_string();
+        assert!(e.contains("nest deeper than 16"), "{e}");
         std::fs::write(&p, b"not an image").unwrap();
         assert!(!is_iso(&p));
     }

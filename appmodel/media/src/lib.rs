@@ -3,4 +3,4 @@
 
 pub mod iso;
 
-pub use iso::{IsoEntry, IsoError, IsoFile, IsoImage, IsoOptions};
+pub use iso::{EntryReader, IsoEntry, IsoError, IsoFile, IsoImage, IsoOptions};
