@@ -17,7 +17,7 @@ seconds="${1:-45}"
 case "$seconds" in
   '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
 esac
-targets=(model site_config bundle_manifest signature bundle_tar)
+targets=(model site_config bundle_manifest signature bundle_tar bundle_iso licence)
 # Stable Rust: no sanitizer (the code under test has no unsafe), and 16 codegen units
 # instead of cargo-fuzz's 1: a build in minutes for somewhat slower fuzzing.
 build_flags=(--sanitizer none --codegen-units 16)
@@ -29,6 +29,8 @@ dict_of() {
     bundle_manifest) echo json ;;
     signature) echo minisign ;;
     bundle_tar) echo tar ;;
+    bundle_iso) echo iso ;;
+    licence) echo licence ;;
   esac
 }
 

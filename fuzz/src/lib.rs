@@ -44,3 +44,12 @@ pub fn render(err: &ModelError) {
         let _ = serde_json::to_string(&report.json());
     }
 }
+
+/// The sample's licence key (samples/im-stack/licensing/licensing.pub), parsed once.
+pub fn licence_key() -> &'static appmodel_signing::PublicKey {
+    static KEY: OnceLock<appmodel_signing::PublicKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        appmodel_signing::PublicKey::from_text("RWTHtzEXHFEqrwD73AcyRi5Rj0nSgMJO5K8cCLIDi6bDD2q5DDkrOhNc")
+            .expect("the sample's licence key parses")
+    })
+}

@@ -38,6 +38,8 @@ const MAX_DEPTH: usize = 16;
 const MAX_ENTRIES: usize = 1 << 20;
 /// Most directories the reader reads.
 const MAX_DIRS: usize = 1 << 16;
+/// Most directory bytes the reader reads in all (a million entries take about 64 MiB).
+const MAX_DIR_BYTES: u64 = 64 << 20;
 
 const SYSTEM_AREA: u64 = 16;
 const ISO_ID: &[u8; 5] = b"CD001";
@@ -770,8 +772,10 @@ pub struct IsoEntry {
 pub struct IsoImage {
     file: File,
     path: PathBuf,
-    /// Directories read so far (a loop of directories pointing at each other is cut).
+    /// Directories read so far, and their bytes (a loop of directories pointing at each
+    /// other, or at one huge extent, is cut).
     walked: usize,
+    walked_bytes: u64,
     pub volume_id: String,
     pub entries: Vec<IsoEntry>,
 }
@@ -839,6 +843,7 @@ impl IsoImage {
             volume_id,
             entries: Vec::new(),
             walked: 0,
+            walked_bytes: 0,
         };
         let (at, len) = root(&primary);
         let rock = img.has_rock_ridge(at, len, image_len)?;
@@ -902,8 +907,12 @@ impl IsoImage {
             return Err(self.bad(format!("directories nest deeper than {MAX_DEPTH}")));
         }
         self.walked += 1;
-        if self.walked > MAX_DIRS {
-            return Err(self.bad(format!("it has more than {MAX_DIRS} directories")));
+        self.walked_bytes += len;
+        if self.walked > MAX_DIRS || self.walked_bytes > MAX_DIR_BYTES {
+            return Err(self.bad(format!(
+                "its directories are more than {MAX_DIRS} or {} MiB",
+                MAX_DIR_BYTES >> 20
+            )));
         }
         let bytes = self.read_at(at, len, image_len)?;
         let mut subdirs = Vec::new();
