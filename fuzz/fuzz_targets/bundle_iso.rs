@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(img) = appmodel_media::IsoImage::open(&path) {
         for e in img.entries.iter().take(64) {
             if let Ok(mut r) = img.open_file(e) {
-                let _ = std::io::copy(&mut std::io::Read::take(&mut r, 1 << 16), &mut std::io::sink());
+                let _ = std::io::copy(
+                    &mut std::io::Read::take(&mut r, 1 << 16),
+                    &mut std::io::sink(),
+                );
             }
         }
     }

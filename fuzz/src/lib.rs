@@ -49,7 +49,9 @@ pub fn render(err: &ModelError) {
 pub fn licence_key() -> &'static appmodel_signing::PublicKey {
     static KEY: OnceLock<appmodel_signing::PublicKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        appmodel_signing::PublicKey::from_text("RWTHtzEXHFEqrwD73AcyRi5Rj0nSgMJO5K8cCLIDi6bDD2q5DDkrOhNc")
-            .expect("the sample's licence key parses")
+        appmodel_signing::PublicKey::from_text(
+            "RWTHtzEXHFEqrwD73AcyRi5Rj0nSgMJO5K8cCLIDi6bDD2q5DDkrOhNc",
+        )
+        .expect("the sample's licence key parses")
     })
 }
