@@ -152,10 +152,8 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
                 volume_id: format!("{} {} {}", opts.app, opts.version, opts.form),
                 time,
             };
-            (
-                file.clone(),
-                write::write_iso(store, &plan, signature.as_deref(), file, &iso)?,
-            )
+            write::write_iso(store, &plan, signature.as_deref(), file, &iso)?;
+            (file.clone(), 0)
         }
     };
     Ok(ExportReport {

@@ -193,37 +193,78 @@ fn header(size: u64, executable: bool) -> tar::Header {
     h
 }
 
-/// Writes an ISO image of the bundle: the bundle directory is laid out beside `out`
-/// (blobs linked from the store where the filesystem allows), imaged in one streaming
-/// pass, and removed.
+/// Writes an ISO image of the bundle in one pass: the manifest and signature, then each
+/// planned file streamed from the store (or the tool, or its bytes) and checked against the
+/// plan on the way, as for a tar; fsync'd, then renamed into place.
 pub fn write_iso(
     store: &Store,
     plan: &Plan,
     signature: Option<&str>,
     out: &Path,
     opts: &appmodel_media::IsoOptions,
-) -> Result<u64, ExportError> {
+) -> Result<(), ExportError> {
+    use appmodel_media::IsoFile;
     if out.exists() {
         return Err(ExportError::OutputExists(out.to_path_buf()));
     }
     let tmp = partial_path(out);
-    let tree = PathBuf::from(format!("{}-tree", tmp.display()));
-    let _ = fs::remove_dir_all(&tree);
+    // The image's files in path order: the manifest, its signature, the planned files.
+    let mut files = vec![(MANIFEST_FILE, plan.manifest_bytes.len() as u64, false, None)];
+    if let Some(sig) = signature {
+        files.push((SIGNATURE_FILE, sig.len() as u64, false, None));
+    }
+    files.extend(plan.files.iter().map(|f| {
+        (
+            f.entry.path.as_str(),
+            f.entry.size,
+            f.entry.executable,
+            Some(f),
+        )
+    }));
+    files.sort_by(|a, b| a.0.cmp(b.0));
+    let listed: Vec<IsoFile> = files
+        .iter()
+        .map(|(path, size, executable, _)| IsoFile {
+            path: path.to_string(),
+            size: *size,
+            executable: *executable,
+        })
+        .collect();
+    // A failure of ours inside the image writer's callback, kept to be reported as it is.
+    let mut failed: Option<ExportError> = None;
     let result = (|| {
-        let linked = write_dir_into(store, plan, signature, &tree)?;
-        let files = appmodel_media::iso::files_of(&tree)?;
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
-        appmodel_media::iso::write(&files, opts, &mut w)?;
+        let mut contents = |i: usize, out: &mut dyn io::Write| -> io::Result<()> {
+            let planned = match files[i].3 {
+                None if files[i].0 == MANIFEST_FILE => return out.write_all(&plan.manifest_bytes),
+                None => return out.write_all(signature.unwrap_or_default().as_bytes()),
+                Some(f) => f,
+            };
+            let copied = (|| {
+                let mut reader = open_source(store, planned)?;
+                let mut checked = checked_reader(&mut reader, planned);
+                io::copy(&mut checked, out).map_err(io_err("write", &tmp))?;
+                expect_planned(planned, checked.finish())
+            })();
+            copied.map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                io::Error::other(message)
+            })
+        };
+        let written = appmodel_media::iso::write(&listed, opts, &mut w, &mut contents);
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
+        written?;
         let file = w
             .into_inner()
             .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
         file.sync_all().map_err(io_err("write", &tmp))?;
         fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
-        sync_dir(parent_dir(out))?;
-        Ok(linked)
+        Ok(sync_dir(parent_dir(out))?)
     })();
-    let _ = fs::remove_dir_all(&tree);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -72,8 +72,6 @@ pub type Result<T> = std::result::Result<T, IsoError>;
 pub struct IsoFile {
     /// Where it goes, relative, `/`-separated.
     pub path: String,
-    /// Where its bytes are read from.
-    pub source: PathBuf,
     pub size: u64,
     pub executable: bool,
 }
@@ -125,29 +123,7 @@ fn both32(v: u32) -> [u8; 8] {
     [l[0], l[1], l[2], l[3], b[0], b[1], b[2], b[3]]
 }
 
-/// Civil date of `secs` (UTC): (year, month, day, hour, minute, second).
-fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y as u64,
-        m as u64,
-        d as u64,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-    )
-}
+use appmodel_model::record::civil;
 
 /// The 7-byte date of directory records and Rock Ridge `TF`.
 fn date7(secs: u64) -> [u8; 7] {
@@ -662,8 +638,15 @@ fn er_entry() -> Vec<u8> {
     e
 }
 
-/// Writes the image of `files` to `out`; returns its size in bytes.
-pub fn write(files: &[IsoFile], opts: &IsoOptions, out: &mut impl Write) -> Result<u64> {
+/// Writes the image of `files` to `out`; returns its size in bytes. `contents(i, out)`
+/// writes file `i`'s bytes (exactly its `size`) when its turn comes, so the caller streams
+/// them from wherever they are and checks them on the way.
+pub fn write<W: Write>(
+    files: &[IsoFile],
+    opts: &IsoOptions,
+    out: &mut W,
+    contents: &mut dyn FnMut(usize, &mut dyn Write) -> io::Result<()>,
+) -> Result<u64> {
     let plan = Plan::new(files, opts)?;
     let w = |out: &mut dyn Write, bytes: &[u8]| out.write_all(bytes).map_err(IsoError::Write);
     w(out, &vec![0u8; (SYSTEM_AREA * SECTOR) as usize])?;
@@ -687,24 +670,20 @@ pub fn write(files: &[IsoFile], opts: &IsoOptions, out: &mut impl Write) -> Resu
     let mut ce = er_entry();
     ce.resize(SECTOR as usize, 0);
     w(out, &ce)?;
-    let mut buf = vec![0u8; 1 << 20];
-    for f in files {
-        let mut src = File::open(&f.source).map_err(|source| IsoError::Io {
-            action: "read",
-            path: f.source.clone(),
-            source,
-        })?;
-        let mut left = f.size;
-        while left > 0 {
-            let n = (left.min(buf.len() as u64)) as usize;
-            src.read_exact(&mut buf[..n])
-                .map_err(|source| IsoError::Io {
-                    action: "read",
-                    path: f.source.clone(),
-                    source,
-                })?;
-            w(out, &buf[..n])?;
-            left -= n as u64;
+    for (i, f) in files.iter().enumerate() {
+        let mut counted = Counted {
+            inner: &mut *out,
+            bytes: 0,
+        };
+        contents(i, &mut counted).map_err(IsoError::Write)?;
+        if counted.bytes != f.size {
+            return Err(unfit(
+                &f.path,
+                format!(
+                    "{} bytes were given for it, not the {} planned",
+                    counted.bytes, f.size
+                ),
+            ));
         }
         let pad = (sectors(f.size) * SECTOR - f.size) as usize;
         w(out, &vec![0u8; pad])?;
@@ -712,51 +691,22 @@ pub fn write(files: &[IsoFile], opts: &IsoOptions, out: &mut impl Write) -> Resu
     Ok(plan.total * SECTOR)
 }
 
-/// Every regular file under `dir` as an [`IsoFile`], paths sorted: what a bundle directory
-/// becomes. The executable bit comes from the file's mode.
-pub fn files_of(dir: &Path) -> Result<Vec<IsoFile>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((path, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&path).map_err(|source| IsoError::Io {
-            action: "list",
-            path: path.clone(),
-            source,
-        })?;
-        for e in entries {
-            let e = e.map_err(|source| IsoError::Io {
-                action: "list",
-                path: path.clone(),
-                source,
-            })?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = std::fs::symlink_metadata(e.path()).map_err(|source| IsoError::Io {
-                action: "read",
-                path: e.path(),
-                source,
-            })?;
-            if meta.is_dir() {
-                stack.push((e.path(), child));
-            } else if meta.is_file() {
-                out.push(IsoFile {
-                    path: child,
-                    source: e.path(),
-                    size: meta.len(),
-                    executable: meta.permissions().mode() & 0o111 != 0,
-                });
-            } else {
-                return Err(unfit(&child, "it is not a regular file or a directory"));
-            }
-        }
+/// A writer that counts what passes.
+struct Counted<'a, W: Write + ?Sized> {
+    inner: &'a mut W,
+    bytes: u64,
+}
+
+impl<W: Write + ?Sized> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A file listed in an image.
@@ -1091,8 +1041,9 @@ fn plain_name(id: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn sample(dir: &Path) -> Vec<IsoFile> {
-        let mut files = Vec::new();
+    /// Files and where their bytes are.
+    fn sample(dir: &Path) -> (Vec<IsoFile>, Vec<PathBuf>) {
+        let (mut files, mut sources) = (Vec::new(), Vec::new());
         for (path, bytes, exec) in [
             ("bundle.json", b"{}".to_vec(), false),
             ("appmodel", vec![0x7f; 5000], true),
@@ -1109,25 +1060,38 @@ mod tests {
             std::fs::write(&src, &bytes).unwrap();
             files.push(IsoFile {
                 path: path.to_string(),
-                source: src,
                 size: bytes.len() as u64,
                 executable: exec,
             });
+            sources.push(src);
         }
-        files
+        (files, sources)
+    }
+
+    /// Writes the image of the sample files into `out`.
+    fn image(
+        files: &[IsoFile],
+        sources: &[PathBuf],
+        opts: &IsoOptions,
+        out: &mut impl Write,
+    ) -> u64 {
+        write(files, opts, out, &mut |i, w| {
+            io::copy(&mut File::open(&sources[i])?, w).map(|_| ())
+        })
+        .unwrap()
     }
 
     #[test]
     fn an_image_reads_back_with_its_names_sizes_and_modes_and_is_reproducible() {
         let t = tempfile::tempdir().unwrap();
-        let files = sample(t.path());
+        let (files, sources) = sample(t.path());
         let opts = IsoOptions {
             volume_id: "im-stack 1.2.0 compose".into(),
             time: 1_796_225_019,
         };
         let iso = t.path().join("a.iso");
         let mut out = std::io::BufWriter::new(File::create(&iso).unwrap());
-        let size = write(&files, &opts, &mut out).unwrap();
+        let size = image(&files, &sources, &opts, &mut out);
         drop(out);
         assert_eq!(std::fs::metadata(&iso).unwrap().len(), size);
         assert_eq!(size % SECTOR, 0);
@@ -1138,15 +1102,23 @@ mod tests {
         let got: Vec<&str> = img.entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(got, want);
         for e in &img.entries {
-            let f = files.iter().find(|f| f.path == e.path).unwrap();
+            let i = files.iter().position(|f| f.path == e.path).unwrap();
+            let f = &files[i];
             let mut bytes = Vec::new();
             img.open_file(e).unwrap().read_to_end(&mut bytes).unwrap();
-            assert_eq!(bytes, std::fs::read(&f.source).unwrap(), "{}", e.path);
+            assert_eq!(bytes, std::fs::read(&sources[i]).unwrap(), "{}", e.path);
             assert_eq!(e.executable, f.executable, "{}", e.path);
         }
         let mut again = Vec::new();
-        write(&files, &opts, &mut again).unwrap();
+        image(&files, &sources, &opts, &mut again);
         assert_eq!(again, std::fs::read(&iso).unwrap());
+        // Bytes that are not the planned size are refused, naming the file.
+        let e = write(&files, &opts, &mut Vec::new(), &mut |_, w| {
+            w.write_all(b"x")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("1 bytes were given for it, not the"), "{e}");
     }
 
     #[test]
@@ -1165,10 +1137,8 @@ mod tests {
             b"DOCKER~1.YAM;1"
         );
         assert_eq!(mangle("sha256", true, &mut taken), b"SHA256");
-        let t = tempfile::tempdir().unwrap();
         let f = |path: &str, size: u64| IsoFile {
             path: path.into(),
-            source: t.path().join("x"),
             size,
             executable: false,
         };
@@ -1182,7 +1152,7 @@ mod tests {
             (vec![f("a/../b", 1)], "not `.` or `..`"),
             (vec![f("a", 1), f("a", 1)], "given twice"),
         ] {
-            let e = write(&files, &opts, &mut Vec::new()).unwrap_err();
+            let e = write(&files, &opts, &mut Vec::new(), &mut |_, _| Ok(())).unwrap_err();
             assert!(e.to_string().contains(reason), "{e}");
         }
     }
@@ -1190,13 +1160,13 @@ mod tests {
     #[test]
     fn a_damaged_image_is_refused_not_followed() {
         let t = tempfile::tempdir().unwrap();
-        let files = sample(t.path());
+        let (files, sources) = sample(t.path());
         let opts = IsoOptions {
             volume_id: "x".into(),
             time: 0,
         };
         let mut bytes = Vec::new();
-        write(&files, &opts, &mut bytes).unwrap();
+        image(&files, &sources, &opts, &mut bytes);
         let p = t.path().join("d.iso");
         // Cut inside the descriptors; a root directory pointing past the end.
         std::fs::write(&p, &bytes[..17 * SECTOR as usize]).unwrap();

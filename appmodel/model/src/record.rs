@@ -319,8 +319,9 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
-pub fn rfc3339(secs: u64) -> String {
+/// The civil date and time of `secs` since the epoch, UTC: (year, month, day, hour,
+/// minute, second) (Howard Hinnant's civil-from-days).
+pub fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -332,12 +333,20 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+    (
+        y as u64,
+        m as u64,
+        d as u64,
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
     )
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(secs: u64) -> String {
+    let (y, m, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` into seconds since the epoch
