@@ -568,6 +568,41 @@ fn max_users(secret: &str) -> u64 {
     }
 }
 
+/// Waits until component `c`'s container no longer runs its program (the gate stopped or
+/// refused it: the container exits and Docker's restart policy retries it); its state and
+/// log.
+fn wait_gated(c: &str, deadline: std::time::Instant) -> (String, String) {
+    let name = format!("{APP}-{c}-1");
+    let names = [name.clone(), format!("{APP}_{c}_1")];
+    loop {
+        for n in &names {
+            let out = Command::new("docker")
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{.State.Status}} {{.State.ExitCode}}",
+                    n,
+                ])
+                .output()
+                .unwrap();
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && state != "running 0" {
+                let logs = Command::new("docker").args(["logs", n]).output().unwrap();
+                return (
+                    state,
+                    String::from_utf8_lossy(&logs.stdout).into_owned()
+                        + &String::from_utf8_lossy(&logs.stderr),
+                );
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} still runs past the licence's end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -667,10 +702,63 @@ fn a_licence_sets_the_plan_and_its_end_stops_the_app_until_a_renewal_starts_it()
     let run = w.ok(&["license", "check"]);
     assert!(run.stdout.contains("grace"), "{}", run.stdout);
     assert_eq!(running(), 3);
+
+    // With no scheduled check at all (a host without systemd), the licence gate in every
+    // container stops the app at the end of grace on its own. The host's last check puts
+    // that end 15 s ahead on the real clock the containers run on.
+    let stops = w.status()["stops_at"].as_u64().unwrap();
+    w.at(stops - 15);
+    w.ok(&["license", "check"]);
+    assert_eq!(running(), 3);
+    let gated = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for c in ["im-server", "push-service", "im-store"] {
+        let (state, logs) = wait_gated(c, gated + std::time::Duration::from_secs(20));
+        assert!(
+            logs.contains(&format!(
+                "stopping /usr/local/bin/{c}: the licence of {APP} ended at"
+            )),
+            "{c} ({state}): {logs}"
+        );
+    }
+    assert!(std::time::Instant::now() >= gated, "stopped before its end");
+
     // Past grace: the scheduled check stops every container, data kept.
     w.at(t0 + 120 * DAY);
     let run = w.ok(&["license", "check"]);
     assert!(run.stdout.contains("the app was stopped"), "{}", run.stdout);
+    assert_eq!(running(), 0);
+    // Started by hand past appmodel (`docker-compose up` in the project), no component
+    // starts: the gate refuses each, naming why, so compose gives up waiting for the
+    // dependencies to be healthy.
+    let project = w.path(&format!("state/deploy/{APP}/revisions/2/project"));
+    let up = Command::new("docker-compose")
+        .args(["-p", APP, "up", "-d"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        !up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let (_, logs) = wait_gated(
+        "im-store",
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+    );
+    assert!(
+        logs.contains(&format!("/usr/local/bin/im-store does not start: the licence of {APP} keeps it stopped: the licence ended after")),
+        "{logs}"
+    );
+    let down = Command::new("docker-compose")
+        .args(["-p", APP, "down"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     assert_eq!(running(), 0);
     let run = w.run_with(&["upgrade", "--config", config.to_str().unwrap()], true);
     run.assert_refused("its grace after");

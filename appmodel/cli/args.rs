@@ -635,6 +635,20 @@ pub enum LicenseCommand {
     /// On site: the scheduled check: stops the app when its licence ends, starts it again when
     /// a valid one is active (run by a systemd timer every 10 minutes).
     Check(SiteArgs),
+    /// Inside a container of a licensed compose app: start COMMAND only while the host's
+    /// licence decision lets it run, and stop it when that ends (docs/licence.md).
+    #[command(hide = true)]
+    Gate(LicenseGateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseGateArgs {
+    /// The directory holding the host's `gate.json`.
+    #[arg(long = "dir", value_name = "DIR", default_value = appmodel_model::layout::compose::GATE_IN_CONTAINER)]
+    pub dir: PathBuf,
+    /// The component's command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -88,6 +88,11 @@ fn main() -> ExitCode {
         Command::License(LicenseCommand::Activate(a)) => license::activate(&a),
         Command::License(LicenseCommand::Status(a)) => license::status(&a),
         Command::License(LicenseCommand::Check(a)) => license::check(&a),
+        // The component's exit status is the container's: not an appmodel result.
+        Command::License(LicenseCommand::Gate(a)) => {
+            let code = appmodel_importer::gate::run(&a.dir, &a.command);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
         Command::Install(a) => site::install(&a),
         Command::Upgrade(a) => site::upgrade(&a),
         Command::Rollback(a) => site::rollback(&a),

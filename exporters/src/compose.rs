@@ -13,7 +13,7 @@ use appmodel_model::expr::render_for_target;
 use appmodel_model::record::VersionRecord;
 use appmodel_model::types::{AppModel, Component, HealthCheck, Protocol, VolumeKind};
 
-use crate::forms::{FormExporter, Needs, Ships};
+use crate::forms::{FormExporter, ImageProcess, Needs, Ships};
 use crate::plan::json_bytes;
 use crate::yaml_out::to_yaml;
 use crate::ExportError;
@@ -21,7 +21,7 @@ use crate::ExportError;
 // The form's layout and names are the bundle contract, shared with the importer.
 pub use appmodel_model::layout::compose::{
     config_file_path, image_name, volume_name, COMPOSE_FILE, DOCKER_MANIFEST, ENV_EXAMPLE,
-    TOOL_IN_CONTAINER, TOOL_VAR,
+    GATE_IN_CONTAINER, GATE_VAR, TOOL_IN_CONTAINER, TOOL_VAR,
 };
 pub use appmodel_model::layout::param_var;
 
@@ -40,6 +40,7 @@ impl FormExporter for Compose {
         needs: &Needs<'_>,
     ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
         let mut names = std::collections::BTreeMap::new();
+        let mut processes = std::collections::BTreeMap::new();
         let mut docker = Vec::new();
         let platform = record
             .model
@@ -64,11 +65,14 @@ impl FormExporter for Compose {
                 "Layers": img.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
             }));
             names.insert(component.to_string(), name);
+            if let Some(p) = needs.processes.get(&img.config.digest) {
+                processes.insert(component.to_string(), p.clone());
+            }
         }
         Ok(vec![
             (
                 COMPOSE_FILE.to_string(),
-                compose_file(record, &names)?.into_bytes(),
+                compose_file(record, &names, &processes)?.into_bytes(),
             ),
             (ENV_EXAMPLE.to_string(), env_example(record).into_bytes()),
             (DOCKER_MANIFEST.to_string(), json_bytes(&docker)),
@@ -130,12 +134,61 @@ fn health(c: &Component, h: &HealthCheck) -> Value {
     Value::Object(m)
 }
 
-/// The compose project for `record`. `images` maps component -> local image name.
+/// A service's `entrypoint` and `command`, each when set.
+type ServiceProcess = (Option<Vec<String>>, Option<Vec<String>>);
+
+/// The entrypoint and command of a component's service. A licensed app's components start
+/// behind the licence gate (`appmodel license gate -- COMMAND…`, docs/licence.md): setting
+/// the entrypoint clears the image's own command in compose, so both are given whole, from
+/// the model or else from the image.
+fn process(
+    model: &AppModel,
+    c: &Component,
+    image: Option<&ImageProcess>,
+) -> Result<ServiceProcess, ExportError> {
+    let rendered = |list: &[String]| -> Result<Vec<String>, ExportError> {
+        list.iter().map(|a| render(model, a)).collect()
+    };
+    let command = (!c.command.is_empty())
+        .then(|| rendered(&c.command))
+        .transpose()?;
+    let args = (!c.args.is_empty())
+        .then(|| rendered(&c.args))
+        .transpose()?;
+    if model.licence.is_none() {
+        return Ok((command, args));
+    }
+    let image = image.cloned().unwrap_or_default();
+    let (entry, args) = match command {
+        Some(command) => (command, args.unwrap_or_default()),
+        None => (
+            image.entrypoint.iter().map(|a| escape_dollars(a)).collect(),
+            args.unwrap_or_else(|| image.cmd.iter().map(|a| escape_dollars(a)).collect()),
+        ),
+    };
+    if entry.is_empty() && args.is_empty() {
+        return Err(ExportError::NotExportable {
+            component: c.name.clone(),
+            form: appmodel_model::bundle::Form::Compose,
+            reason: "its image names no command and the model gives none, so the licence gate has nothing to start; set `command`".into(),
+        });
+    }
+    let gate = [TOOL_IN_CONTAINER, "license", "gate", "--"].map(String::from);
+    Ok((
+        Some(gate.into_iter().chain(entry).collect()),
+        (!args.is_empty()).then_some(args),
+    ))
+}
+
+/// The compose project for `record`. `images` maps component -> local image name, and
+/// `processes` component -> what its image runs (used for a licensed app only).
 pub fn compose_file(
     record: &VersionRecord,
     images: &std::collections::BTreeMap<String, String>,
+    processes: &std::collections::BTreeMap<String, ImageProcess>,
 ) -> Result<String, ExportError> {
     let model = &record.model;
+    let licensed = model.licence.is_some();
     let mut services = Map::new();
     let mut volumes = Map::new();
     for c in &model.components {
@@ -144,13 +197,12 @@ pub fn compose_file(
             "image".into(),
             json!(images.get(&c.name).cloned().unwrap_or_default()),
         );
-        if !c.command.is_empty() {
-            let cmd: Result<Vec<String>, _> = c.command.iter().map(|a| render(model, a)).collect();
-            s.insert("entrypoint".into(), json!(cmd?));
+        let (entrypoint, command) = process(model, c, processes.get(&c.name))?;
+        if let Some(e) = entrypoint {
+            s.insert("entrypoint".into(), json!(e));
         }
-        if !c.args.is_empty() {
-            let args: Result<Vec<String>, _> = c.args.iter().map(|a| render(model, a)).collect();
-            s.insert("command".into(), json!(args?));
+        if let Some(a) = command {
+            s.insert("command".into(), json!(a));
         }
         if let Some(user) = &c.user {
             s.insert("user".into(), json!(user));
@@ -194,11 +246,15 @@ pub fn compose_file(
                 ))),
             }
         }
-        if c.health
-            .as_ref()
-            .is_some_and(|h| h.http.is_some() || h.tcp.is_some())
+        if licensed
+            || c.health
+                .as_ref()
+                .is_some_and(|h| h.http.is_some() || h.tcp.is_some())
         {
             mounts.push(json!(format!("${{{TOOL_VAR}}}:{TOOL_IN_CONTAINER}:ro")));
+        }
+        if licensed {
+            mounts.push(json!(format!("${{{GATE_VAR}}}:{GATE_IN_CONTAINER}:ro")));
         }
         if !mounts.is_empty() {
             s.insert("volumes".into(), json!(mounts));
@@ -251,6 +307,12 @@ pub fn env_example(record: &VersionRecord) -> String {
          # from the site configuration; this file documents them.\n{TOOL_VAR}=/var/lib/appmodel/bundles/{}/{}/compose/appmodel\n",
         record.app, record.version, record.app, record.version
     );
+    if record.model.licence.is_some() {
+        out.push_str(&format!(
+            "# the licence gate's directory (docs/licence.md), written by appmodel\n{GATE_VAR}=/var/lib/appmodel/deploy/{}/gate\n",
+            record.app
+        ));
+    }
     for p in &record.model.parameters {
         let value = p
             .default
@@ -304,7 +366,7 @@ mod tests {
     fn the_sample_compose_project() {
         let record = sample_record("1.1.0");
         let images = sample_images(&record, &"0".repeat(64));
-        let file = compose_file(&record, &images).unwrap();
+        let file = compose_file(&record, &images, &Default::default()).unwrap();
         // Our own reader reads it back, and the service graph survives.
         let (node, dups) = appmodel_model::yaml::parse(&file).unwrap();
         assert!(dups.is_empty());
@@ -328,7 +390,7 @@ mod tests {
         for version in ["1.0.0", "1.1.0"] {
             let record = sample_record(version);
             let images = sample_images(&record, &"ab".repeat(32));
-            let file = compose_file(&record, &images).unwrap();
+            let file = compose_file(&record, &images, &Default::default()).unwrap();
             let filled = file
                 .replace("${PARAM_max_users}", "100")
                 .replace("${PARAM_read_receipts}", "true")
@@ -346,6 +408,84 @@ mod tests {
         }
     }
 
+    /// A licensed app's components start behind the licence gate, with the image's own
+    /// command after `--` (compose clears it when the entrypoint is set), and the gate's
+    /// directory mounted read-only.
+    #[test]
+    fn a_licensed_apps_components_start_behind_the_licence_gate() {
+        let record = sample_record("1.2.0");
+        let images = sample_images(&record, &"cd".repeat(32));
+        let process = |entry: &[&str], cmd: &[&str]| ImageProcess {
+            entrypoint: entry.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut processes: std::collections::BTreeMap<String, ImageProcess> = record
+            .model
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), process(&[&format!("/{}", c.name)], &[])))
+            .collect();
+        processes.insert(
+            "push-service".into(),
+            process(&["/bin/push", "--price=$5"], &["serve"]),
+        );
+        let file = compose_file(&record, &images, &processes).unwrap();
+        let json = appmodel_model::yaml::parse(&file).unwrap().0.to_json();
+        let service = |name: &str| json["services"][name].clone();
+        assert_eq!(
+            service("im-server")["entrypoint"],
+            json!(["/.appmodel/appmodel", "license", "gate", "--", "/im-server"])
+        );
+        assert!(service("im-server").get("command").is_none(), "{file}");
+        assert_eq!(
+            service("push-service")["entrypoint"],
+            json!([
+                "/.appmodel/appmodel",
+                "license",
+                "gate",
+                "--",
+                "/bin/push",
+                "--price=$$5"
+            ])
+        );
+        assert_eq!(service("push-service")["command"], json!(["serve"]));
+        for c in &record.model.components {
+            let mounts = service(&c.name)["volumes"].clone();
+            for m in [
+                "${APPMODEL_TOOL}:/.appmodel/appmodel:ro",
+                "${APPMODEL_LICENCE_GATE}:/.appmodel/licence:ro",
+            ] {
+                assert!(
+                    mounts.as_array().unwrap().contains(&json!(m)),
+                    "{}: {mounts}",
+                    c.name
+                );
+            }
+        }
+        assert!(env_example(&record)
+            .contains("APPMODEL_LICENCE_GATE=/var/lib/appmodel/deploy/im-stack/gate\n"));
+        // The Compose Specification accepts it.
+        let filled = file
+            .replace("${APPMODEL_TOOL}", "/tool")
+            .replace("${APPMODEL_LICENCE_GATE}", "/gate")
+            .replace("${PARAM_read_receipts}", "true")
+            .replace("${PARAM_domain}", "chat.plant.example")
+            .replace("${PARAM_admin_secret}", "s3cret");
+        compose_spec::Compose::options()
+            .from_yaml_str(&filled)
+            .unwrap_or_else(|e| panic!("{e}\n{filled}"))
+            .validate_all()
+            .unwrap();
+        // An image that names no command, and a model that gives none: nothing to gate.
+        processes.insert("im-store".into(), ImageProcess::default());
+        let e = compose_file(&record, &images, &processes).unwrap_err();
+        assert!(e.to_string().contains("im-store"), "{e}");
+        assert!(e.to_string().contains("set `command`"), "{e}");
+        // An unlicensed app keeps the image's command untouched.
+        let plain = compose_file(&sample_record("1.1.0"), &images, &processes).unwrap();
+        assert!(!plain.contains("license"), "{plain}");
+    }
+
     #[test]
     fn literal_dollars_are_escaped_and_parameters_stay_symbolic() {
         let mut record = sample_record("1.0.0");
@@ -353,7 +493,7 @@ mod tests {
             "PRICE".into(),
             appmodel_model::types::Scalar::Str("$5 for $${HOME} at ${params.domain}".into()),
         );
-        let file = compose_file(&record, &Default::default()).unwrap();
+        let file = compose_file(&record, &Default::default(), &Default::default()).unwrap();
         assert!(
             file.contains("PRICE: \"$$5 for $${HOME} at ${PARAM_domain}\""),
             "{file}"

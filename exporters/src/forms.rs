@@ -76,9 +76,64 @@ pub fn exporter(form: Form) -> Result<&'static dyn FormExporter, ExportError> {
 pub struct Needs<'r> {
     pub images: Vec<(&'r str, String, &'r ImageArtifact)>,
     pub binaries: Vec<(&'r str, String, &'r BlobRef)>,
+    /// What each image runs (from its config), by config digest: filled by
+    /// [`Needs::read_processes`] for forms that wrap a component's command.
+    pub processes: BTreeMap<Digest, ImageProcess>,
 }
 
+/// An image's own command: its config's `Entrypoint` and `Cmd`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageProcess {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+/// The largest image config read (real ones are a few KiB).
+const MAX_IMAGE_CONFIG: u64 = 1 << 20;
+
 impl Needs<'_> {
+    /// Reads every image's config from `store` for [`Needs::processes`].
+    pub fn read_processes(
+        &mut self,
+        store: &appmodel_store::Store,
+        form: Form,
+    ) -> Result<(), ExportError> {
+        for (component, _, img) in &self.images {
+            let bad = |reason: String| ExportError::NotExportable {
+                component: component.to_string(),
+                form,
+                reason,
+            };
+            if img.config.size > MAX_IMAGE_CONFIG {
+                return Err(bad(format!(
+                    "its image config is {} bytes, more than the {MAX_IMAGE_CONFIG} read",
+                    img.config.size
+                )));
+            }
+            let bytes = store.read_blob(&img.config.digest)?;
+            let config: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(format!("its image config is not JSON: {e}")))?;
+            let list = |key: &str| -> Vec<String> {
+                config["config"][key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            self.processes.insert(
+                img.config.digest.clone(),
+                ImageProcess {
+                    entrypoint: list("Entrypoint"),
+                    cmd: list("Cmd"),
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Every blob, each once.
     pub fn blobs(&self) -> BTreeMap<&Digest, &BlobRef> {
         let mut out = BTreeMap::new();

@@ -75,7 +75,10 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         None => None,
     };
     let exporter = exporter(opts.form)?;
-    let needs = needs(&record, opts.form)?;
+    let mut needs = needs(&record, opts.form)?;
+    if record.model.licence.is_some() {
+        needs.read_processes(store, opts.form)?;
+    }
     let mut files = vec![
         bytes_file(RECORD_FILE, json_bytes(&record)),
         // The model as written, so the site can run `appmodel config init -f appmodel.yaml`.

@@ -1,5 +1,6 @@
 //! `appmodel license activate FILE` and `license issue --site-code CODE`: the licence file
-//! (verified before it is parsed) and the site code, on any text.
+//! (verified before it is parsed) and the site code, on any text; and the gate file the
+//! containers' licence gate reads, with its verdict at any time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,11 @@ fuzz_target!(|data: &[u8]| {
         ),
         Err(err) => {
             let _ = err.to_string();
+        }
+    }
+    if let Ok(gate) = serde_json::from_slice::<appmodel_licence::gate::GateFile>(data) {
+        for now in [0, gate.checked_at, u64::MAX] {
+            let _ = appmodel_licence::gate::decide(&gate, now);
         }
     }
 });

@@ -24,7 +24,8 @@ use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
 
 use appmodel_model::layout::compose::{
-    engine_volume_name, image_component, COMPOSE_FILE, DOCKER_MANIFEST, PROJECT_FILE, TOOL_VAR,
+    engine_volume_name, image_component, COMPOSE_FILE, DOCKER_MANIFEST, GATE_VAR, PROJECT_FILE,
+    TOOL_VAR,
 };
 use appmodel_model::layout::param_var;
 
@@ -183,6 +184,9 @@ fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
         TOOL_VAR.to_string(),
         rev.bundle_dir.join("appmodel").display().to_string(),
     )];
+    if rev.record.model.licence.is_some() {
+        vars.push((GATE_VAR.to_string(), rev.gate_dir.display().to_string()));
+    }
     for (k, v) in rev.params {
         vars.push((param_var(k), v.clone()));
     }
@@ -546,6 +550,7 @@ mod tests {
                 record: &record,
                 bundle_dir: dir.path().join("b"),
                 project_dir: dir.path().join("p"),
+                gate_dir: dir.path().join("g"),
                 params: &params,
             };
             compose.container_user(&rev, &record.model.components[0])

@@ -168,6 +168,12 @@ impl Deployment {
         self.revision_dir(n).join("project")
     }
 
+    /// The licence gate's directory: the host's decision (`gate.json`), mounted read-only
+    /// into the containers of a licensed compose app.
+    pub fn gate_dir(&self) -> PathBuf {
+        self.dir.join("gate")
+    }
+
     pub fn snapshot_dir(&self, n: u32) -> PathBuf {
         self.dir.join("snapshots").join(n.to_string())
     }

@@ -58,6 +58,12 @@ pub fn now() -> u64 {
     appmodel_licence::now()
 }
 
+/// `t` of [`now`]'s clock on the real clock: itself, except under `APPMODEL_TEST_NOW`,
+/// for what processes that do not see the test's clock read (the containers' licence gate).
+pub fn real_time(t: u64) -> u64 {
+    (t + appmodel_licence::now()).saturating_sub(now())
+}
+
 /// The root host identifiers are read under: `/`, or `APPMODEL_HOST_ROOT` in a
 /// `fault-injection` build (a fake sysfs for tests of a changed NIC).
 pub fn host_root() -> std::path::PathBuf {

@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod engine;
 pub mod events;
 pub mod fault;
+pub mod gate;
 pub mod helm;
 pub mod host;
 pub mod import;

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::deploy::Deployment;
 use crate::fault::{host_root, now};
 use crate::{ImportError, Site};
+use appmodel_licence::gate::{GateFile, GATE_FILE};
 
 /// What this install keeps to be recognised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,6 +311,20 @@ pub fn entitlement_params(standing: &Standing) -> BTreeMap<String, String> {
     out
 }
 
+/// Writes the host's decision for the licence gate in the containers
+/// ([`appmodel_licence::gate`]): `gate.json`, readable by the containers' users (it holds no
+/// secret), replaced whole so a gate never reads half of it.
+pub fn write_gate(dep: &Deployment, standing: &Standing) -> Result<(), ImportError> {
+    let dir = dep.gate_dir();
+    fs::create_dir_all(&dir).map_err(crate::io_err("create", &dir))?;
+    let mut gate = GateFile::of(&dep.app, standing, now());
+    // The containers run on the real clock; a test's clock is translated to it.
+    gate.checked_at = crate::fault::real_time(gate.checked_at);
+    gate.stops_at = gate.stops_at.map(crate::fault::real_time);
+    appmodel_store::write_atomic_mode(&dir.join(GATE_FILE), &gate.to_bytes(), 0o644)?;
+    Ok(())
+}
+
 /// The licence part of a change's plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct LicenceGate {
@@ -360,6 +375,9 @@ pub fn gate(
     }
     if let (false, Some(id)) = (dry_run, &id) {
         advance(site, dep, id, &reading)?;
+    }
+    if !dry_run {
+        write_gate(dep, s)?;
     }
     Ok(Some(LicenceGate {
         stage: s.stage,
@@ -515,7 +533,11 @@ pub fn install_timer(
     running: &crate::deploy::Revision,
 ) -> Result<(), ImportError> {
     let Some(units) = unit_dir() else {
-        tracing::warn!("no systemd on this host: run `appmodel license check` from cron to stop the app when its licence ends");
+        if running.form == appmodel_model::bundle::Form::Compose {
+            tracing::warn!("no systemd on this host: the licence gate in each container stops the app when its licence ends; run `appmodel license check` from cron too, so that a copy of this install on another host is stopped");
+        } else {
+            tracing::warn!("no systemd on this host: run `appmodel license check` from cron to stop the app when its licence ends");
+        }
         return Ok(());
     };
     let tool = site
@@ -691,6 +713,7 @@ pub fn activate_file(
     let report = check(site, &dep, &record)?
         .map(|c| c.0)
         .ok_or_else(|| no_licence(&record))?;
+    write_gate(&dep, &report.standing)?;
     Ok(LicenceAction {
         report,
         acted,
@@ -709,6 +732,8 @@ pub fn scheduled_check(site: &Site, app: Option<&str>) -> Result<LicenceAction, 
     if let Some(id) = &id {
         advance(site, &dep, id, &reading)?;
     }
+    // Before anything starts: the containers' gates read it.
+    write_gate(&dep, &report.standing)?;
     let mut acted = None;
     if let (Some(cur), None) = (&current, dep.journal()?) {
         let runs = report.standing.stage.runs();

@@ -128,6 +128,7 @@ pub(crate) fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> Revisi
         record: &l.record,
         bundle_dir: site.bundle_dir(&dep.app, &l.revision.version, l.revision.form),
         project_dir: dep.project_dir(l.revision.number),
+        gate_dir: dep.gate_dir(),
         params: &l.params,
     }
 }

@@ -789,6 +789,7 @@ mod tests {
                 record,
                 bundle_dir: bundle,
                 project_dir: self.dir.path().join(format!("project-{}", record.version)),
+                gate_dir: self.dir.path().join("gate"),
                 params: &self.params,
             }
         }

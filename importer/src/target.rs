@@ -17,6 +17,8 @@ pub struct RevisionCtx<'a> {
     pub bundle_dir: PathBuf,
     /// Where the target keeps this revision's files.
     pub project_dir: PathBuf,
+    /// The deployment's licence gate directory ([`crate::deploy::Deployment::gate_dir`]).
+    pub gate_dir: PathBuf,
     /// Parameter values, rendered as strings.
     pub params: &'a std::collections::BTreeMap<String, String>,
 }

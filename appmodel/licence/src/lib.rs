@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod file;
+pub mod gate;
 pub mod host;
 pub mod standing;
 
@@ -46,6 +47,9 @@ pub enum LicenceError {
     /// A licence file that is not one, or whose signature does not hold.
     #[error("`{origin}` is not a valid licence: {reason}")]
     BadLicence { origin: String, reason: String },
+    /// A gate file (the host's decision, read inside a container) that is not one.
+    #[error("`{path}` is not a licence gate file: {reason}")]
+    BadGate { path: PathBuf, reason: String },
     /// A site code or request that is not one.
     #[error("{origin} is not a valid site code: {reason}")]
     BadSiteCode { origin: String, reason: String },

@@ -58,6 +58,9 @@ pub struct Standing {
     pub days_left: Option<u64>,
     /// Versions published after this time are not covered (the licence's expiry).
     pub covers_until: Option<u64>,
+    /// When the app stops unless a licence is activated: the end of the trial or of the
+    /// licence's grace; none when it is stopped already.
+    pub stops_at: Option<u64>,
 }
 
 /// What [`evaluate`] needs.
@@ -113,6 +116,11 @@ pub fn evaluate(i: &Inputs<'_>) -> Standing {
         until,
         days_left: until.map(|u| u.saturating_sub(i.now) / DAY),
         covers_until: i.licence.map(|l| l.expires),
+        stops_at: match stage {
+            Stage::Stopped => None,
+            Stage::Trial => until,
+            _ => i.licence.map(|l| l.stops),
+        },
     };
     if i.now + TOLERANCE < i.trusted {
         return standing(

@@ -27,6 +27,11 @@ pub mod compose {
     pub const TOOL_IN_CONTAINER: &str = "/.appmodel/appmodel";
     /// The `.env` variable holding the host path of the appmodel executable.
     pub const TOOL_VAR: &str = "APPMODEL_TOOL";
+    /// Where the licence gate's directory (the host's `gate.json`) is mounted, read-only,
+    /// in every container of a licensed app.
+    pub const GATE_IN_CONTAINER: &str = "/.appmodel/licence";
+    /// The `.env` variable holding that directory's host path.
+    pub const GATE_VAR: &str = "APPMODEL_LICENCE_GATE";
     /// The registry part of every local image name.
     const IMAGE_HOST: &str = "appmodel.local";
 
