@@ -520,6 +520,19 @@ fn a_licensed_chart_takes_its_entitlements_from_licence_values_checked_by_its_sc
     let r = render(&chart, Some(&good));
     assert_eq!(r.helm_error, None, "{}", r.json);
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    let every = |n: u64| serde_json::json!({"im-server": n, "im-store": n, "push-service": n});
+    assert_eq!(r.json["replicas"], every(1), "{}", r.json);
+    // The licence check's stop (`helm upgrade --reuse-values --set licence.stopped=true`):
+    // every workload at 0 replicas, the rest (volume claims among it) as it was.
+    let stopped = e.file(
+        "stopped.yaml",
+        &format!("{base}  max_users: 1000\n  stopped: true\n"),
+    );
+    let s = render(&chart, Some(&stopped));
+    assert_eq!(s.helm_error, None, "{}", s.json);
+    assert!(s.errors.is_empty(), "{:#?}", s.errors);
+    assert_eq!(s.json["replicas"], every(0), "{}", s.json);
+    assert_eq!(s.kinds, r.kinds);
     let templates = gunzip(&std::fs::read(&chart).unwrap());
     let mut text = String::new();
     let mut archive = tar::Archive::new(templates);
@@ -537,6 +550,7 @@ fn a_licensed_chart_takes_its_entitlements_from_licence_values_checked_by_its_sc
     for (what, extra) in [
         ("as text", "  max_users: many\n"),
         ("unknown", "  seats: 5\n"),
+        ("stopped as text", "  stopped: yes-please\n"),
     ] {
         let bad = e.file("bad-licence.yaml", &format!("{base}{extra}"));
         let messages = lint(&chart, Some(&bad));

@@ -18,6 +18,7 @@ values.yaml itself, like `helm install -f SITE_VALUES`).
 
 Prints one JSON object:
     {"kinds": {"Deployment": ["im-server", ...], ...},   created objects by kind
+     "replicas": {"im-server": 1, ...},                  each workload's spec.replicas
      "errors": ["Kind/name (k8s 1.25): message at path", ...],
      "kubernetes_versions": [...], "validator": "1.37.0", "helm_error": null | "...",
      "requests": ["GET /version", ...], "unanswered": ["GET /apis/x/y", ...]}
@@ -459,6 +460,7 @@ def main():
     server.shutdown()
 
     kinds = {}
+    replicas = {}
     errors = []
     prefix = f"{RELEASE}-"
     for obj in api.created:
@@ -467,6 +469,8 @@ def main():
             continue  # Helm's own record of the release, not the chart's
         short = name[len(prefix):] if name.startswith(prefix) else name
         kinds.setdefault(kind, []).append(short)
+        if kind in ("Deployment", "StatefulSet"):
+            replicas[short] = obj.get("spec", {}).get("replicas")
         for v in versions:
             try:
                 kubernetes_validate.validate(obj, v, strict=True)
@@ -497,6 +501,7 @@ def main():
         json.dumps(
             {
                 "kinds": {k: sorted(v) for k, v in sorted(kinds.items())},
+                "replicas": dict(sorted(replicas.items())),
                 "errors": errors,
                 "kubernetes_versions": versions,
                 "validator": kubernetes_validate.__version__

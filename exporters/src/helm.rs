@@ -281,6 +281,10 @@ fn licence_schema(model: &AppModel) -> Option<Value> {
     let policy = model.licence.as_ref()?;
     let mut props = Map::new();
     props.insert("plan".into(), json!({"type": "string"}));
+    props.insert(
+        "stopped".into(),
+        json!({"type": "boolean", "description": "Set by `appmodel license check` when the licence stops the app: every workload runs 0 replicas, data kept."}),
+    );
     for plan in policy.plans.values() {
         for (name, value) in plan {
             let kind = match value {
@@ -803,12 +807,20 @@ fn workload(model: &AppModel, c: &Component) -> Result<String, ExportError> {
     }
 
     let mut spec = Map::new();
+    let replicas = format!(
+        "(index .Values.components {}).replicas | int64",
+        quoted(name)
+    );
     spec.insert(
         "replicas".into(),
-        raw.mark(format!(
-            "{{{{ (index .Values.components {}).replicas | int64 }}}}",
-            quoted(name)
-        )),
+        raw.mark(if model.licence.is_some() {
+            // A licence that stops the app scales every workload to zero (data kept).
+            format!(
+                "{{{{ if (.Values.licence | default dict).stopped }}}}0{{{{ else }}}}{{{{ {replicas} }}}}{{{{ end }}}}"
+            )
+        } else {
+            format!("{{{{ {replicas} }}}}")
+        }),
     );
     if stateful {
         spec.insert("serviceName".into(), raw_fullname_marker(name));

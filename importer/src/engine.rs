@@ -85,6 +85,16 @@ pub trait ReleaseEngine {
 
     /// Removes the release; what the tool keeps (e.g. persistent volume claims) is its own.
     fn uninstall(&self, dep: &Deployment) -> Result<(), ImportError>;
+
+    /// Stops (`stopped`) or starts the running release as it is, keeping its data: the
+    /// licence check's stop and start. `bundle_dir` is the running version's.
+    fn set_stopped(
+        &self,
+        dep: &Deployment,
+        record: &VersionRecord,
+        bundle_dir: &std::path::Path,
+        stopped: bool,
+    ) -> Result<(), ImportError>;
 }
 
 /// How one form's changes are carried out.
@@ -113,13 +123,16 @@ const HOST_OPERATIONS: &[Operation] = &[
     Operation::Start,
 ];
 
-/// What a release engine does: the changes, not yet a stop that keeps the release.
+/// What a release engine does: every change, and stopping and starting the release as it
+/// is (scaled to zero and back, the licence check).
 const RELEASE_OPERATIONS: &[Operation] = &[
     Operation::Install,
     Operation::Upgrade,
     Operation::Rollback,
     Operation::Status,
     Operation::Uninstall,
+    Operation::Stop,
+    Operation::Start,
 ];
 
 /// Every form this appmodel deploys, and how.

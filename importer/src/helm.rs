@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use appmodel_model::types::{AppModel, ParamType};
+use appmodel_model::VersionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -181,6 +182,17 @@ impl<R: Runner> Helm<R> {
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string())
+    }
+
+    /// `helm upgrade` of the release with its values kept and only `licence.stopped` set:
+    /// a licensed chart then runs every workload at 0 replicas (or back at its own).
+    pub fn licence_stop_args(&self, release: &str, chart: &Path, stopped: bool) -> Vec<String> {
+        let mut a = args(&["upgrade", release]);
+        a.push(chart.display().to_string());
+        a.extend(args(&["--reuse-values", "--set"]));
+        a.push(format!("licence.stopped={stopped}"));
+        a.extend(args(&["--wait", "--timeout", TIMEOUT]));
+        a
     }
 
     pub fn uninstall(&self, release: &str) -> Result<(), ImportError> {
@@ -452,6 +464,23 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
     fn uninstall(&self, dep: &Deployment) -> Result<(), ImportError> {
         self.helm.uninstall(&dep.app)
     }
+
+    /// A new Helm revision of the same chart and values with `licence.stopped` set. Our
+    /// revision keeps its Helm revision: a later `appmodel rollback` (refused while the
+    /// licence keeps the app stopped) goes to the values that revision was made with.
+    fn set_stopped(
+        &self,
+        dep: &Deployment,
+        record: &VersionRecord,
+        bundle_dir: &Path,
+        stopped: bool,
+    ) -> Result<(), ImportError> {
+        let chart = chart_path(bundle_dir, &dep.app, &record.version);
+        self.helm
+            .runner
+            .run(&self.helm.licence_stop_args(&dep.app, &chart, stopped))
+            .map(|_| ())
+    }
 }
 
 fn no_history(release: &str) -> ImportError {
@@ -713,5 +742,42 @@ mod tests {
             f.calls.borrow()[1],
             args(&["uninstall", "im-stack", "--wait"])
         );
+    }
+
+    /// The licence check stops a release by scaling it to zero with its values kept (the
+    /// chart reads `licence.stopped`, tests/helm.rs renders it), and starts it the same way.
+    #[test]
+    fn a_licence_stop_is_an_upgrade_of_the_same_chart_with_licence_stopped() {
+        let f = fake("v3.15.0");
+        let dir = tempfile::tempdir().unwrap();
+        let site = crate::site::Site::open(&dir.path().join("state")).unwrap();
+        let e = HelmEngine::new(Helm::detect(&f).unwrap());
+        let text = "apiVersion: appmodel/v1\napp: {name: im-stack, version: 1.2.0}\ncomponents:\n  - name: a\n    image: {registry: 'r.example/a:1'}\n";
+        let model = appmodel_model::parse_model("m.yaml".into(), text.into())
+            .unwrap()
+            .model;
+        let record = VersionRecord::unpublished("m.yaml", text.into(), model);
+        let dep = Deployment::new(&site, "im-stack");
+        let bundle = dir.path().join("bundle");
+        for stopped in [true, false] {
+            e.set_stopped(&dep, &record, &bundle, stopped).unwrap();
+            let calls = f.calls.borrow();
+            let call = calls.last().unwrap();
+            assert_eq!(
+                call,
+                &args(&[
+                    "upgrade",
+                    "im-stack",
+                    chart_path(&bundle, "im-stack", "1.2.0").to_str().unwrap(),
+                    "--reuse-values",
+                    "--set",
+                    &format!("licence.stopped={stopped}"),
+                    "--wait",
+                    "--timeout",
+                    TIMEOUT,
+                ])
+            );
+        }
+        assert!(crate::engine::check_supported(Form::Helm, crate::engine::Operation::Stop).is_ok());
     }
 }

@@ -747,11 +747,9 @@ pub fn scheduled_check(site: &Site, app: Option<&str>) -> Result<LicenceAction, 
                 crate::engine::Engine::Host(target) => {
                     target.stop(&crate::lifecycle::ctx(site, &dep, cur))?;
                 }
-                crate::engine::Engine::Release(_) => {
-                    return Err(ImportError::NotSupported {
-                        operation: crate::engine::Operation::Stop,
-                        form: cur.revision.form,
-                    })
+                crate::engine::Engine::Release(release) => {
+                    let bundle = site.bundle_dir(&app, &cur.revision.version, cur.revision.form);
+                    release.set_stopped(&dep, &cur.record, &bundle, true)?;
                 }
             }
             set_stopped(&dep, Some(&report.standing.reason))?;
@@ -761,13 +759,21 @@ pub fn scheduled_check(site: &Site, app: Option<&str>) -> Result<LicenceAction, 
             });
             acted = Some("stopped".to_string());
         } else if runs && stopped {
-            if let crate::engine::Engine::Host(target) =
-                crate::engine::engine_for(site, cur.revision.form, crate::engine::Operation::Start)?
-            {
-                crate::lifecycle::start_in_order(
-                    target.as_ref(),
-                    &crate::lifecycle::ctx(site, &dep, cur),
-                )?;
+            match crate::engine::engine_for(
+                site,
+                cur.revision.form,
+                crate::engine::Operation::Start,
+            )? {
+                crate::engine::Engine::Host(target) => {
+                    crate::lifecycle::start_in_order(
+                        target.as_ref(),
+                        &crate::lifecycle::ctx(site, &dep, cur),
+                    )?;
+                }
+                crate::engine::Engine::Release(release) => {
+                    let bundle = site.bundle_dir(&app, &cur.revision.version, cur.revision.form);
+                    release.set_stopped(&dep, &cur.record, &bundle, false)?;
+                }
             }
             set_stopped(&dep, None)?;
             crate::events::emit(crate::events::ChangeEvent::LicenceStarted { app: app.clone() });
