@@ -112,8 +112,7 @@ impl<'s> Compose<'s> {
     fn archive_entries(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ArchiveEntry>, ImportError> {
         let p = rev.bundle_dir.join(DOCKER_MANIFEST);
         let bytes = fs::read(&p).map_err(io_err("read", &p))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))
+        serde_json::from_slice(&bytes).map_err(crate::damaged(&p))
     }
 
     fn image_id(&self, name: &str) -> Option<String> {
@@ -302,8 +301,8 @@ impl Target for Compose<'_> {
                 .iter()
                 .map(|e| serde_json::json!({"Config": e.config, "RepoTags": e.repo_tags, "Layers": e.layers}))
                 .collect();
-            let bytes =
-                serde_json::to_vec(&manifest).map_err(|e| ImportError::BadState(e.to_string()))?;
+            let bytes = serde_json::to_vec(&manifest)
+                .map_err(|e| ImportError::Internal(format!("cannot write JSON: {e}")))?;
             append(&mut tar, DOCKER_MANIFEST, &bytes)?;
             let mut blobs: Vec<Digest> = missing
                 .iter()
@@ -381,7 +380,9 @@ impl Target for Compose<'_> {
                 if model.holds_secret(v.content.as_deref().unwrap_or_default()) {
                     // Readable by the container's user only, from the first byte.
                     write_private(&p, text.as_bytes())?;
-                    let (uid, gid) = self.container_user(rev, c).map_err(ImportError::BadState)?;
+                    let (uid, gid) = self
+                        .container_user(rev, c)
+                        .map_err(ImportError::Inconsistent)?;
                     std::os::unix::fs::chown(&p, Some(uid), Some(gid))
                         .map_err(io_err("set the owner of", &p))?;
                 } else {

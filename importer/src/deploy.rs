@@ -190,8 +190,7 @@ impl Deployment {
         for entry in entries.flatten() {
             let p = entry.path().join("revision.json");
             if let Ok(bytes) = fs::read(&p) {
-                let r: Revision = serde_json::from_slice(&bytes)
-                    .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))?;
+                let r: Revision = serde_json::from_slice(&bytes).map_err(crate::damaged(&p))?;
                 out.push(r);
             }
         }
@@ -218,8 +217,7 @@ impl Deployment {
     pub fn write_revision(&self, r: &Revision) -> Result<(), ImportError> {
         let dir = self.revision_dir(r.number);
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        let bytes =
-            serde_json::to_vec_pretty(r).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let bytes = crate::state_json(r)?;
         write_atomic(&dir.join("revision.json"), &bytes)?;
         Ok(())
     }
@@ -245,7 +243,7 @@ impl Deployment {
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+                .map_err(crate::damaged(&p)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &p)(e)),
         }
@@ -253,8 +251,7 @@ impl Deployment {
 
     pub fn write_journal(&self, j: &Journal) -> Result<(), ImportError> {
         fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
-        let bytes =
-            serde_json::to_vec_pretty(j).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let bytes = crate::state_json(j)?;
         write_atomic(&self.dir.join("journal.json"), &bytes)?;
         crate::fault::point(&format!("{:?}-{:?}", j.action, j.step));
         Ok(())
@@ -289,8 +286,7 @@ impl Deployment {
     pub fn secrets(&self) -> Result<BTreeMap<String, String>, ImportError> {
         let p = self.dir.join("secrets.json");
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+            Ok(b) => serde_json::from_slice(&b).map_err(crate::damaged(&p)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(io_err("read", &p)(e)),
         }
@@ -299,8 +295,7 @@ impl Deployment {
     pub fn write_secrets(&self, secrets: &BTreeMap<String, String>) -> Result<(), ImportError> {
         fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
         let p = self.dir.join("secrets.json");
-        let bytes =
-            serde_json::to_vec_pretty(secrets).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let bytes = crate::state_json(secrets)?;
         write_private(&p, &bytes)
     }
 
@@ -393,7 +388,7 @@ pub fn resolve_values(
             params.insert(p.name.clone(), value);
         } else if needs_value(p) {
             // parse_site_config has already reported this; keep the invariant explicit.
-            return Err(ImportError::BadState(format!(
+            return Err(ImportError::Internal(format!(
                 "parameter `{}` has no value",
                 p.name
             )));
@@ -490,6 +485,40 @@ pub fn restore_tree(snapshot: &Path, dir: &Path) -> Result<(), ImportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state file that does not parse is named, with what is wrong in it, as a problem of
+    /// the site (exit 2), not of what the user typed.
+    #[test]
+    fn a_damaged_state_file_is_named_and_is_not_a_user_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site::open(&dir.path().join("state")).unwrap();
+        let dep = Deployment::new(&site, "im-stack");
+        for (file, text) in [("journal.json", "{\"rev"), ("secrets.json", "[1]")] {
+            fs::create_dir_all(dep.dir()).unwrap();
+            let p = dep.dir().join(file);
+            fs::write(&p, text).unwrap();
+            let e = if file == "journal.json" {
+                dep.journal().map(|_| ()).unwrap_err()
+            } else {
+                dep.secrets().map(|_| ()).unwrap_err()
+            };
+            assert!(
+                matches!(&e, ImportError::DamagedState { path, .. } if path == &p),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("`{}` in the site state is damaged: ", p.display())),
+                "{e}"
+            );
+            assert!(!e.is_user_error());
+        }
+        let r = dep.revision_dir(1);
+        fs::create_dir_all(&r).unwrap();
+        fs::write(r.join("revision.json"), "{}").unwrap();
+        let e = dep.history().unwrap_err();
+        assert!(e.to_string().contains("missing field"), "{e}");
+    }
 
     #[test]
     fn secrets_are_letters_and_digits_of_the_asked_length() {

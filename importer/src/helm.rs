@@ -219,7 +219,7 @@ pub fn read_pushed(dep: &Deployment) -> Result<Option<PushedTo>, ImportError> {
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display()))),
+            .map_err(crate::damaged(&p)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err("read", &p)(e)),
     }
@@ -238,8 +238,7 @@ pub fn record_pushed(dep: &Deployment, registry: &str, version: &str) -> Result<
         pushed.versions.push(version.to_string());
     }
     std::fs::create_dir_all(dep.dir()).map_err(io_err("create", dep.dir()))?;
-    let bytes =
-        serde_json::to_vec_pretty(&pushed).map_err(|e| ImportError::BadState(e.to_string()))?;
+    let bytes = crate::state_json(&pushed)?;
     appmodel_store::write_atomic(&pushed_file(dep), &bytes)?;
     Ok(())
 }
@@ -273,7 +272,11 @@ pub fn site_values(
             continue;
         }
         let kind = model.parameter(name).map(|x| x.kind);
-        let bad = || ImportError::BadState(format!("parameter `{name}` has the value `{text}`"));
+        let bad = || {
+            ImportError::Inconsistent(format!(
+                "parameter `{name}` has the value `{text}`, not of its type"
+            ))
+        };
         let v = match kind {
             Some(ParamType::Integer) => json!(text.parse::<i64>().map_err(|_| bad())?),
             Some(ParamType::Boolean) => json!(text.parse::<bool>().map_err(|_| bad())?),
@@ -309,8 +312,7 @@ fn helm_file(dep: &Deployment, n: u32) -> PathBuf {
 pub fn read_helm_revision(dep: &Deployment, n: u32) -> Result<HelmRevision, ImportError> {
     let p = helm_file(dep, n);
     let bytes = std::fs::read(&p).map_err(io_err("read", &p))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))
+    serde_json::from_slice(&bytes).map_err(crate::damaged(&p))
 }
 
 /// The helm form's [`ReleaseEngine`]: Helm keeps the revisions, waits for readiness and
@@ -353,8 +355,7 @@ impl<R: Runner> HelmEngine<R> {
             helm_revision,
             registry,
         };
-        let bytes =
-            serde_json::to_vec_pretty(&record).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let bytes = crate::state_json(&record)?;
         appmodel_store::write_atomic(&helm_file(change.dep, change.revision.number), &bytes)?;
         Ok(format!("helm revision {helm_revision}"))
     }
@@ -393,8 +394,7 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
             .revision_dir(change.revision.number)
             .join("site-values.json");
         let v = site_values(&change.record.model, &pushed.registry, change.params)?;
-        let bytes =
-            serde_json::to_vec_pretty(&v).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let bytes = crate::state_json(&v)?;
         crate::deploy::write_private(&values, &bytes)?;
         match self.helm_target(change)? {
             Some(target) => self.helm.rollback(app, target)?,

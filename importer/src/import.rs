@@ -210,8 +210,7 @@ impl SiteSink<'_> {
         }
         // Keep only non-blob files (blobs live in the store).
         let _ = fs::remove_dir_all(staging.join("blobs"));
-        let note_bytes =
-            serde_json::to_vec_pretty(note).map_err(|e| ImportError::BadState(e.to_string()))?;
+        let note_bytes = crate::state_json(note)?;
         write_synced(&staging.join(IMPORT_NOTE_FILE), &note_bytes)?;
         replace_dir(staging, &dest)
     }

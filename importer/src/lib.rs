@@ -200,8 +200,16 @@ pub enum ImportError {
     /// The licence does not allow what was asked, or a licence file was refused.
     #[error("{0}")]
     Licence(String),
+    /// A file of the site state that cannot be read back (edited, truncated, written by
+    /// another appmodel).
+    #[error("`{}` in the site state is damaged: {reason}", .path.display())]
+    DamagedState { path: PathBuf, reason: String },
+    /// The state's files disagree with each other (a revision whose version left the store).
     #[error("the site state is inconsistent: {0}")]
-    BadState(String),
+    Inconsistent(String),
+    /// Something appmodel itself should never do (a bug): said plainly, exit 2.
+    #[error("internal error (a bug in appmodel; please report it): {0}")]
+    Internal(String),
     #[error("not a usable public key: {0}")]
     BadKey(String),
     #[error("the bundle's signature is not valid: {0}")]
@@ -221,7 +229,9 @@ impl ImportError {
                 | ImportError::Render { .. }
                 | ImportError::EngineFailed { .. }
                 | ImportError::EngineUnavailable { .. }
-                | ImportError::BadState(_)
+                | ImportError::DamagedState { .. }
+                | ImportError::Inconsistent(_)
+                | ImportError::Internal(_)
                 | ImportError::Store(StoreError::Io { .. })
                 | ImportError::Input {
                     source: appmodel_model::input::InputError::Io(_),
@@ -229,6 +239,21 @@ impl ImportError {
                 }
         )
     }
+}
+
+/// The error of a state file at `path` that does not parse.
+pub(crate) fn damaged(path: &std::path::Path) -> impl FnOnce(serde_json::Error) -> ImportError {
+    let path = path.to_path_buf();
+    move |e| ImportError::DamagedState {
+        path,
+        reason: e.to_string(),
+    }
+}
+
+/// `value` as pretty JSON, as every state file is written.
+pub(crate) fn state_json(value: &impl serde::Serialize) -> Result<Vec<u8>, ImportError> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| ImportError::Internal(format!("cannot write JSON: {e}")))
 }
 
 pub(crate) fn io_err(

@@ -71,7 +71,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
 }
 
 fn bad_state(path: &Path, what: &str) -> ImportError {
-    ImportError::BadState(format!("`{}` {what}", path.display()))
+    ImportError::DamagedState {
+        path: path.to_path_buf(),
+        reason: what.to_string(),
+    }
 }
 
 fn unhex32(text: &str) -> Option<[u8; 32]> {
@@ -126,7 +129,9 @@ fn identity(site: &Site, dep: &Deployment, create: bool) -> Result<Option<Identi
 }
 
 fn getrandom_fill(buf: &mut [u8]) -> Result<(), ImportError> {
-    getrandom::fill(buf).map_err(|e| ImportError::BadState(format!("no random bytes: {e}")))
+    getrandom::fill(buf).map_err(|e| {
+        ImportError::Internal(format!("the operating system gave no random bytes: {e}"))
+    })
 }
 
 fn licence_err(e: appmodel_licence::LicenceError) -> ImportError {
@@ -147,7 +152,7 @@ fn clock(site: &Site, dep: &Deployment, id: &Identity) -> Clock {
 
 fn vendor_key(policy: &LicencePolicy) -> Result<PublicKey, ImportError> {
     PublicKey::from_text(&policy.public_key)
-        .map_err(|e| ImportError::BadState(format!("the model's licence key: {e}")))
+        .map_err(|e| ImportError::Inconsistent(format!("the model's licence key: {e}")))
 }
 
 /// Everything a check found, for status and for acting on.
@@ -390,8 +395,8 @@ pub fn gate(
 
 /// `appmodel license request`: this install's site code (making the identity if needed).
 pub fn request(site: &Site, dep: &Deployment) -> Result<SiteCode, ImportError> {
-    let id =
-        identity(site, dep, true)?.ok_or_else(|| ImportError::BadState("no install id".into()))?;
+    let id = identity(site, dep, true)?
+        .ok_or_else(|| ImportError::Internal("no install id after making one".into()))?;
     Ok(SiteCode {
         app: dep.app.clone(),
         fingerprint: HostIds::read(&host_root()).fingerprint(&id.install_id),
@@ -415,8 +420,8 @@ pub fn activate(
     })?;
     let key = vendor_key(policy)?;
     let licence = Licence::verify(text, origin, &key, &dep.app).map_err(licence_err)?;
-    let id =
-        identity(site, dep, true)?.ok_or_else(|| ImportError::BadState("no install id".into()))?;
+    let id = identity(site, dep, true)?
+        .ok_or_else(|| ImportError::Internal("no install id after making one".into()))?;
     let here = HostIds::read(&host_root()).fingerprint(&id.install_id);
     let bound = licence
         .host
@@ -446,7 +451,7 @@ pub fn activate(
     // record, is refused before anything is written.
     let reading = clock(site, dep, &id).read();
     let (ahead, _, _) = check_with(site, dep, record, Some(licence.clone()))?
-        .ok_or_else(|| ImportError::BadState("no licence policy".into()))?;
+        .ok_or_else(|| ImportError::Internal("no licence policy".into()))?;
     let s = &ahead.standing;
     if !s.stage.runs() {
         return Err(ImportError::Licence(format!(

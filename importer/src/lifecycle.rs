@@ -140,15 +140,14 @@ pub(crate) fn load_revision(
     r: &Revision,
 ) -> Result<Loaded, ImportError> {
     let record = site.store().record(&dep.app, &r.version)?.ok_or_else(|| {
-        ImportError::BadState(format!(
+        ImportError::Inconsistent(format!(
             "revision {} needs {} {}, which is not in the site store",
             r.number, dep.app, r.version
         ))
     })?;
     let p = dep.revision_dir(r.number).join("params.json");
     let params = match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| ImportError::BadState(format!("`{}`: {e}", p.display())))?,
+        Ok(b) => serde_json::from_slice(&b).map_err(crate::damaged(&p))?,
         Err(_) => BTreeMap::new(),
     };
     Ok(Loaded {
@@ -255,8 +254,9 @@ fn check_version_allowed(
 }
 
 fn parse_version(v: &str) -> Result<semver::Version, ImportError> {
-    semver::Version::parse(v)
-        .map_err(|e| ImportError::BadState(format!("version `{v}` is not a semantic version: {e}")))
+    semver::Version::parse(v).map_err(|e| {
+        ImportError::Inconsistent(format!("version `{v}` is not a semantic version: {e}"))
+    })
 }
 
 /// Stops with every preflight problem before anything changes.
@@ -761,8 +761,7 @@ fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), 
     let cfg = dir.join("site-config.yaml");
     crate::deploy::write_private(&cfg, config_text.as_bytes())?;
     let params = dir.join("params.json");
-    let bytes =
-        serde_json::to_vec_pretty(&l.params).map_err(|e| ImportError::BadState(e.to_string()))?;
+    let bytes = crate::state_json(&l.params)?;
     crate::deploy::write_private(&params, &bytes)
 }
 
@@ -935,8 +934,9 @@ pub(crate) fn start_in_order(
     rev: &RevisionCtx<'_>,
 ) -> Result<(), ImportError> {
     let model = &rev.record.model;
-    let graph = DependencyGraph::from_model(model)
-        .map_err(|c| ImportError::BadState(format!("dependency cycle: {}", c[0])))?;
+    let graph = DependencyGraph::from_model(model).map_err(|c| {
+        ImportError::Internal(format!("dependency cycle in a verified model: {}", c[0]))
+    })?;
     for level in graph.levels() {
         emit(ChangeEvent::Starting {
             revision: rev.number,

@@ -247,7 +247,7 @@ impl<'s> Systemd<'s> {
             .get(c)
             .and_then(|a| a.binaries.get(&platform))
             .ok_or_else(|| {
-                ImportError::BadState(format!(
+                ImportError::Inconsistent(format!(
                     "{} {} has no {platform} binary for `{c}`",
                     rev.app, rev.record.version
                 ))
@@ -351,15 +351,21 @@ impl<'s> Systemd<'s> {
             16 << 20,
             appmodel_model::input::Links::Follow,
         )
-        .map_err(|e| ImportError::BadState(e.to_string()))?;
+        .map_err(|source| ImportError::Input {
+            path: self.paths.group_file.clone(),
+            source,
+        })?;
         wanted
             .into_iter()
             .map(|(c, g)| match group_id(&db, &g) {
                 Some(gid) => Ok((c, gid)),
-                None => Err(ImportError::BadState(format!(
-                    "systemd-sysusers did not create group `{g}` in {}",
-                    self.paths.group_file.display()
-                ))),
+                None => Err(ImportError::EngineOutput {
+                    command: "systemd-sysusers".into(),
+                    problem: format!(
+                        "it did not create group `{g}` in {}",
+                        self.paths.group_file.display()
+                    ),
+                }),
             })
             .collect()
     }
