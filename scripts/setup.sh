@@ -21,6 +21,8 @@ command -v mkfs.xfs >/dev/null || need+=(xfsprogs)     # reflink export test (lo
 command -v xorriso >/dev/null || need+=(xorriso)       # disc images: real readers of our ISOs
 command -v isoinfo >/dev/null || need+=(genisoimage)
 command -v bsdtar >/dev/null || need+=(libarchive-tools)
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)     # FAT32 stick images (volume sets)
+command -v mcopy >/dev/null || need+=(mtools)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

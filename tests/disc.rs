@@ -2,8 +2,11 @@
 //! Joliet) that real readers accept — xorriso, isoinfo, libarchive's bsdtar — with every
 //! file's bytes, name and executable bit; the same version gives the same bytes; `verify`
 //! and `import` read the image as a file (no mount, no root), and a damaged or padded
-//! image is refused by name with nothing imported. (The kernel here has no iso9660 driver,
-//! so nothing is loop-mounted: that is why appmodel reads images itself.)
+//! image is refused by name with nothing imported. Volume sets (`export --media`): each
+//! volume within its media and verifying alone, imported in any order and resumed, damaged
+//! or foreign volumes refused with nothing kept, as ISO images and through FAT32 stick
+//! images. (The kernel here has no iso9660 or vfat driver, so nothing is loop-mounted: that
+//! is why appmodel reads images itself, and why sticks are filled and read with mtools.)
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -317,4 +320,349 @@ fn a_damaged_or_padded_image_is_refused_by_name_and_nothing_is_imported() {
             run.transcript()
         );
     }
+}
+
+impl World {
+    /// `export --media MEDIA -o OUT` (and `extra`): a volume set of the sample's 1.1.0.
+    fn export_set(&self, out: &str, media: &str, extra: &[&str]) -> Vec<PathBuf> {
+        let dir = self.path(out);
+        let mut args = vec![
+            "export",
+            "--format",
+            "compose",
+            "--version",
+            "1.1.0",
+            "-o",
+            dir.to_str().unwrap(),
+            "--media",
+            media,
+        ];
+        args.extend_from_slice(extra);
+        let tool = self.path("tool");
+        let store = self.path("store");
+        let key = self.path("vendor.key");
+        args.extend([
+            "--tool",
+            tool.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--sign",
+            key.to_str().unwrap(),
+        ]);
+        let run = self.run(&args);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let mut vols: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        vols.sort();
+        vols
+    }
+
+    fn imported(&self, state: &str) -> bool {
+        self.path(state)
+            .join("bundles/im-stack/1.1.0/compose/bundle.json")
+            .is_file()
+    }
+
+    /// The verified parts a site keeps between the volumes of a set.
+    fn kept_parts(&self, state: &str) -> usize {
+        let sets = self.path(state).join("volume-sets");
+        std::fs::read_dir(sets).map_or(0, |d| {
+            d.flatten()
+                .map(|set| std::fs::read_dir(set.path().join("parts")).map_or(0, |p| p.count()))
+                .sum()
+        })
+    }
+}
+
+/// Every file under `dir`, by path, with its sha256.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, sha256(&p));
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let run = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+}
+
+/// The parts on a volume directory, largest first.
+fn parts_of(volume: &Path) -> Vec<PathBuf> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(volume.join("parts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).unwrap().len()));
+    parts
+}
+
+/// A bundle split for small media: every volume within the media's size and verifying on
+/// its own, the same bytes on every export; imported one volume at a time in reverse order,
+/// one volume twice, after a first attempt with a volume cut short.
+#[test]
+fn a_volume_set_imports_in_any_order_and_resumes_and_each_volume_verifies_alone() {
+    let Some(w) = World::new() else { return };
+    let vols = w.export_set("set", "2M", &[]);
+    let n = vols.len();
+    assert!(n >= 3, "{vols:?}");
+    for (i, v) in vols.iter().enumerate() {
+        let files = tree(v);
+        let bytes: u64 = files
+            .keys()
+            .map(|f| std::fs::metadata(v.join(f)).unwrap().len())
+            .sum();
+        assert!(bytes <= 2_000_000, "{}: {bytes} bytes", v.display());
+        for f in [
+            "bundle.json",
+            "bundle.json.minisig",
+            "volume.json",
+            "volume.json.minisig",
+            "appmodel",
+            "README.txt",
+            "record.json",
+        ] {
+            assert!(files.contains_key(f), "{} has no {f}", v.display());
+        }
+        let run = w.run(&[
+            "verify",
+            v.to_str().unwrap(),
+            "--key",
+            w.path("vendor.pub").to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert!(
+            run.stdout.starts_with(&format!(
+                "verified volume {} of {n} of im-stack 1.1.0",
+                i + 1
+            )),
+            "{}",
+            run.stdout
+        );
+    }
+    let again = w.export_set("again", "2M", &[]);
+    for (a, b) in vols.iter().zip(&again) {
+        assert_eq!(
+            tree(a),
+            tree(b),
+            "the same version and media give the same volumes"
+        );
+    }
+
+    // The first attempt: the last volume, read from a disc that ends early.
+    copy_dir(&vols[n - 1], &w.path("short"));
+    let cut = parts_of(&w.path("short"))[0].clone();
+    let len = std::fs::metadata(&cut).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let run = w.import(&w.path("short"), "site");
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let name = cut.file_name().unwrap().to_str().unwrap();
+    assert!(
+        run.stderr.contains(&format!("`parts/{name}` on `"))
+            && run.stderr.contains("is damaged: it is "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        w.kept_parts("site"),
+        0,
+        "a refused volume left parts behind"
+    );
+
+    // Reverse order, the last volume twice: each says what is still missing.
+    for (k, v) in vols.iter().enumerate().rev() {
+        let times = if k == n - 1 { 2 } else { 1 };
+        for _ in 0..times {
+            let run = w.import(v, "site");
+            if k > 0 {
+                assert_eq!(run.code, 1, "{}", run.transcript());
+                assert!(
+                    run.stderr.contains("still missing")
+                        && run.stderr.contains(&format!("insert volume 1 of {n}")),
+                    "{}",
+                    run.stderr
+                );
+                assert!(!w.imported("site"));
+            } else {
+                assert_eq!(run.code, 0, "{}", run.transcript());
+                assert!(
+                    run.stdout.contains(&format!("from {n} volumes")),
+                    "{}",
+                    run.stdout
+                );
+            }
+        }
+    }
+    assert!(w.imported("site"));
+    assert_eq!(
+        w.kept_parts("site"),
+        0,
+        "the set's parts are removed once imported"
+    );
+    // The imported bundle's files are the bundle's, byte for byte.
+    let whole = w.export("-o", "whole");
+    let site = w.path("site/bundles/im-stack/1.1.0/compose");
+    for (path, _, digest) in w.manifest(&whole) {
+        if !path.starts_with("blobs/") {
+            assert_eq!(sha256(&site.join(&path)), digest, "{path}");
+        }
+    }
+}
+
+/// Refused by name, with nothing imported and no part kept: a volume of another set among
+/// the volumes given, a flipped bit in a part, in volume.json or in its signature.
+#[test]
+fn a_damaged_or_foreign_volume_is_refused_by_name_and_nothing_is_kept() {
+    let Some(w) = World::new() else { return };
+    let vols = w.export_set("set", "2M", &[]);
+    let other = w.export_set("other", "3M", &[]);
+    let mixed = w.path("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    copy_dir(&vols[0], &mixed.join("vol01"));
+    copy_dir(&other[1], &mixed.join("vol02"));
+    let run = w.import(&mixed, "site");
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("of another set"), "{}", run.stderr);
+
+    let flip = |file: &Path, at: u64| {
+        let mut bytes = std::fs::read(file).unwrap();
+        let i = (at as usize).min(bytes.len() - 1);
+        bytes[i] ^= 1;
+        std::fs::write(file, bytes).unwrap();
+    };
+    for (what, file, expected) in [
+        ("a part", "part", "is damaged: its sha256 is"),
+        ("volume.json", "volume.json", "volume.json"),
+        ("its signature", "volume.json.minisig", "volume.json"),
+    ] {
+        let bad = w.path(&format!("bad-{}", file.replace('.', "-")));
+        copy_dir(&vols[0], &bad);
+        let target = if file == "part" {
+            parts_of(&bad)[0].clone()
+        } else {
+            bad.join(file)
+        };
+        let at = if file == "volume.json" { 40 } else { 200 };
+        flip(&target, at);
+        let run = w.import(&bad, "site");
+        assert_eq!(run.code, 1, "{what}: {}", run.transcript());
+        assert!(run.stderr.contains(expected), "{what}: {}", run.stderr);
+        let run = w.run(&[
+            "verify",
+            bad.to_str().unwrap(),
+            "--key",
+            w.path("vendor.pub").to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "verify, {what}: {}", run.transcript());
+    }
+    assert!(!w.imported("site"));
+    assert_eq!(w.kept_parts("site"), 0);
+}
+
+/// The volumes as ISO images (read by xorriso, isoinfo and bsdtar) and as FAT32 stick images
+/// (mkfs.vfat, files copied on and off with mtools: nothing is mounted here) import.
+#[test]
+fn volumes_as_iso_images_and_on_fat32_sticks_import() {
+    let Some(w) = World::new() else { return };
+    if !require("mcopy") || !require("mkfs.vfat") {
+        return;
+    }
+    let discs = w.export_set("discs", "2M", &["--volumes-as", "iso"]);
+    assert!(discs.len() >= 3);
+    for (i, d) in discs.iter().enumerate() {
+        assert!(d.extension().is_some_and(|e| e == "iso"), "{}", d.display());
+        assert!(std::fs::metadata(d).unwrap().len() <= 2_000_000);
+        let info = tool("isoinfo", &["-d", "-i", d.to_str().unwrap()]);
+        assert!(
+            info.contains(&format!("Volume id: V{:02}_IM_STACK_1_1_0_COMPOSE", i + 1)),
+            "{info}"
+        );
+        let listed = tool("bsdtar", &["-tf", d.to_str().unwrap()]);
+        assert!(listed.lines().any(|l| l == "volume.json"), "{listed}");
+        assert!(listed.lines().any(|l| l.starts_with("parts/")), "{listed}");
+        let found = tool(
+            "xorriso",
+            &[
+                "-indev",
+                d.to_str().unwrap(),
+                "-find",
+                "/parts",
+                "-type",
+                "f",
+            ],
+        );
+        assert!(found.contains("/parts/"), "{found}");
+    }
+    let run = w.import(&w.path("discs"), "from-discs");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(w.imported("from-discs"));
+
+    // Each volume onto its own FAT32 stick, and off it again.
+    let vols = w.export_set("set", "2M", &[]);
+    for v in &vols {
+        let name = v.file_name().unwrap().to_str().unwrap();
+        let stick = w.path(&format!("{name}.img"));
+        tool(
+            "mkfs.vfat",
+            &[
+                "-C",
+                "-F",
+                "32",
+                "-n",
+                "IMSTACK",
+                stick.to_str().unwrap(),
+                "65536",
+            ],
+        );
+        let mut on = Command::new("mcopy");
+        on.args(["-s", "-i", stick.to_str().unwrap()]);
+        for e in std::fs::read_dir(v).unwrap() {
+            on.arg(e.unwrap().path());
+        }
+        on.arg("::/");
+        assert!(on.output().unwrap().status.success());
+        let off = w.path(&format!("off-{name}"));
+        std::fs::create_dir(&off).unwrap();
+        tool(
+            "mcopy",
+            &[
+                "-s",
+                "-n",
+                "-i",
+                stick.to_str().unwrap(),
+                "::/*",
+                off.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(tree(&off), tree(v), "{name} came off the stick changed");
+        let run = w.import(&off, "from-sticks");
+        if v == vols.last().unwrap() {
+            assert_eq!(run.code, 0, "{}", run.transcript());
+        } else {
+            assert_eq!(run.code, 1, "{}", run.transcript());
+        }
+    }
+    assert!(w.imported("from-sticks"));
 }

@@ -211,6 +211,32 @@ pub struct ProbeArgs {
     pub timeout: u64,
 }
 
+/// `--media` as given, and the bytes a volume of it holds.
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub name: String,
+    pub capacity: u64,
+}
+
+/// `--media`: a media name or a size.
+fn media_parser() -> impl TypedValueParser<Value = Media> {
+    clap::builder::NonEmptyStringValueParser::new().try_map(|text: String| {
+        match appmodel_model::volume::media_capacity(&text) {
+            Some(capacity) => Ok(Media {
+                name: text,
+                capacity,
+            }),
+            None => Err({
+                let names: Vec<&str> = appmodel_model::volume::MEDIA.iter().map(|m| m.0).collect();
+                format!(
+                    "`{text}` is neither a media name ({}) nor a size such as 650M or 4Gi",
+                    names.join(", ")
+                )
+            }),
+        }
+    })
+}
+
 /// `--format`: every form by name, with its line of help, from [`Form::ALL`].
 fn form_parser() -> impl TypedValueParser<Value = Form> {
     PossibleValuesParser::new(
@@ -240,6 +266,16 @@ pub struct ExportArgs {
     /// to `appmodel import` / `verify` as a file.
     #[arg(long = "iso", value_name = "FILE.iso")]
     pub iso: Option<PathBuf>,
+    /// Split the bundle into a set of volumes for this media, written into the `--output`
+    /// directory: cd700, dvd5, dvd9, bd25 (ISO images to burn), usb-fat32 (directories to
+    /// copy onto sticks), or a size (`650M`, `4Gi`). Every volume verifies and installs on
+    /// its own; `appmodel import` takes them in any order.
+    #[arg(long = "media", value_name = "MEDIA", requires = "dir", value_parser = media_parser())]
+    pub media: Option<Media>,
+    /// Write the volumes as ISO images or as directories [default: ISO images for discs,
+    /// directories for sticks and sizes].
+    #[arg(long = "volumes-as", value_name = "KIND", requires = "media", value_parser = ["iso", "dir"])]
+    pub volumes_as: Option<String>,
     /// Delta bundle: leave out every blob this earlier version already had.
     #[arg(long = "since", value_name = "VERSION")]
     pub since: Option<String>,

@@ -29,6 +29,17 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     };
     let form = args.format;
     let output = match (&args.dir, &args.archive, &args.iso) {
+        (Some(d), _, _) if args.media.is_some() => Output::Volumes {
+            dir: d.clone(),
+            capacity: args.media.as_ref().map_or(0, |m| m.capacity),
+            iso: match args.volumes_as.as_deref() {
+                Some(kind) => kind == "iso",
+                None => args
+                    .media
+                    .as_ref()
+                    .is_some_and(|m| appmodel_model::volume::is_optical(&m.name)),
+            },
+        },
         (Some(d), _, _) => Output::Dir(d.clone()),
         (None, Some(f), _) => Output::Archive(f.clone()),
         (None, None, Some(f)) => Output::Iso(f.clone()),
@@ -71,7 +82,22 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             "path": report.path, "app": app, "version": version, "form": form.as_str(),
             "files": report.manifest.files.len(), "bytes": report.bytes, "linked_bytes": report.linked_bytes,
             "signed": report.signed, "base": report.manifest.base.as_ref().map(|b| &b.version),
+            "volumes": report.volumes,
         }));
+    }
+    if !report.volumes.is_empty() {
+        println!(
+            "exported {app} {version} ({form} form) to `{}` as {} volumes: {} files, {}{}",
+            report.path.display(),
+            report.volumes.len(),
+            report.manifest.files.len(),
+            human_bytes(report.bytes),
+            if report.signed { ", signed" } else { "" }
+        );
+        for v in &report.volumes {
+            println!("  {}", v.display());
+        }
+        return Ok(());
     }
     println!(
         "exported {app} {version} ({form} form{}) to `{}`: {} files, {}{}",

@@ -1,5 +1,7 @@
 use anyhow::{Context, Result};
-use appmodel_importer::{import, ImportOptions, Site};
+use std::io::IsTerminal;
+
+use appmodel_importer::{import, ImportError, ImportOptions, Site};
 use appmodel_model::input::{self, cap, Links};
 use appmodel_model::record::human_bytes;
 use serde_json::json;
@@ -19,7 +21,33 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         allow_unsigned: args.allow_unsigned,
         extra_keys: extra_keys.clone(),
     };
-    let r = import(&site, &args.path, &opts)?;
+    // A disc of a set at a mount point, on a terminal: wait for the next disc there.
+    let waits = std::io::stdin().is_terminal()
+        && args
+            .path
+            .join(appmodel_model::volume::VOLUME_FILE)
+            .is_file();
+    let r = loop {
+        match import(&site, &args.path, &opts) {
+            Err(e @ ImportError::VolumesMissing { .. }) if waits => {
+                let ImportError::VolumesMissing { missing, of, .. } = &e else {
+                    unreachable!()
+                };
+                eprint!(
+                    "{e}\ninsert volume {} of {of} at `{}` and press Enter (Ctrl-D stops; the volumes read are kept): ",
+                    missing.first().copied().unwrap_or(0),
+                    args.path.display()
+                );
+                let mut line = String::new();
+                if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+                    eprintln!();
+                    return Err(e.into());
+                }
+            }
+            other => break other?,
+        }
+    };
+
     // Pin the key given with --trust-key that signed the bundle.
     let mut pinned = None;
     if let Some(id) = &r.signed_by {
@@ -47,10 +75,11 @@ pub fn run(args: &ImportArgs) -> Result<()> {
             "new_blobs": r.new_blobs, "new_bytes": r.new_bytes, "present_blobs": r.present_blobs,
             "signed_by": r.signed_by, "unsigned_allowed": r.unsigned_allowed,
             "pinned_key": pinned, "delta_base": r.delta_base,
+            "volumes": r.volumes, "of_volumes": r.of_volumes,
         }));
     }
     println!(
-        "imported {} {} ({} form{}): {} of {} files verified ({}), {} new blobs ({}){}{}",
+        "imported {} {} ({} form{}{}): {} of {} files verified ({}), {} new blobs ({}){}{}",
         r.app,
         r.version,
         r.form,
@@ -58,6 +87,11 @@ pub fn run(args: &ImportArgs) -> Result<()> {
             .as_ref()
             .map(|b| format!(", delta on {b}"))
             .unwrap_or_default(),
+        if r.of_volumes > 0 {
+            format!(", from {} volumes", r.of_volumes)
+        } else {
+            String::new()
+        },
         r.verified_files,
         r.files,
         human_bytes(r.verified_bytes),

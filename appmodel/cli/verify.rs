@@ -33,8 +33,31 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             "app": r.app, "version": r.version, "form": r.form.as_str(), "files": r.files,
             "verified_bytes": r.verified_bytes, "signed_by": r.signed_by,
             "signature_unchecked": r.signature_unchecked, "delta_base": r.delta_base,
-            "base_blobs": r.base_blobs,
+            "base_blobs": r.base_blobs, "volumes": r.volumes, "of_volumes": r.of_volumes,
         }));
+    }
+    if !r.volumes.is_empty() {
+        let list: Vec<String> = r.volumes.iter().map(u32::to_string).collect();
+        println!(
+            "verified {} {} of {} of {} {} ({} form): {} files and parts, {} match their sha256{}",
+            if r.volumes.len() == 1 {
+                "volume"
+            } else {
+                "volumes"
+            },
+            list.join(", "),
+            r.of_volumes,
+            r.app,
+            r.version,
+            r.form,
+            r.verified_files,
+            human_bytes(r.verified_bytes),
+            r.signed_by
+                .as_ref()
+                .map(|k| format!("; signed by key {k}"))
+                .unwrap_or_default()
+        );
+        return Ok(());
     }
     println!(
         "verified {} {} ({} form): {} files, {} match bundle.json{}{}",

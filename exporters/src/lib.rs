@@ -16,6 +16,7 @@ pub mod forms;
 pub mod helm;
 pub mod plan;
 pub mod systemd;
+pub mod volumes;
 pub mod write;
 pub mod yaml_out;
 
@@ -59,6 +60,8 @@ pub enum ExportError {
     Sign(String),
     #[error("cannot render the form's files: {0}")]
     Render(String),
+    #[error("a volume of {} cannot hold what it must: {} (every volume carries the manifest, the appmodel executable and the form's files, and at least 1 MiB of blobs); choose larger media", appmodel_model::record::human_bytes(*.capacity), appmodel_model::record::human_bytes(*.needed))]
+    MediaTooSmall { capacity: u64, needed: u64 },
 }
 
 impl ExportError {
@@ -71,6 +74,7 @@ impl ExportError {
                 | ExportError::UnsupportedForm(_)
                 | ExportError::OutputExists(_)
                 | ExportError::Sign(_)
+                | ExportError::MediaTooSmall { .. }
         )
     }
 }
@@ -97,6 +101,12 @@ pub enum Output {
     /// An ISO 9660 image (Rock Ridge and Joliet) with the same content, to burn or to
     /// import as a file.
     Iso(PathBuf),
+    /// A volume set in this directory: `capacity` bytes a volume, ISO images or directories.
+    Volumes {
+        dir: PathBuf,
+        capacity: u64,
+        iso: bool,
+    },
 }
 
 /// Signs the manifest's bytes, returning the signature file's text.
@@ -124,6 +134,24 @@ pub struct ExportReport {
     /// Bytes reflinked or hard-linked from the store instead of copied.
     pub linked_bytes: u64,
     pub signed: bool,
+    /// A volume set's volumes, in order (empty for one bundle).
+    pub volumes: Vec<PathBuf>,
+}
+
+/// An image's label and dates: dated with the version's publication, so the same version
+/// gives the same image.
+fn iso_options(
+    store: &Store,
+    opts: &ExportOptions<'_>,
+) -> Result<appmodel_media::IsoOptions, ExportError> {
+    let time = store
+        .record(&opts.app, &opts.version)?
+        .and_then(|r| appmodel_model::record::parse_rfc3339(&r.published_at))
+        .unwrap_or(0);
+    Ok(appmodel_media::IsoOptions {
+        volume_id: format!("{} {} {}", opts.app, opts.version, opts.form),
+        time,
+    })
 }
 
 /// Exports one version.
@@ -133,6 +161,7 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
         Some(sign) => Some(sign(&plan.manifest_bytes).map_err(ExportError::Sign)?),
         None => None,
     };
+    let mut volumes = Vec::new();
     let (path, linked_bytes) = match &opts.output {
         Output::Dir(dir) => (
             dir.clone(),
@@ -143,17 +172,28 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
             write::write_tar(store, &plan, signature.as_deref(), file)?,
         ),
         Output::Iso(file) => {
-            // Dated with the version's publication: the same version, the same image.
-            let time = store
-                .record(&opts.app, &opts.version)?
-                .and_then(|r| appmodel_model::record::parse_rfc3339(&r.published_at))
-                .unwrap_or(0);
-            let iso = appmodel_media::IsoOptions {
-                volume_id: format!("{} {} {}", opts.app, opts.version, opts.form),
-                time,
-            };
-            write::write_iso(store, &plan, signature.as_deref(), file, &iso)?;
+            write::write_iso(
+                store,
+                &plan,
+                signature.as_deref(),
+                file,
+                &iso_options(store, opts)?,
+            )?;
             (file.clone(), 0)
+        }
+        Output::Volumes { dir, capacity, iso } => {
+            let set = volumes::VolumeSet {
+                dir: dir.clone(),
+                capacity: *capacity,
+                iso: if *iso {
+                    Some(iso_options(store, opts)?)
+                } else {
+                    None
+                },
+            };
+            volumes =
+                volumes::write_volumes(store, &plan, signature.as_deref(), opts.signer, &set)?;
+            (dir.clone(), 0)
         }
     };
     Ok(ExportReport {
@@ -162,5 +202,6 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
         path,
         linked_bytes,
         signed: signature.is_some(),
+        volumes,
     })
 }

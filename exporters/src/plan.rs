@@ -23,6 +23,11 @@ pub enum Source {
     Blob(Digest),
     /// A file on disk (the appmodel tool).
     File(PathBuf),
+    /// A piece of a store blob: `size` bytes (the entry's) from `offset` (a volume's part).
+    Part {
+        blob: Digest,
+        offset: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +228,11 @@ fn readme(
          \x20     minisign -Vm bundle.json -p VENDOR.pub\n\n\
          \x20  To only check a disc or stick (nothing is written, root not needed):\n\n\
          \x20     ./appmodel verify . --key VENDOR.pub\n\n\
+         \x20  A medium with a volume.json is one volume of a set: import every volume the\n\
+         \x20  same way, in any order (`/media/disc/appmodel import /media/disc`; on a\n\
+         \x20  terminal it then asks for the next disc there), or all at once from a\n\
+         \x20  directory holding them. Each volume is checked alone and kept; the set is\n\
+         \x20  imported when the last one is read, and the error names those still missing.\n\n\
          2. Write the site configuration from the model in this bundle and check it:\n\n\
          \x20     ./appmodel config init -f appmodel.yaml -o site-config.yaml\n\
          \x20     ./appmodel config check -f appmodel.yaml site-config.yaml\n\n\

@@ -24,11 +24,19 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
-fn open_source(store: &Store, f: &PlannedFile) -> Result<Box<dyn Read>, ExportError> {
+pub(crate) fn open_source(store: &Store, f: &PlannedFile) -> Result<Box<dyn Read>, ExportError> {
     Ok(match &f.source {
         Source::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
         Source::Blob(d) => Box::new(store.open_blob(d)?),
         Source::File(p) => Box::new(File::open(p).map_err(io_err("read", p))?),
+        Source::Part { blob, offset } => {
+            use std::io::Seek;
+            let mut file = store.open_blob(blob)?;
+            let at = io::SeekFrom::Start(*offset);
+            file.seek(at)
+                .map_err(io_err("read", &store.blob_path(blob)))?;
+            Box::new(file.take(f.entry.size))
+        }
     })
 }
 

@@ -32,6 +32,9 @@ use crate::site::Site;
 use crate::{io_err, ImportError};
 
 const MAX_MANIFEST: u64 = cap::MANIFEST;
+/// The caps of bundle.json and of a signature, for the volume reader.
+pub(crate) const MANIFEST_CAP: u64 = MAX_MANIFEST;
+pub(crate) const SIGNATURE_CAP: u64 = cap::SIGNATURE;
 const CHUNK: usize = 1 << 20;
 /// The largest tar extension entry (GNU long name or link, PAX header) read: bundles use
 /// paths of a few dozen bytes; a larger one is refused before it is read.
@@ -64,6 +67,10 @@ pub struct ImportReport {
     pub verified_files: usize,
     /// The bundle is unsigned and the operator allowed it (`--allow-unsigned`).
     pub unsigned_allowed: bool,
+    /// The volumes of a set read (all of them, for an import), of `of_volumes`; empty for
+    /// one bundle.
+    pub volumes: Vec<u32>,
+    pub of_volumes: u32,
 }
 
 /// How an import treats signatures.
@@ -99,8 +106,41 @@ impl ImportNote {
 
 /// Imports the bundle at `path` (a directory or a tar file). The bundle must be signed by a
 /// pinned key (or one of `opts.extra_keys`) unless `opts.allow_unsigned`.
+///
+/// `path` may also be a volume of a set (`export --media`), or a directory of volumes: each
+/// is checked and kept, and the set is imported once every volume has been given
+/// ([`crate::volumes`]); until then the error names the volumes still missing.
 pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
     let _site_lock = site.lock()?;
+    let mut keys = site.trusted_keys()?;
+    keys.extend(opts.extra_keys.iter().cloned());
+    let policy = Policy::Site {
+        allow_unsigned: opts.allow_unsigned,
+    };
+    let media = crate::volumes::media_at(path)?;
+    let mut set = None;
+    let assembled;
+    let path = if media.is_empty() {
+        path
+    } else {
+        let (gathered, checked) = crate::volumes::gather(site, &media, &keys, policy)?;
+        let v = &checked.volume;
+        match gathered {
+            crate::volumes::Gathered::Missing { missing, of } => {
+                return Err(ImportError::VolumesMissing {
+                    app: v.app.clone(),
+                    version: v.version.clone(),
+                    missing,
+                    of,
+                })
+            }
+            crate::volumes::Gathered::Complete(dir) => {
+                set = Some((v.set.clone(), v.volumes));
+                assembled = dir;
+                assembled.as_path()
+            }
+        }
+    };
     let store_lock = site.store().lock()?;
     let before = site.store().blob_digests()?;
     let staging = site
@@ -112,15 +152,18 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
         lock: &store_lock,
         staging: &staging,
     });
-    let mut keys = site.trusted_keys()?;
-    keys.extend(opts.extra_keys.iter().cloned());
-    let policy = Policy::Site {
-        allow_unsigned: opts.allow_unsigned,
-    };
-    let result = Importer::new(sink, keys, policy).run(path);
+    let mut result = Importer::new(sink, keys, policy).run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
         site.store().remove_blobs_not_in(&store_lock, &before);
+    }
+    if let Some((id, volumes)) = set {
+        // Imported, or refused as a whole bundle: the kept parts are done with either way.
+        crate::volumes::forget(site, &id);
+        if let Ok(r) = &mut result {
+            r.volumes = (1..=volumes).collect();
+            r.of_volumes = volumes;
+        }
     }
     result
 }
@@ -130,18 +173,57 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
 /// duplicate or unsafe entry, and that record.json is the manifest's version. Works on
 /// read-only media and needs no site. With a site's store, a delta bundle's base blobs
 /// must be there too, as for [`import`].
+///
+/// A volume of a set (or a directory of volumes) is verified on its own: its volume.json
+/// and bundle.json against their signatures and each other, every file and part on it.
 pub fn verify(
     path: &Path,
     keys: Vec<(String, String)>,
     site_store: Option<&Store>,
 ) -> Result<ImportReport, ImportError> {
-    let sink = Sink::Check { store: site_store };
-    Importer::new(sink, keys, Policy::Check).run(path)
+    let media = crate::volumes::media_at(path)?;
+    if media.is_empty() {
+        let sink = Sink::Check { store: site_store };
+        return Importer::new(sink, keys, Policy::Check).run(path);
+    }
+    let mut report: Option<ImportReport> = None;
+    for m in &media {
+        let c = crate::volumes::check_medium(m, &keys, Policy::Check)?;
+        let bytes = crate::volumes::verify_medium(m, &c)?;
+        let here = c.volume.here().count();
+        let r = report.get_or_insert_with(|| ImportReport {
+            app: c.bundle.app.clone(),
+            version: c.bundle.version.clone(),
+            form: c.bundle.form,
+            files: c.bundle.files.len(),
+            new_blobs: 0,
+            new_bytes: 0,
+            present_blobs: 0,
+            signed_by: c.signed_by.clone(),
+            signature_unchecked: c.signed_by.is_none() && c.bundle_signature.is_some(),
+            delta_base: c.bundle.base.as_ref().map(|b| b.version.clone()),
+            base_blobs: 0,
+            verified_bytes: 0,
+            verified_files: 0,
+            unsigned_allowed: false,
+            volumes: Vec::new(),
+            of_volumes: c.volume.volumes,
+        });
+        r.verified_bytes += bytes;
+        r.verified_files += here
+            + c.bundle
+                .files
+                .iter()
+                .filter(|f| !f.path.starts_with("blobs/"))
+                .count();
+        r.volumes.push(c.volume.volume);
+    }
+    report.ok_or_else(|| ImportError::Internal("no volume verified".into()))
 }
 
 /// Which signatures are required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Policy {
+pub(crate) enum Policy {
     /// Importing: signed by a trusted key, or unsigned when the operator allows it.
     Site { allow_unsigned: bool },
     /// Verifying: checked against the given or pinned keys; without keys, reported only.
@@ -419,6 +501,8 @@ impl<'a> Importer<'a> {
             verified_bytes: 0,
             verified_files: 0,
             unsigned_allowed,
+            volumes: Vec::new(),
+            of_volumes: 0,
         });
         if let Some(SiteSink { site, staging, .. }) = self.sink.site() {
             // Room for what is not there yet, before a byte is written.
@@ -1072,7 +1156,7 @@ fn read_tar_member(
 
 /// Checks the signature against the trusted keys. Returns the signing key id, and whether a
 /// signature was present but not checked (verifying with no key given or pinned).
-fn check_signature(
+pub(crate) fn check_signature(
     keys: &[(String, String)],
     manifest: &[u8],
     signature: Option<&str>,

@@ -26,6 +26,7 @@ pub mod push;
 pub mod site;
 pub mod systemd;
 pub mod target;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -140,6 +141,21 @@ pub enum ImportError {
         reason: String,
         restored: Option<u32>,
     },
+    /// A file or part on a volume that is not what its manifests say.
+    #[error("`{file}` on `{}` is damaged: {reason}", .volume.display())]
+    VolumeDamaged {
+        volume: PathBuf,
+        file: String,
+        reason: String,
+    },
+    /// A volume set is not complete yet; what was read is kept.
+    #[error("{app} {version}: {} still missing (the volumes read so far are kept): insert volume {} of {of} and import it, or give the directory holding the rest", volume_list(.missing, *.of), .missing.first().copied().unwrap_or(0))]
+    VolumesMissing {
+        app: String,
+        version: String,
+        missing: Vec<u32>,
+        of: u32,
+    },
     #[error("`{0}` is not installed on this site")]
     NotInstalled(String),
     #[error("`{app}` is installed already (revision {revision}, version {version})")]
@@ -238,6 +254,16 @@ impl ImportError {
                     ..
                 }
         )
+    }
+}
+
+/// `volume 3 of 5`, `volumes 1, 2 and 4 of 5`.
+fn volume_list(missing: &[u32], of: u32) -> String {
+    let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+    match list.as_slice() {
+        [one] => format!("volume {one} of {of} is"),
+        [rest @ .., last] => format!("volumes {} and {last} of {of} are", rest.join(", ")),
+        [] => format!("no volume of {of} is"),
     }
 }
 

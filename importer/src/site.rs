@@ -107,6 +107,12 @@ impl Site {
         self.root.join("staging")
     }
 
+    /// The verified parts of volume sets being imported, kept across imports (the lock
+    /// empties `staging`, not this).
+    pub fn volume_sets(&self) -> PathBuf {
+        self.root.join("volume-sets")
+    }
+
     pub fn trust_dir(&self) -> PathBuf {
         self.root.join("trust")
     }

@@ -33,6 +33,7 @@ pub mod schema_check;
 pub mod types;
 pub mod units;
 pub mod validate;
+pub mod volume;
 pub mod yaml;
 
 use std::path::{Path as FsPath, PathBuf};
