@@ -666,3 +666,89 @@ fn volumes_as_iso_images_and_on_fat32_sticks_import() {
     }
     assert!(w.imported("from-sticks"));
 }
+
+/// On a terminal, importing a disc of a set at its mount point asks for the next disc there
+/// and goes on when Enter is pressed: the discs are swapped under one directory, as a drive
+/// is. (util-linux `script` gives the import a terminal.)
+#[test]
+fn on_a_terminal_the_import_asks_for_each_disc_at_the_same_mount_point() {
+    let Some(w) = World::new() else { return };
+    if !require("script") {
+        return;
+    }
+    use std::io::{BufRead, Write};
+    let vols = w.export_set("set", "2M", &[]);
+    let drive = w.path("drive");
+    let insert = |v: &Path| {
+        let _ = std::fs::remove_dir_all(&drive);
+        copy_dir(v, &drive);
+    };
+    // The discs go in in reverse order.
+    let order: Vec<&PathBuf> = vols.iter().rev().collect();
+    insert(order[0]);
+    let cmd = format!(
+        "{} import {} --trust-key {} --state-dir {}",
+        env!("CARGO_BIN_EXE_appmodel"),
+        drive.display(),
+        w.path("vendor.pub").display(),
+        w.path("site").display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        // The prompt ends without a newline: read byte by byte up to ": ".
+        let mut r = std::io::BufReader::new(stdout);
+        let mut text = Vec::new();
+        loop {
+            let mut chunk = Vec::new();
+            match r.read_until(b' ', &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    text.extend_from_slice(&chunk);
+                    let _ = tx.send(String::from_utf8_lossy(&text).into_owned());
+                }
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |needle: &str, count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while seen.matches(needle).count() < count {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(t) => seen = t,
+                Err(_) => panic!("no `{needle}` (#{count}) on the terminal:\n{seen}"),
+            }
+        }
+        seen.clone()
+    };
+    for (k, v) in order.iter().enumerate().skip(1) {
+        let text = wait_for("press Enter", k);
+        assert!(
+            text.contains(&format!("insert volume 1 of {}", vols.len())),
+            "{text}"
+        );
+        insert(v);
+        stdin.write_all(b"\n").unwrap();
+    }
+    let status = child.wait().unwrap();
+    // All of the terminal's output, up to its end.
+    let mut text = seen.clone();
+    while let Ok(t) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        text = t;
+    }
+    assert!(status.success(), "{text}");
+    assert!(text.contains("imported im-stack 1.1.0"), "{text}");
+    assert!(
+        text.contains(&format!("from {} volumes", vols.len())),
+        "{text}"
+    );
+    assert!(w.imported("site"));
+}
