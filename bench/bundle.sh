@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): export and import of an app version carrying BENCH_MIB MiB of
 # incompressible image layers, against `docker save`, `docker load`, `cp` and `sha256sum`
-# of the same bytes, all in one run. Prints wall time, throughput, peak memory and ratios,
+# of the same bytes, all in one run; and the disc forms (an ISO image against xorriso, a
+# volume set, importing both, against `cp + sync`). Prints wall time, throughput, peak memory and ratios,
 # and checks the targets of the issue:
 #   - export at least 5x faster than `docker save`
 #   - import verification at least 1 GB/s: `appmodel verify` runs exactly the checks of
@@ -53,6 +54,7 @@ command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
 command -v eatmydata >/dev/null 2>&1 || need_pkgs+=(eatmydata)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v xorriso >/dev/null 2>&1 || need_pkgs+=(xorriso)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
     apt-get update -qq >/dev/null
@@ -318,6 +320,27 @@ EOF
     measure import_dir "$bbytes" self "$APPMODEL" import "$d/bundle" "${trust[@]}" --state-dir "$d/s1"
     prep_import_tar() { rm -rf "$d/s2"; }
     measure import_tar "$bbytes" self "$APPMODEL" import "$d/bundle.tar" "${trust[@]}" --state-dir "$d/s2"
+    # --- discs (issue 15): an ISO image against xorriso on the same directory, a volume set
+    # for media a third of the bundle's size, and importing both, against cp + sync
+    prep_export_iso() { rm -f "$d/bundle.iso"; }
+    measure export_iso "$bbytes" self "$APPMODEL" export --format compose --store "$d/store" \
+        --iso "$d/bundle.iso" --tool "$APPMODEL" "${sign[@]}"
+    prep_xorriso() { rm -f "$d/x.iso"; }
+    # shellcheck disable=SC2016 # $1 $2 are the inner shell's arguments
+    measure xorriso "$bbytes" self sh -c 'xorriso -as mkisofs -quiet -R -J -o "$2" "$1" && sync "$2"' \
+        sh "$d/bundle" "$d/x.iso"
+    rm -f "$d/x.iso"
+    local media=$(( bbytes / 3 + 64 * 1048576 ))
+    prep_export_volumes() { rm -rf "$d/volumes"; }
+    measure export_volumes "$bbytes" self "$APPMODEL" export --format compose --store "$d/store" \
+        -o "$d/volumes" --media "$media" --tool "$APPMODEL" "${sign[@]}"
+    VOLUMES=$(find "$d/volumes" -mindepth 1 -maxdepth 1 | wc -l)
+    prep_import_iso() { rm -rf "$d/s4"; }
+    measure import_iso "$bbytes" self "$APPMODEL" import "$d/bundle.iso" "${trust[@]}" --state-dir "$d/s4"
+    rm -rf "$d/s4"
+    prep_import_volumes() { rm -rf "$d/s5"; }
+    measure import_volumes "$bbytes" self "$APPMODEL" import "$d/volumes" "${trust[@]}" --state-dir "$d/s5"
+    rm -rf "$d/s5" "$d/volumes" "$d/bundle.iso"
     # Diagnostics (not targets): the same with fsync turned into a no-op (eatmydata), to
     # show what the durable writes cost; docker save / cp do not fsync either.
     prep_export_tar_nosync() { rm -f "$d/bundle2.tar"; }
@@ -374,6 +397,11 @@ EOF
             export_dir_copy) label='(diag) export (dir) to tmpfs, copies' ;;
             export_tar_nosync) label='(diag) export --archive, no fsync' ;;
             import_tar_nosync) label='(diag) import TAR, no fsync' ;;
+            export_iso) label='appmodel export --iso' ;;
+            xorriso) label='xorriso -as mkisofs -R -J + sync' ;;
+            export_volumes) label="appmodel export --media (${VOLUMES} vols)" ;;
+            import_iso) label='appmodel import ISO' ;;
+            import_volumes) label="appmodel import ${VOLUMES} volumes" ;;
             *) label=$n ;;
         esac
         printf '| %-36s | %7s | %7s | %7s | %-26s | %6s | %s |\n' "$label" "${SEC[$n]}" "${MED[$n]}" "${MIBS[$n]}" "${RSS_NOTE[$n]}" "${OTHER[$n]}" "${RAW[$n]}"
@@ -407,6 +435,13 @@ EOF
     echo "  appmodel import TAR, checks + durable write = ${gbs_tar} GB/s"
     r_cps=$(awk -v a="$gbs_tar" -v b="$gbs_cps" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "inf" }')
     echo "  import TAR / (cp + sync) throughput     = ${r_cps}   (cp + sync = ${gbs_cps} GB/s: the disk's durable-copy ceiling)"
+    local gbs_iso gbs_vols
+    gbs_iso=$(awk -v b="$bbytes" -v s="${SEC[import_iso]}" 'BEGIN{printf "%.2f", b/1e9/s}')
+    gbs_vols=$(awk -v b="$bbytes" -v s="${SEC[import_volumes]}" 'BEGIN{printf "%.2f", b/1e9/s}')
+    echo "  xorriso / appmodel export --iso         = $(ratio "${SEC[xorriso]}" "${SEC[export_iso]}")x   (target >= 1x)"
+    echo "  (cp + sync) / appmodel export --media    = $(awk -v b="$bbytes" -v s="${SEC[export_volumes]}" -v c="$gbs_cps" 'BEGIN{printf "%.2f", (b/1e9/s)/c}')   (${VOLUMES} volumes)"
+    echo "  import ISO / (cp + sync) throughput     = $(awk -v a="$gbs_iso" -v b="$gbs_cps" 'BEGIN{printf "%.2f", a/b}')   (target >= 0.8)"
+    echo "  import volumes / (cp + sync) throughput = $(awk -v a="$gbs_vols" -v b="$gbs_cps" 'BEGIN{printf "%.2f", a/b}')   (target >= 0.8)"
     [ -n "${SEC[export_dir_copy]:-}" ] &&
         echo "  diagnostic: docker save / export (dir) onto another filesystem (copies) = $(ratio "${SEC[docker_save]}" "${SEC[export_dir_copy]}")x"
     echo "  diagnostic without fsync (eatmydata): docker save / export --archive = $(ratio "${SEC[docker_save]}" "${SEC[export_tar_nosync]}")x, import TAR = $(awk -v b="$bbytes" -v s="${SEC[import_tar_nosync]}" 'BEGIN{printf "%.2f", b/1e9/s}') GB/s"
@@ -423,6 +458,12 @@ EOF
     check "import verification (appmodel verify DIR) at ${vgbs_dir} GB/s (>= 1 GB/s)" "$vgbs_dir >= 1"
     check "import verification (appmodel verify TAR) at ${vgbs_tar} GB/s (>= 1 GB/s)" "$vgbs_tar >= 1"
     SUMMARY+=("info          ($mib MiB): import DIR / TAR with the durable write: ${gbs_dir} / ${gbs_tar} GB/s; cp + sync ${gbs_cps} GB/s")
+    local r_iso
+    r_iso=$(ratio "${SEC[xorriso]}" "${SEC[export_iso]}")
+    check "export --iso ${r_iso}x the speed of xorriso -as mkisofs + sync (>= 1x)" "$r_iso >= 1"
+    check "import ISO at $(awk -v a="$gbs_iso" -v b="$gbs_cps" 'BEGIN{printf "%.2f", a/b}') of cp + sync (>= 0.8)" "$gbs_iso >= 0.8 * $gbs_cps"
+    check "import of ${VOLUMES} volumes at $(awk -v a="$gbs_vols" -v b="$gbs_cps" 'BEGIN{printf "%.2f", a/b}') of cp + sync (>= 0.8)" "$gbs_vols >= 0.8 * $gbs_cps"
+    for n in export_iso export_volumes import_iso import_volumes; do FLAT_RSS["$mib $n"]=${RSS[$n]}; done
     for n in publish export_dir export_tar verify_dir verify_tar import_dir import_tar; do FLAT_RSS["$mib $n"]=${RSS[$n]}; done
 
     rm -rf "$d"
@@ -443,7 +484,8 @@ if [ $# -ge 2 ]; then
     small=$(printf '%s\n' "$@" | sort -n | head -1)
     big=$(printf '%s\n' "$@" | sort -n | tail -1)
     echo "peak RSS (MiB), ${small} MiB -> ${big} MiB:"
-    for n in publish export_dir export_tar verify_dir verify_tar import_dir import_tar; do
+    for n in publish export_dir export_tar verify_dir verify_tar import_dir import_tar \
+        export_iso export_volumes import_iso import_volumes; do
         a=${FLAT_RSS["$small $n"]}; b=${FLAT_RSS["$big $n"]}
         echo "  $n: $a -> $b"
         # Flat: grows by less than 8 MiB or 10 % while the data grows $big/$small-fold.
