@@ -2,9 +2,10 @@
 # The main job on the bundled sample, end to end:
 #   vendor: build the IM stack's static programs, validate and graph its models, publish
 #           1.0.0 and 1.1.0, export signed compose bundles (1.0.0 as an ISO disc image,
-#           the others as tar files);
+#           1.1.0 as a set of volumes too, the others as tar files);
 #   site:   trust the vendor key, import, write the site configuration, install 1.0.0,
-#           write messages, upgrade to 1.1.0, verify, roll back, verify;
+#           write messages, import 1.1.0's volumes out of order, upgrade to it, verify,
+#           roll back, verify;
 #   licence: 1.2.0 takes its user limit from a licence: upgrade (a 30-day trial of the
 #           standard plan), request the site code, the vendor issues a `pro` licence for
 #           it, activate it (im-server now allows 1000 users), status; uninstall.
@@ -52,6 +53,10 @@ echo "== appmodel export --iso: 1.0.0 as a disc image (ISO 9660, Rock Ridge, Jol
 "$appmodel" export --format compose --version 1.0.0 --iso "$work/im-stack-1.0.0.iso" \
   --sign "$work/vendor.key" --store "$store"
 "$appmodel" verify "$work/im-stack-1.0.0.iso" --key "$work/vendor.pub"
+echo "== appmodel export --media: 1.1.0 as a set of volumes for small media (each verifies alone)"
+"$appmodel" export --format compose --version 1.1.0 -o "$work/volumes-1.1.0" --media 21M \
+  --sign "$work/vendor.key" --store "$store"
+"$appmodel" verify "$work/volumes-1.1.0/vol02" --key "$work/vendor.pub"
 
 echo; echo "######## site side (no network needed from here on) ########"
 disc="$work/disc"; mkdir -p "$disc"
@@ -72,7 +77,11 @@ fi
 secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin_secret'])" "$state/deploy/im-stack/secrets.json")
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 write 100
 
-"$site_tool" import "$work/im-stack-1.1.0.tar" --state-dir "$state"
+# 1.1.0 arrives as volumes, read in any order; each import says what is still missing.
+for v in vol03 vol01; do
+  "$site_tool" import "$work/volumes-1.1.0/$v" --state-dir "$state" || echo "   (kept; waiting for the rest)"
+done
+"$site_tool" import "$work/volumes-1.1.0/vol02" --state-dir "$state"
 "$site_tool" upgrade --state-dir "$state"
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" verify
 "$site_tool" rollback --state-dir "$state"

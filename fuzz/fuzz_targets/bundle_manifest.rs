@@ -7,7 +7,9 @@
 //!    app and version (the record's entry gets the matching size and sha256), so that any app
 //!    and version reach a verified bundle. A verified bundle's app and version become
 //!    directory names on the site (`bundles/APP/VERSION/FORM`): each must be one plain path
-//!    component, which this target asserts.
+//!    component, which this target asserts;
+//! 3. the input as a volume's `volume.json` beside a real bundle.json (fuzz/data/, whose
+//!    volume.json is a seed): `appmodel verify VOLUME`, and the volume manifest's checks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,9 +19,29 @@ use appmodel_model::bundle::{BundleFile, BundleManifest, MANIFEST_FILE, RECORD_F
 use appmodel_model::Digest;
 
 const RECORD: &[u8] = include_bytes!("../data/record.json");
+const BUNDLE: &[u8] = include_bytes!("../data/bundle.json");
 
 fuzz_target!(|data: &[u8]| {
-    let dir = appmodel_fuzz::scratch_dir("bundle_manifest");
+    let scratch = appmodel_fuzz::scratch_dir("bundle_manifest");
+    let (dir, vol) = (&scratch.join("bundle"), &scratch.join("volume"));
+    for d in [dir, vol] {
+        std::fs::create_dir_all(d).expect("cannot create a scratch directory");
+    }
+
+    // 3. The input as a volume manifest.
+    std::fs::write(vol.join("volume.json"), data).expect("cannot write volume.json");
+    std::fs::write(vol.join(MANIFEST_FILE), BUNDLE).expect("cannot write bundle.json");
+    if let Err(err) = appmodel_importer::verify(vol, vec![], None) {
+        let _ = err.to_string();
+    }
+    if let Ok(v) = serde_json::from_slice::<appmodel_model::volume::VolumeManifest>(data) {
+        let bundle: BundleManifest =
+            serde_json::from_slice(BUNDLE).expect("the fuzz bundle.json is a manifest");
+        if v.check(&bundle).is_ok() {
+            let _ = v.volumes_of(v.parts.iter());
+        }
+    }
+
     let parsed = serde_json::from_slice::<BundleManifest>(data);
 
     // 1. The input as bundle.json, the real record.json beside it.
