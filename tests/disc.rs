@@ -752,3 +752,136 @@ fn on_a_terminal_the_import_asks_for_each_disc_at_the_same_mount_point() {
     );
     assert!(w.imported("site"));
 }
+
+/// Removes every container, volume and network of the sample's compose project.
+fn clean_compose_project() {
+    let list = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("docker").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let label = "label=com.docker.compose.project=im-stack";
+    for id in list(&["ps", "-aq", "--filter", label]) {
+        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    }
+    for v in list(&["volume", "ls", "-q", "--filter", label]) {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &v])
+            .output();
+    }
+    let _ = Command::new("docker")
+        .args(["network", "rm", "im-stack_default"])
+        .output();
+}
+
+/// The disc edition on Docker: the ISO image is the only input. The appmodel and the model
+/// are taken off it (as mounting the disc gives them), and that appmodel imports the image
+/// as a file and installs the compose form until every component is healthy.
+#[test]
+fn an_iso_image_alone_installs_the_compose_form_on_docker() {
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::engines::needs(
+        docker,
+        "a Docker engine that answers",
+        "scripts/setup.sh starts dockerd",
+    ) || !require("docker-compose")
+    {
+        return;
+    }
+    let Some(w) = World::new() else { return };
+    let Some(static_tool) = common::engines::static_tool() else {
+        return;
+    };
+    clean_compose_project();
+    let iso = w.path("im-stack-1.1.0-compose.iso");
+    let run = w.run(&[
+        "export",
+        "--format",
+        "compose",
+        "--version",
+        "1.1.0",
+        "--iso",
+        iso.to_str().unwrap(),
+        "--tool",
+        static_tool.to_str().unwrap(),
+        "--store",
+        w.path("store").to_str().unwrap(),
+        "--sign",
+        w.path("vendor.key").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    // "Mounting" the disc: the tool and the model, off the image.
+    let disc = w.path("disc");
+    std::fs::create_dir(&disc).unwrap();
+    tool(
+        "bsdtar",
+        &[
+            "-xf",
+            iso.to_str().unwrap(),
+            "-C",
+            disc.to_str().unwrap(),
+            "appmodel",
+            "appmodel.yaml",
+        ],
+    );
+    let from_disc = |args: &[&str]| -> Run {
+        let out = Command::new(disc.join("appmodel"))
+            .args(args)
+            .args(["--state-dir", w.path("site").to_str().unwrap()])
+            .current_dir(w.dir.path())
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let started = std::time::Instant::now();
+    let run = from_disc(&[
+        "import",
+        iso.to_str().unwrap(),
+        "--trust-key",
+        w.path("vendor.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let config = w.path("site-config.yaml");
+    let out = Command::new(disc.join("appmodel"))
+        .args(["config", "init", "-f"])
+        .arg(disc.join("appmodel.yaml"))
+        .arg("-o")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  domain:\n", "  domain: chat.plant.example\n");
+    std::fs::write(&config, text).unwrap();
+    let run = from_disc(&["install", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let run = from_disc(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let components = v["components"].as_array().unwrap();
+    assert_eq!(components.len(), 3, "{v}");
+    for c in components {
+        assert_eq!(c["health"], "healthy", "{v}");
+    }
+    eprintln!(
+        "disc present to every component healthy (compose, import + install): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let run = from_disc(&["uninstall"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    clean_compose_project();
+}
