@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -529,6 +530,15 @@ fn a_volume_set_imports_in_any_order_and_resumes_and_each_volume_verifies_alone(
             assert_eq!(sha256(&site.join(&path)), digest, "{path}");
         }
     }
+    // Every blob is in the site's store (each travelled as one part here, kept as it
+    // was; a blob in several parts: the next test).
+    for (path, _, digest) in w.manifest(&whole) {
+        if path.starts_with("blobs/") {
+            let blob = w.path("site/store").join(&path);
+            assert_eq!(sha256(&blob), digest, "{path}");
+            assert_eq!(std::fs::metadata(&blob).unwrap().nlink(), 1, "{path}");
+        }
+    }
 }
 
 /// Refused by name, with nothing imported and no part kept: a volume of another set among
@@ -884,4 +894,133 @@ fn an_iso_image_alone_installs_the_compose_form_on_docker() {
     let run = from_disc(&["uninstall"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     clean_compose_project();
+}
+
+/// A bundle of a few hundred MiB (one 256 MiB binary) split for 100 MB media: the blob
+/// travels in parts on three volumes. A first import killed midway leaves nothing that
+/// stops the next; the volumes then come in reverse order, the last one twice, and the
+/// blob put back together in the site's store is the published one.
+#[test]
+fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt() {
+    let Some(w) = World::new() else { return };
+    let app = w.path("big");
+    std::fs::create_dir(&app).unwrap();
+    // A static executable (the sample's probe) carrying 256 MiB more: incompressible, and
+    // no two parts alike (xorshift).
+    let mut data = std::fs::read(root().join("samples/im-stack/dist/im-probe")).unwrap();
+    let elf = data.len();
+    data.resize(elf + (256 << 20), 0);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data[elf..].chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&data));
+    std::fs::write(app.join("payload"), &data).unwrap();
+    drop(data);
+    std::fs::write(
+        app.join("appmodel.yaml"),
+        "apiVersion: appmodel/v1\napp: {name: big, version: 1.0.0}\n\
+         components:\n  - name: payload\n    binaries: {linux/amd64: payload}\n    command: [payload]\n",
+    )
+    .unwrap();
+    let run = common::publish(&w.path("store"), &app.join("appmodel.yaml"), "1.0.0", &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let out = w.path("vols");
+    let run = w.run(&[
+        "export",
+        "--format",
+        "systemd",
+        "--app",
+        "big",
+        "--version",
+        "1.0.0",
+        "-o",
+        out.to_str().unwrap(),
+        "--media",
+        "100M",
+        "--tool",
+        w.path("tool").to_str().unwrap(),
+        "--store",
+        w.path("store").to_str().unwrap(),
+        "--sign",
+        w.path("vendor.key").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let mut vols: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    vols.sort();
+    assert_eq!(vols.len(), 3, "{vols:?}");
+    let blob = format!("blobs/sha256/{}", &digest["sha256:".len()..]);
+    let volume: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vols[0].join("volume.json")).unwrap()).unwrap();
+    let parts = volume["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["file"] == blob.as_str())
+        .count();
+    assert_eq!(parts, 3, "{volume}");
+
+    // Killed midway through the last volume: whatever it left, the import goes on.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appmodel"))
+        .args(["import", vols[2].to_str().unwrap(), "--trust-key"])
+        .arg(w.path("vendor.pub"))
+        .arg("--state-dir")
+        .arg(w.path("site"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while a part is being written.
+    let partial = || {
+        let mut stack = vec![w.path("site/volume-sets")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "partial") {
+                    return true;
+                }
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        false
+    };
+    let since = std::time::Instant::now();
+    while !partial() && since.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the import ended before it was killed");
+    assert_eq!(w.kept_parts("site"), 0, "a killed import kept a part");
+    for (k, v) in [(3, &vols[2]), (3, &vols[2]), (2, &vols[1])] {
+        let run = w.import(v, "site");
+        assert_eq!(run.code, 1, "volume {k}: {}", run.transcript());
+        assert!(
+            run.stderr.contains("insert volume 1 of 3"),
+            "volume {k}: {}",
+            run.stderr
+        );
+    }
+    let run = w.import(&vols[0], "site");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("from 3 volumes"), "{}", run.stdout);
+    let kept = w.path("site/store").join(&blob);
+    assert_eq!(sha256(&kept), digest);
+    assert_eq!(std::fs::metadata(&kept).unwrap().nlink(), 1);
+    assert!(
+        !w.path("site/volume-sets").exists()
+            || std::fs::read_dir(w.path("site/volume-sets"))
+                .unwrap()
+                .count()
+                == 0,
+        "the set's staging is removed once imported"
+    );
 }

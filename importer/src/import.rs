@@ -120,6 +120,7 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
     let media = crate::volumes::media_at(path)?;
     let mut set = None;
     let assembled;
+    let mut kept = crate::volumes::Kept::new();
     let path = if media.is_empty() {
         path
     } else {
@@ -134,9 +135,10 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
                     of,
                 })
             }
-            crate::volumes::Gathered::Complete(dir) => {
+            crate::volumes::Gathered::Complete(dir, parts) => {
                 set = Some((v.set.clone(), v.volumes));
                 assembled = dir;
+                kept = parts;
                 assembled.as_path()
             }
         }
@@ -152,7 +154,9 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
         lock: &store_lock,
         staging: &staging,
     });
-    let mut result = Importer::new(sink, keys, policy).run(path);
+    let mut importer = Importer::new(sink, keys, policy);
+    importer.kept = kept;
+    let mut result = importer.run(path);
     let _ = fs::remove_dir_all(&staging);
     if result.is_err() {
         site.store().remove_blobs_not_in(&store_lock, &before);
@@ -360,6 +364,8 @@ struct Importer<'a> {
     keys: Vec<(String, String)>,
     seen: BTreeSet<String>,
     report: Option<ImportReport>,
+    /// A volume set's blobs, already kept on the site in parts (empty otherwise).
+    kept: crate::volumes::Kept,
 }
 
 /// A bundle file that cannot be read as a regular file: the input's fault, unless the
@@ -394,6 +400,7 @@ impl<'a> Importer<'a> {
             keys,
             seen: BTreeSet::new(),
             report: None,
+            kept: crate::volumes::Kept::new(),
         }
     }
 
@@ -510,6 +517,8 @@ impl<'a> Importer<'a> {
                 .files
                 .iter()
                 .filter(|f| !(f.path.starts_with("blobs/") && site.store().has_blob(&f.sha256)))
+                // A kept blob of one part is linked into the store, not copied.
+                .filter(|f| self.kept.get(&f.sha256).is_none_or(|p| p.len() > 1))
                 .map(|f| f.size)
                 .sum();
             if let Some(free) = crate::site::free_bytes(site.root()) {
@@ -584,6 +593,10 @@ impl<'a> Importer<'a> {
             }
         }
         for f in &manifest.files {
+            if f.path.starts_with("blobs/") && self.kept.contains_key(&f.sha256) {
+                self.take_kept(f)?;
+                continue;
+            }
             let p = dir.join(&f.path);
             let (mut file, meta) = match input::open_regular(&p, Links::Refuse) {
                 Ok(opened) => opened,
@@ -902,6 +915,71 @@ impl<'a> Importer<'a> {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
                 .map_err(io_err("set permissions of", &dest))?;
+        }
+        Ok(())
+    }
+
+    /// A blob of a volume set from its kept parts: one part is the blob already (it was
+    /// hashed as the blob when it was kept) and is linked into the store; several are
+    /// read in order into the store and the whole is hashed there.
+    fn take_kept(&mut self, f: &BundleFile) -> Result<(), ImportError> {
+        let Some(SiteSink { site, lock, .. }) = self.sink.site() else {
+            return Err(ImportError::Internal("kept parts outside a site".into()));
+        };
+        if !self.seen.insert(f.path.clone()) {
+            return Err(ImportError::DuplicateEntry {
+                path: f.path.clone(),
+            });
+        }
+        let store = site.store();
+        if store.has_blob(&f.sha256) {
+            if let Some(r) = self.report.as_mut() {
+                r.present_blobs += 1;
+            }
+            return Ok(());
+        }
+        let parts = &self.kept[&f.sha256];
+        let size = if let [one] = parts.as_slice() {
+            store.adopt(lock, one, &f.sha256)?
+        } else {
+            let mut chain: Box<dyn Read> = Box::new(io::empty());
+            for p in parts {
+                let file = File::open(p).map_err(io_err("read", p))?;
+                chain = Box::new(chain.chain(file));
+            }
+            let mut limited = chain.take(f.size.saturating_add(1));
+            match store.put_reader(
+                lock,
+                &format!("`{}`", f.path),
+                &mut limited,
+                Some(f.sha256.clone()),
+                Some(f.size),
+            ) {
+                Ok((_, n)) => n,
+                Err(StoreError::DigestMismatch {
+                    expected, actual, ..
+                }) => {
+                    return Err(ImportError::DigestMismatch {
+                        path: f.path.clone(),
+                        expected,
+                        actual,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if size != f.size {
+            return Err(ImportError::SizeMismatch {
+                path: f.path.clone(),
+                expected: f.size,
+                actual: size,
+            });
+        }
+        if let Some(r) = self.report.as_mut() {
+            r.new_blobs += 1;
+            r.new_bytes += f.size;
+            r.verified_bytes += f.size;
+            r.verified_files += 1;
         }
         Ok(())
     }

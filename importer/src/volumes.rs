@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use appmodel_media::{IsoError, IsoImage};
@@ -369,8 +369,9 @@ pub(crate) fn verify_medium(m: &Medium, c: &Checked) -> Result<u64, ImportError>
 
 /// What [`gather`] found.
 pub enum Gathered {
-    /// Every part is there: the bundle directory, put together, to import.
-    Complete(PathBuf),
+    /// Every part is there: the bundle directory (every file but the blobs) and where
+    /// each blob's parts are, to import.
+    Complete(PathBuf, Kept),
     /// These volumes (numbers) are still needed, of `of`.
     Missing { missing: Vec<u32>, of: u32 },
 }
@@ -472,65 +473,53 @@ pub(crate) fn gather(
         let of = c.volume.volumes;
         return Ok((Gathered::Missing { missing, of }, c));
     }
-    Ok((Gathered::Complete(assemble(&dir, &c)?), c))
+    let (bundle, kept) = assemble(&dir, &c)?;
+    Ok((Gathered::Complete(bundle, kept), c))
 }
 
-/// Puts the bundle directory together in `dir/bundle` from the kept files and parts.
-fn assemble(dir: &Path, c: &Checked) -> Result<PathBuf, ImportError> {
+/// The blobs of an assembled set: each blob's kept parts, in order. The import takes them
+/// from here instead of the bundle directory (which holds every other file): a blob of one
+/// part becomes the store's blob as it is (it was hashed as the blob when it was kept), a
+/// blob of several is streamed into the store from its parts and hashed whole there.
+pub(crate) type Kept = BTreeMap<Digest, Vec<PathBuf>>;
+
+/// Puts the bundle directory together in `dir/bundle` from the kept files (hard links),
+/// and lists where each blob's parts are.
+fn assemble(dir: &Path, c: &Checked) -> Result<(PathBuf, Kept), ImportError> {
     let out = dir.join("bundle");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).map_err(io_err("create", &out))?;
-    fs::copy(dir.join(MANIFEST_FILE), out.join(MANIFEST_FILE))
-        .map_err(io_err("copy", &dir.join(MANIFEST_FILE)))?;
-    if dir.join(SIGNATURE_FILE).exists() {
-        fs::copy(dir.join(SIGNATURE_FILE), out.join(SIGNATURE_FILE))
-            .map_err(io_err("copy", &dir.join(SIGNATURE_FILE)))?;
-    }
-    for f in c
-        .bundle
-        .files
-        .iter()
-        .filter(|f| !f.path.starts_with("blobs/"))
-    {
-        let src = dir.join("files").join(&f.path);
-        let dest = out.join(&f.path);
+    let link = |src: &Path, dest: &Path| {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(io_err("create", parent))?;
         }
-        fs::hard_link(&src, &dest)
-            .or_else(|_| fs::copy(&src, &dest).map(|_| ()))
-            .map_err(io_err("copy", &src))?;
+        fs::hard_link(src, dest)
+            .or_else(|_| fs::copy(src, dest).map(|_| ()))
+            .map_err(io_err("copy", src))
+    };
+    link(&dir.join(MANIFEST_FILE), &out.join(MANIFEST_FILE))?;
+    if dir.join(SIGNATURE_FILE).exists() {
+        link(&dir.join(SIGNATURE_FILE), &out.join(SIGNATURE_FILE))?;
+    }
+    let mut kept = Kept::new();
+    for f in &c.bundle.files {
+        if f.path.starts_with("blobs/") {
+            let parts = c.volume.parts.iter().filter(|p| p.file == f.path);
+            kept.insert(
+                f.sha256.clone(),
+                parts.map(|p| dir.join(p.path())).collect(),
+            );
+            continue;
+        }
+        let dest = out.join(&f.path);
+        link(&dir.join("files").join(&f.path), &dest)?;
         if f.executable {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
                 .map_err(io_err("set permissions of", &dest))?;
         }
     }
-    let blobs = out.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
-    for f in c
-        .bundle
-        .files
-        .iter()
-        .filter(|f| f.path.starts_with("blobs/"))
-    {
-        let dest = out.join(&f.path);
-        let parts: Vec<&Part> = c.volume.parts.iter().filter(|p| p.file == f.path).collect();
-        if let [one] = parts.as_slice() {
-            fs::hard_link(dir.join(one.path()), &dest)
-                .or_else(|_| fs::copy(dir.join(one.path()), &dest).map(|_| ()))
-                .map_err(io_err("copy", &dir.join(one.path())))?;
-            continue;
-        }
-        let mut w = File::create(&dest).map_err(io_err("create", &dest))?;
-        for p in parts {
-            let src = dir.join(p.path());
-            let mut r = File::open(&src).map_err(io_err("read", &src))?;
-            io::copy(&mut r, &mut w).map_err(io_err("write", &dest))?;
-        }
-        w.flush().map_err(io_err("write", &dest))?;
-    }
-    Ok(out)
+    Ok((out, kept))
 }
 
 /// Removes a set's staging directory (after its import, or when it cannot be imported).

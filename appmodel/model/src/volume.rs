@@ -132,15 +132,15 @@ impl VolumeManifest {
         if self.set.len() != 64 || !self.set.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err("its set id is not 64 hex digits".into());
         }
-        let blobs: BTreeMap<&str, u64> = bundle
+        let blobs: BTreeMap<&str, (u64, &Digest)> = bundle
             .files
             .iter()
             .filter(|f| f.path.starts_with("blobs/"))
-            .map(|f| (f.path.as_str(), f.size))
+            .map(|f| (f.path.as_str(), (f.size, &f.sha256)))
             .collect();
         let mut covered: BTreeMap<&str, u64> = BTreeMap::new();
         for p in &self.parts {
-            let Some(&size) = blobs.get(p.file.as_str()) else {
+            let Some(&(size, sha256)) = blobs.get(p.file.as_str()) else {
                 return Err(format!(
                     "a part is of `{}`, which bundle.json does not list as a blob",
                     p.file
@@ -165,9 +165,17 @@ impl VolumeManifest {
                     p.file, p.offset, at
                 ));
             }
+            // A part that is a whole blob is that blob: a site keeps it as the blob
+            // without hashing it again.
+            if p.offset == 0 && p.size == size && &p.sha256 != sha256 {
+                return Err(format!(
+                    "the one part of `{}` has another sha256 than the blob",
+                    p.file
+                ));
+            }
             *at += p.size;
         }
-        for (file, size) in &blobs {
+        for (file, (size, _)) in &blobs {
             let got = covered.get(file).copied().unwrap_or(0);
             if got != *size && *size > 0 {
                 return Err(format!(
@@ -253,19 +261,24 @@ mod tests {
             let e = volume(parts).check(&bundle()).unwrap_err();
             assert!(e.contains(expected), "{e}");
         }
-        let mut v = volume(vec![(0, 100, 1)]);
+        let e = volume(vec![(0, 100, 1)]).check(&bundle()).unwrap_err();
+        assert!(e.contains("another sha256 than the blob"), "{e}");
+        let mut whole = volume(vec![(0, 100, 1)]);
+        whole.parts[0].sha256 = digest(9);
+        assert_eq!(whole.check(&bundle()), Ok(()));
+        let mut v = whole.clone();
         v.parts[0].file = "record.json".into();
         assert!(v
             .check(&bundle())
             .unwrap_err()
             .contains("does not list as a blob"));
-        let mut v = volume(vec![(0, 100, 1)]);
+        let mut v = whole.clone();
         v.version = "1.0.0".into();
         assert!(v
             .check(&bundle())
             .unwrap_err()
             .contains("its bundle.json is"));
-        let mut v = volume(vec![(0, 100, 1)]);
+        let mut v = whole;
         v.volume = 3;
         assert!(v.check(&bundle()).unwrap_err().contains("volume 3 of 2"));
     }

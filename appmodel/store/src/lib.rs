@@ -244,6 +244,37 @@ impl Store {
         w.commit()
     }
 
+    /// Makes the file at `path`, which the caller already hashed to `digest` and synced
+    /// (a volume set's kept part), the blob `digest` without reading it again: a hard link
+    /// when `path` is on the store's file system, else a hashed copy. The file becomes
+    /// read-only, as every blob is.
+    pub fn adopt(&self, lock: &StoreLock, path: &Path, digest: &Digest) -> Result<u64> {
+        let dest = self.blob_path(digest);
+        if let Ok(meta) = fs::metadata(&dest) {
+            return Ok(meta.len());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+                .map_err(io_err("protect", path))?;
+        }
+        match fs::hard_link(path, &dest) {
+            Ok(()) => {
+                sync_dir(&self.root.join("blobs/sha256"))?;
+                let meta = fs::metadata(&dest).map_err(io_err("read", &dest))?;
+                Ok(meta.len())
+            }
+            Err(_) => {
+                let mut f = File::open(path).map_err(io_err("read", path))?;
+                let size = f.metadata().map(|m| m.len()).ok();
+                let what = format!("`{}`", path.display());
+                let (_, n) = self.put_reader(lock, &what, &mut f, Some(digest.clone()), size)?;
+                Ok(n)
+            }
+        }
+    }
+
     pub fn put_bytes(&self, lock: &StoreLock, what: &str, bytes: &[u8]) -> Result<(Digest, u64)> {
         self.put_reader(lock, what, &mut &bytes[..], None, None)
     }
@@ -530,6 +561,24 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn an_adopted_file_becomes_the_blob_without_a_copy() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let lock = store.lock().unwrap();
+        let kept = dir.path().join("part");
+        std::fs::write(&kept, b"hello").unwrap();
+        let digest = Digest::from_sha256(&<sha2::Sha256 as sha2::Digest>::digest(b"hello"));
+        assert_eq!(store.adopt(&lock, &kept, &digest).unwrap(), 5);
+        let blob = std::fs::metadata(store.blob_path(&digest)).unwrap();
+        assert_eq!(blob.ino(), std::fs::metadata(&kept).unwrap().ino());
+        assert!(blob.permissions().readonly());
+        // Adopting it again (or another file with that digest) keeps the blob there.
+        assert_eq!(store.adopt(&lock, &kept, &digest).unwrap(), 5);
+        assert_eq!(std::fs::read(store.blob_path(&digest)).unwrap(), b"hello");
     }
 
     #[test]
