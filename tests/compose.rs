@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::engines::{require, sample_built, static_tool};
+use common::engines::{require_compose, sample_built, static_tool};
 use common::{appmodel, root, ModelEdit, Run};
 
 /// The scenarios share the Docker engine, the project name and host port 8080.
@@ -28,7 +28,7 @@ fn engine_ready() -> bool {
         ok,
         "a Docker engine that answers",
         "scripts/setup.sh starts dockerd",
-    ) && require("docker-compose")
+    ) && require_compose()
 }
 
 /// Removes every container and volume of the sample project (before and after a scenario).

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::engines::{require, sample_built};
+use common::engines::{require, require_compose, sample_built};
 use common::{appmodel, root, Run};
 use sha2::Digest as _;
 
@@ -799,7 +799,7 @@ fn an_iso_image_alone_installs_the_compose_form_on_docker() {
         docker,
         "a Docker engine that answers",
         "scripts/setup.sh starts dockerd",
-    ) || !require("docker-compose")
+    ) || !require_compose()
     {
         return;
     }

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use appmodel_licence::SiteCode;
-use common::engines::{require, sample_built, static_tool};
+use common::engines::{compose_tool, require, require_compose, sample_built, static_tool};
 use common::{root, Run};
 
 const APP: &str = "im-stack";
@@ -490,7 +490,7 @@ fn engine_ready() -> bool {
         ok,
         "a Docker engine that answers",
         "scripts/setup.sh starts dockerd",
-    ) && require("docker-compose")
+    ) && require_compose()
 }
 
 fn clean_engine() {
@@ -731,7 +731,7 @@ fn a_licence_sets_the_plan_and_its_end_stops_the_app_until_a_renewal_starts_it()
     // starts: the gate refuses each, naming why, so compose gives up waiting for the
     // dependencies to be healthy.
     let project = w.path(&format!("state/deploy/{APP}/revisions/2/project"));
-    let up = Command::new("docker-compose")
+    let up = compose_tool()
         .args(["-p", APP, "up", "-d"])
         .current_dir(&project)
         .output()
@@ -749,7 +749,7 @@ fn a_licence_sets_the_plan_and_its_end_stops_the_app_until_a_renewal_starts_it()
         logs.contains(&format!("/usr/local/bin/im-store does not start: the licence of {APP} keeps it stopped: the licence ended after")),
         "{logs}"
     );
-    let down = Command::new("docker-compose")
+    let down = compose_tool()
         .args(["-p", APP, "down"])
         .current_dir(&project)
         .output()

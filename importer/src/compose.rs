@@ -56,29 +56,48 @@ struct ArchiveEntry {
 use crate::host::{failed as engine_err, run};
 
 impl<'s> Compose<'s> {
-    /// Finds a compose tool: `docker compose` first, `docker-compose` otherwise.
+    /// Finds a compose tool: `docker compose` (v2) first, `docker-compose` (v1) otherwise;
+    /// `APPMODEL_COMPOSE=v1|v2` takes that one only (a site that must keep v1 beside v2;
+    /// the tests run the compose scenarios under each).
     pub fn detect(site: &'s Site) -> Result<Compose<'s>, ImportError> {
         let docker = std::env::var("APPMODEL_DOCKER").unwrap_or_else(|_| "docker".into());
-        let v2 = Command::new(&docker).args(["compose", "version"]).output();
-        if v2.is_ok_and(|o| o.status.success()) {
-            return Ok(Compose {
-                site,
-                tool: Tool::V2,
-                docker,
-            });
-        }
-        let v1 = Command::new("docker-compose").arg("version").output();
-        if v1.is_ok_and(|o| o.status.success()) {
-            return Ok(Compose {
-                site,
-                tool: Tool::V1,
-                docker,
-            });
-        }
-        Err(ImportError::EngineUnavailable {
-            command: "docker compose".into(),
-            reason: "neither `docker compose` (v2) nor `docker-compose` (v1) is installed".into(),
-        })
+        let answers = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+        let v2 = || answers(Command::new(&docker).args(["compose", "version"]));
+        let v1 = || answers(Command::new("docker-compose").arg("version"));
+        let wanted = std::env::var("APPMODEL_COMPOSE").unwrap_or_default();
+        let tool = match wanted.as_str() {
+            "" if v2() => Tool::V2,
+            "" if v1() => Tool::V1,
+            "" => {
+                return Err(ImportError::EngineUnavailable {
+                    command: "docker compose".into(),
+                    reason: "neither `docker compose` (v2) nor `docker-compose` (v1) is installed"
+                        .into(),
+                })
+            }
+            "v2" if v2() => Tool::V2,
+            "v1" if v1() => Tool::V1,
+            "v2" | "v1" => {
+                let command = if wanted == "v2" {
+                    format!("{docker} compose")
+                } else {
+                    "docker-compose".into()
+                };
+                return Err(ImportError::EngineUnavailable {
+                    reason: format!(
+                        "APPMODEL_COMPOSE={wanted} asks for `{command}`, which does not answer"
+                    ),
+                    command,
+                });
+            }
+            other => {
+                return Err(ImportError::EngineUnavailable {
+                    command: "docker compose".into(),
+                    reason: format!("APPMODEL_COMPOSE is `{other}`; it may be `v1` or `v2`"),
+                })
+            }
+        };
+        Ok(Compose { site, tool, docker })
     }
 
     pub fn tool(&self) -> Tool {

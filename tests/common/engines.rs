@@ -46,6 +46,54 @@ pub fn require(tool: &str) -> bool {
     needs(found, &format!("`{tool}`"), "scripts/setup.sh installs it")
 }
 
+/// The compose tool appmodel picks here (`APPMODEL_COMPOSE=v1|v2`, else v2 when `docker
+/// compose` answers), for a test that drives the project by hand as a site engineer would.
+pub fn compose_tool() -> Command {
+    let v2 = || {
+        Command::new("docker")
+            .args(["compose", "version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    match std::env::var("APPMODEL_COMPOSE").as_deref() {
+        Ok("v1") => Command::new("docker-compose"),
+        Ok("v2") => compose_v2(),
+        _ if v2() => compose_v2(),
+        _ => Command::new("docker-compose"),
+    }
+}
+
+/// `docker compose` (the v2 plugin).
+pub fn compose_v2() -> Command {
+    let mut c = Command::new("docker");
+    c.arg("compose");
+    c
+}
+
+/// Whether the compose tool the tests are to use is there: `docker-compose` (v1) for
+/// `APPMODEL_COMPOSE=v1`, `docker compose` (v2) for `v2`, either otherwise ([`needs`]).
+pub fn require_compose() -> bool {
+    let answers = |mut c: Command| {
+        c.arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (found, what) = match std::env::var("APPMODEL_COMPOSE").as_deref() {
+        Ok("v1") => (
+            answers(Command::new("docker-compose")),
+            "`docker-compose` (v1)",
+        ),
+        Ok("v2") => (answers(compose_v2()), "`docker compose` (v2)"),
+        _ => (
+            answers(compose_v2()) || answers(Command::new("docker-compose")),
+            "`docker compose` or `docker-compose`",
+        ),
+    };
+    needs(found, what, "scripts/setup.sh installs both")
+}
+
 /// Whether python3 can import `module` ([`needs`]).
 pub fn require_python_module(module: &str) -> bool {
     let found = Command::new("python3")
