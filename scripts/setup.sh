@@ -23,6 +23,7 @@ command -v isoinfo >/dev/null || need+=(genisoimage)
 command -v bsdtar >/dev/null || need+=(libarchive-tools)
 command -v mkfs.vfat >/dev/null || need+=(dosfstools)     # FAT32 stick images (volume sets)
 command -v mcopy >/dev/null || need+=(mtools)
+command -v musl-gcc >/dev/null || need+=(musl-tools)   # the shipped appmodel: static musl (aws-lc's C)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -1716,3 +1716,31 @@ fn an_import_that_does_not_fit_says_how_much_space_it_needs_where() {
     assert!(run.stderr.contains(" needed, "), "{}", run.stderr);
     assert_eq!(records.unwrap_or(0), 0);
 }
+
+/// The appmodel that rides on every disc: one static executable (no interpreter, no
+/// shared library), stripped, that runs with an empty environment.
+#[test]
+fn the_shipped_appmodel_is_one_static_executable() {
+    let Some(bin) = common::engines::static_tool() else {
+        return;
+    };
+    let readelf = |flag: &str| {
+        let out = std::process::Command::new("readelf")
+            .arg(flag)
+            .arg(&bin)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!readelf("-l").contains("INTERP"), "{}", readelf("-l"));
+    assert!(!readelf("-d").contains("(NEEDED)"), "{}", readelf("-d"));
+    assert!(!readelf("-S").contains(".symtab"), "not stripped");
+    let out = std::process::Command::new(&bin)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("appmodel "));
+}

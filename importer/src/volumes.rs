@@ -25,6 +25,7 @@ use appmodel_model::volume::{
     Part, VolumeManifest, MAX_VOLUME_MANIFEST, VOLUME_FILE, VOLUME_SIGNATURE_FILE,
 };
 use appmodel_model::Digest;
+use appmodel_store::pipe::PipeWriter;
 use appmodel_store::{copy_stream, write_synced, CopyError, HashingReader};
 
 use crate::import::Policy;
@@ -317,7 +318,8 @@ fn take(
     }
     let tmp = dest.with_extension("partial");
     let result = (|| {
-        let mut out = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        // Hashing here while a thread writes behind (and the kernel flushes behind it).
+        let mut out = PipeWriter::new(File::create(&tmp).map_err(io_err("create", &tmp))?);
         let mut hashing = HashingReader::new(reader.take(size.saturating_add(1)));
         copy_stream(&mut hashing, &mut out).map_err(|e| match e {
             CopyError::Read(e) => io_err("read", &m.path().join(name))(e),
@@ -325,7 +327,7 @@ fn take(
         })?;
         let (actual, n) = hashing.finish();
         check_read(m, name, (size, sha256), (actual, n))?;
-        out.sync_all().map_err(io_err("write", &tmp))?;
+        out.finish().map_err(io_err("write", &tmp))?;
         fs::rename(&tmp, dest).map_err(io_err("rename into", dest))?;
         Ok(n)
     })();

@@ -438,7 +438,7 @@ pub fn static_tool() -> Option<std::path::PathBuf> {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let p = std::env::var_os("APPMODEL_STATIC_BIN")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-gnu/release/appmodel"));
+        .unwrap_or_else(|| root.join("target/static/x86_64-unknown-linux-musl/appmodel"));
     let found = p.is_file();
     let what = format!("the static appmodel at {}", p.display());
     needs(found, &what, "scripts/build-static.sh builds it").then_some(p)
