@@ -24,6 +24,8 @@ command -v bsdtar >/dev/null || need+=(libarchive-tools)
 command -v mkfs.vfat >/dev/null || need+=(dosfstools)     # FAT32 stick images (volume sets)
 command -v mcopy >/dev/null || need+=(mtools)
 command -v musl-gcc >/dev/null || need+=(musl-tools)   # the shipped appmodel: static musl (aws-lc's C)
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)   # ... and for arm64
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)          # runs it here
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

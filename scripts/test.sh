@@ -9,6 +9,8 @@ bash scripts/setup.sh
 bash samples/im-stack/build.sh
 # Bundles ship a static appmodel; containers run it as their health probe.
 bash scripts/build-static.sh
+# ... and for arm64, which the tests run under qemu-aarch64-static.
+APPMODEL_TARGET=aarch64-unknown-linux-musl bash scripts/build-static.sh
 # The crash-point tests on the systemd site host run a static build with crash points.
 bash scripts/build-crash-tool.sh
 # Every skipped test (a missing engine outside CI) is a line in this log, reported at the end.

@@ -1744,3 +1744,73 @@ fn the_shipped_appmodel_is_one_static_executable() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("appmodel "));
 }
+
+/// The appmodel for arm64 sites (static musl, aarch64) verifies a signed bundle under
+/// qemu-aarch64-static, and refuses it once a byte of a blob is changed, naming the blob.
+#[test]
+fn the_arm64_appmodel_verifies_a_bundle_under_qemu() {
+    let Some(bin) = common::engines::static_tool_arm64() else {
+        return;
+    };
+    if !common::engines::require("qemu-aarch64-static") {
+        return;
+    }
+    let header = std::process::Command::new("readelf")
+        .arg("-hld")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let header = String::from_utf8_lossy(&header.stdout);
+    assert!(header.contains("AArch64"), "{header}");
+    assert!(
+        !header.contains("INTERP") && !header.contains("(NEEDED)"),
+        "{header}"
+    );
+    let vendor = Vendor::new();
+    let key = vendor.dir.path().join("vendor");
+    let run = appmodel(
+        vendor.dir.path(),
+        &["key", "generate", "-o", key.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let bundle = vendor.export(
+        "arm",
+        &[
+            "--format",
+            "systemd",
+            "--version",
+            "1.0.0",
+            "--sign",
+            vendor.dir.path().join("vendor.key").to_str().unwrap(),
+        ],
+    );
+    let verify = || {
+        std::process::Command::new("qemu-aarch64-static")
+            .arg(&bin)
+            .arg("verify")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(vendor.dir.path().join("vendor.pub"))
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("verified demo 1.0.0"), "{stdout}");
+    let blob = a_layer(&bundle);
+    let path = bundle.join(&blob);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    // A new file: the export hard-linked the store's blob.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&blob), "{stderr}");
+}

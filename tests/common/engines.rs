@@ -435,12 +435,23 @@ pub fn sample_built(root: &Path) -> bool {
 /// The static appmodel that ships in bundles (scripts/build-static.sh builds it; health
 /// probes and site hosts run it). `APPMODEL_STATIC_BIN` overrides the path.
 pub fn static_tool() -> Option<std::path::PathBuf> {
+    static_tool_for("x86_64-unknown-linux-musl", "APPMODEL_STATIC_BIN")
+}
+
+/// The static appmodel for arm64 sites (`APPMODEL_TARGET=aarch64-unknown-linux-musl
+/// scripts/build-static.sh`), run here under qemu-aarch64-static. `APPMODEL_STATIC_BIN_ARM64`
+/// overrides the path.
+pub fn static_tool_arm64() -> Option<std::path::PathBuf> {
+    static_tool_for("aarch64-unknown-linux-musl", "APPMODEL_STATIC_BIN_ARM64")
+}
+
+fn static_tool_for(target: &str, var: &str) -> Option<std::path::PathBuf> {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let p = std::env::var_os("APPMODEL_STATIC_BIN")
+    let p = std::env::var_os(var)
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target/static/x86_64-unknown-linux-musl/appmodel"));
+        .unwrap_or_else(|| root.join(format!("target/static/{target}/appmodel")));
     let found = p.is_file();
-    let what = format!("the static appmodel at {}", p.display());
+    let what = format!("the static appmodel for {target} at {}", p.display());
     needs(found, &what, "scripts/build-static.sh builds it").then_some(p)
 }
 
