@@ -1814,3 +1814,100 @@ fn the_arm64_appmodel_verifies_a_bundle_under_qemu() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&blob), "{stderr}");
 }
+
+/// The sample's 1.1.0 programs for arm64 (samples/im-stack/build.sh) start under
+/// qemu-aarch64-static and answer their health checks, probed by the arm64 appmodel; a
+/// probe of a port nobody listens on fails.
+#[test]
+fn the_arm64_sample_answers_its_health_checks_probed_by_the_arm64_appmodel() {
+    use common::engines::{free_port, needs, require, static_tool_arm64};
+    let Some(tool) = static_tool_arm64() else {
+        return;
+    };
+    let dist = common::root().join("samples/im-stack/dist/1.1.0/linux-arm64");
+    if !require("qemu-aarch64-static")
+        || !needs(
+            dist.join("im-server").is_file(),
+            "the sample built for arm64",
+            "bash samples/im-stack/build.sh builds it",
+        )
+    {
+        return;
+    }
+    /// The programs, killed when the test ends however it ends.
+    struct Running(Vec<std::process::Child>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (store, push, im) = (free_port(), free_port(), free_port());
+    let at = |port: u16| format!("127.0.0.1:{port}");
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let data = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let programs: [(&str, Vec<(&str, String)>); 3] = [
+        (
+            "im-store",
+            vec![
+                ("STORE_LISTEN", at(store)),
+                ("STORE_DATA_DIR", data("store")),
+            ],
+        ),
+        (
+            "push-service",
+            vec![("PUSH_LISTEN", at(push)), ("PUSH_DATA_DIR", data("push"))],
+        ),
+        (
+            "im-server",
+            vec![
+                ("IM_LISTEN", at(im)),
+                ("IM_DOMAIN", "chat.example".into()),
+                ("IM_MAX_USERS", "100".into()),
+                ("IM_ADMIN_SECRET", "a".repeat(32)),
+                ("IM_STORE_URL", url(store)),
+                ("IM_PUSH_URL", url(push)),
+                ("IM_READ_RECEIPTS", "true".into()),
+            ],
+        ),
+    ];
+    let mut running = Running(Vec::new());
+    for (program, env) in programs {
+        let child = std::process::Command::new("qemu-aarch64-static")
+            .arg(dist.join(program))
+            .env_clear()
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        running.0.push(child);
+    }
+    let probe = |port: u16| {
+        std::process::Command::new("qemu-aarch64-static")
+            .arg(&tool)
+            .args(["probe", &format!("{}/readyz", url(port))])
+            .output()
+            .unwrap()
+    };
+    for port in [store, push, im] {
+        let since = std::time::Instant::now();
+        loop {
+            let out = probe(port);
+            if out.status.success() {
+                assert!(String::from_utf8_lossy(&out.stdout).contains("200"));
+                break;
+            }
+            assert!(
+                since.elapsed().as_secs() < 30,
+                "port {port}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    assert_eq!(probe(free_port()).status.code(), Some(1));
+}

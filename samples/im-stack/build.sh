@@ -60,7 +60,32 @@ build -p im-probe
 install -m 0755 "$out/im-probe" "$dist/im-probe"
 check_static "$dist/im-probe"
 
+# 1.1.0 for arm64 too: static musl, linked by rust-lld (the programs are pure Rust); they
+# run here under qemu-aarch64-static (tests/bundle.rs).
+arm=aarch64-unknown-linux-musl
+rustup target list --installed 2>/dev/null | grep -qx "$arm" || rustup target add "$arm" >&2
+arm_linker="CARGO_TARGET_$(echo "${arm//-/_}" | tr a-z A-Z)_LINKER"
+export "$arm_linker=${!arm_linker:-rust-lld}"
+cargo build --release --target "$arm" -p im-store -p push-service -p im-server \
+    --features im-store/v1_1,push-service/v1_1,im-server/v1_1
+mkdir -p "$dist/1.1.0/linux-arm64"
+for p in "${services[@]}"; do
+    dest="$dist/1.1.0/linux-arm64/$p"
+    install -m 0755 "$target_dir/$arm/release/$p" "$dest"
+    check_static "$dest"
+    if command -v qemu-aarch64-static >/dev/null; then
+        reported="$(qemu-aarch64-static "$dest" --version)"
+        if [ "$reported" != "$p 1.1.0" ]; then
+            echo "error: $dest reports \`$reported\`, expected \`$p 1.1.0\`" >&2
+            exit 1
+        fi
+    fi
+done
+
 echo "static executables (no NEEDED entries) in $dist:"
 (cd "$dist" && for f in 1.0.0/linux-amd64/* 1.1.0/linux-amd64/* im-probe; do
     printf '  %-34s %8s bytes  %s\n' "$f" "$(stat -c %s "$f")" "$("./$f" --version)"
+done
+for f in 1.1.0/linux-arm64/*; do
+    printf '  %-34s %8s bytes  arm64\n' "$f" "$(stat -c %s "$f")"
 done)
