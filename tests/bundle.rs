@@ -415,6 +415,92 @@ fn a_delta_bundle_is_smaller_and_needs_its_base() {
     );
 }
 
+/// A delta leaves out the appmodel executable when the store's exports of its base shipped
+/// the same one; the site's copy (from the base's bundle) goes with the delta's bundle. A
+/// site that has another appmodel refuses the delta, naming it, with nothing changed;
+/// `--with-tool` puts it back in.
+#[test]
+fn a_delta_leaves_out_the_appmodel_the_site_already_has() {
+    let vendor = Vendor::new();
+    let tool_sha = format!(
+        "sha256:{:x}",
+        Sha256::digest(std::fs::read(vendor.dir.path().join("tool")).unwrap())
+    );
+    let full = vendor.export("full-1.0", &["--format", "compose", "--version", "1.0.0"]);
+    let since = [
+        "--format",
+        "compose",
+        "--version",
+        "1.1.0",
+        "--since",
+        "1.0.0",
+    ];
+    let delta = vendor.export("delta-1.1", &since);
+    let m = manifest(&delta);
+    assert_eq!(m["base"]["tool"], tool_sha.as_str(), "{m}");
+    let files = m["files"].as_array().unwrap();
+    assert!(files.iter().all(|f| f["path"] != "appmodel"), "{m}");
+    assert!(!delta.join("appmodel").exists());
+    // What is left beside the changed blobs: the manifests, the model, the form's files.
+    let other: u64 = files
+        .iter()
+        .filter(|f| !f["path"].as_str().unwrap().starts_with("blobs/"))
+        .map(|f| f["size"].as_u64().unwrap())
+        .sum();
+    assert!(other < 64 << 10, "{other} bytes besides the blobs");
+    let readme = std::fs::read_to_string(delta.join("README.txt")).unwrap();
+    assert!(readme.contains("NOT on this medium"), "{readme}");
+
+    let site = Site::new();
+    assert_eq!(site.import(&full).code, 0);
+    let run = site.import(&delta);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let kept = site.state().join("bundles/demo/1.1.0/compose/appmodel");
+    assert_eq!(
+        format!("sha256:{:x}", Sha256::digest(std::fs::read(&kept).unwrap())),
+        tool_sha
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kept).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o755);
+
+    // A site whose 1.0.0 came with another appmodel.
+    std::fs::write(
+        vendor.dir.path().join("tool2"),
+        b"#!/bin/sh\necho another\n",
+    )
+    .unwrap();
+    let other_tool = vendor.dir.path().join("tool2");
+    let full_other = vendor.export(
+        "full-1.0-other",
+        &[
+            "--format",
+            "compose",
+            "--version",
+            "1.0.0",
+            "--tool",
+            other_tool.to_str().unwrap(),
+        ],
+    );
+    let elsewhere = Site::new();
+    assert_eq!(elsewhere.import(&full_other).code, 0);
+    let before = elsewhere.snapshot();
+    elsewhere.import(&delta).assert_refused(&format!(
+        "this delta bundle leaves out the appmodel executable ({tool_sha}) shipped with demo 1.0.0"
+    ));
+    assert_eq!(
+        elsewhere.snapshot(),
+        before,
+        "a refused delta changed the site"
+    );
+    let with = vendor.export("delta-with", &[&since[..], &["--with-tool"]].concat());
+    let m = manifest(&with);
+    assert!(m["base"].get("tool").is_none(), "{m}");
+    assert!(with.join("appmodel").is_file());
+    let run = elsewhere.import(&with);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
 #[test]
 fn damaged_bundles_are_refused_naming_the_file() {
     let vendor = Vendor::new();

@@ -276,9 +276,14 @@ pub struct ExportArgs {
     /// directories for sticks and sizes].
     #[arg(long = "volumes-as", value_name = "KIND", requires = "media", value_parser = ["iso", "dir"])]
     pub volumes_as: Option<String>,
-    /// Delta bundle: leave out every blob this earlier version already had.
+    /// Delta bundle: leave out every blob this earlier version already had, and the
+    /// appmodel executable when this store's exports of that version shipped the same one.
     #[arg(long = "since", value_name = "VERSION")]
     pub since: Option<String>,
+    /// With `--since`: put the appmodel executable in the delta all the same (for a site
+    /// that got the earlier version from another store or with another appmodel).
+    #[arg(long = "with-tool", requires = "since")]
+    pub with_tool: bool,
     /// Sign the bundle's manifest with this secret key (from `appmodel key generate`).
     #[arg(long = "sign", value_name = "KEY")]
     pub sign: Option<PathBuf>,

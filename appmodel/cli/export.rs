@@ -72,6 +72,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         since,
         output,
         tool,
+        with_tool: args.with_tool,
         signer: secret
             .as_ref()
             .map(|_| &sign as appmodel_exporters::Signer<'_>),
@@ -82,6 +83,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             "path": report.path, "app": app, "version": version, "form": form.as_str(),
             "files": report.manifest.files.len(), "bytes": report.bytes, "linked_bytes": report.linked_bytes,
             "signed": report.signed, "base": report.manifest.base.as_ref().map(|b| &b.version),
+            "tool_left_out": report.manifest.base.as_ref().and_then(|b| b.tool.as_ref()),
             "volumes": report.volumes,
         }));
     }
@@ -105,7 +107,15 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             .manifest
             .base
             .as_ref()
-            .map(|b| format!(", delta since {}", b.version))
+            .map(|b| format!(
+                ", delta since {}{}",
+                b.version,
+                if b.tool.is_some() {
+                    format!(", without appmodel: the site has {}'s", b.version)
+                } else {
+                    String::new()
+                }
+            ))
             .unwrap_or_default(),
         report.path.display(),
         report.manifest.files.len(),

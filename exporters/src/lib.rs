@@ -122,6 +122,9 @@ pub struct ExportOptions<'a> {
     pub output: Output,
     /// The appmodel executable to ship in the bundle (static, for the site).
     pub tool: PathBuf,
+    /// A delta carries the appmodel executable even when its base's exports shipped the
+    /// same one.
+    pub with_tool: bool,
     pub signer: Option<Signer<'a>>,
 }
 
@@ -196,6 +199,7 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
             (dir.clone(), 0)
         }
     };
+    store.note_exported_tool(&opts.app, &opts.version, &plan.tool)?;
     Ok(ExportReport {
         bytes: plan.manifest.total_bytes(),
         manifest: plan.manifest,

@@ -42,6 +42,8 @@ pub struct Plan {
     pub manifest: BundleManifest,
     pub manifest_bytes: Vec<u8>,
     pub files: Vec<PlannedFile>,
+    /// The appmodel executable the bundle ships, or leaves out for the base's.
+    pub tool: Digest,
 }
 
 fn bytes_file(path: &str, bytes: Vec<u8>) -> PlannedFile {
@@ -84,16 +86,35 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     if record.model.licence.is_some() {
         needs.read_processes(store, opts.form)?;
     }
+    // A delta leaves out the appmodel executable when this store's exports of its base
+    // shipped the same one: the site has it (docs/bundle-format.md "Delta bundles").
+    let tool = tool_file(opts)?;
+    let tool_left_out = base.as_ref().is_some_and(|b| {
+        !opts.with_tool
+            && store
+                .exported_tools(&b.app, &b.version)
+                .contains(&tool.entry.sha256)
+    });
+    let tool_digest = tool.entry.sha256.clone();
     let mut files = vec![
         bytes_file(RECORD_FILE, json_bytes(&record)),
         // The model as written, so the site can run `appmodel config init -f appmodel.yaml`.
         bytes_file("appmodel.yaml", record.model_text.clone().into_bytes()),
         bytes_file(
             "README.txt",
-            readme(&record, opts.form, exporter.readme_files(), base.as_ref()).into_bytes(),
+            readme(
+                &record,
+                opts.form,
+                exporter.readme_files(),
+                base.as_ref(),
+                tool_left_out,
+            )
+            .into_bytes(),
         ),
-        tool_file(opts)?,
     ];
+    if !tool_left_out {
+        files.push(tool);
+    }
 
     if exporter.ships() == Ships::Images {
         files.push(bytes_file(
@@ -163,6 +184,7 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         base: base.map(|b| DeltaBase {
             version: b.version,
             blobs: held_by_site,
+            tool: tool_left_out.then(|| tool_digest.clone()),
         }),
         files: files.iter().map(|f| f.entry.clone()).collect(),
     };
@@ -171,6 +193,7 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         manifest,
         manifest_bytes,
         files,
+        tool: tool_digest,
     })
 }
 
@@ -199,11 +222,22 @@ fn readme(
     form: Form,
     form_files: &str,
     base: Option<&VersionRecord>,
+    tool_left_out: bool,
 ) -> String {
     let delta = match base {
         Some(b) => format!(
-            "\nThis is a DELTA bundle: it holds only what changed since {} {}.\nThe site must have imported {} first; `appmodel import` says so if not.\n",
-            b.app, b.version, b.version
+            "\nThis is a DELTA bundle: it holds only what changed since {} {}.\nThe site must have imported {} first; `appmodel import` says so if not.\n{}",
+            b.app,
+            b.version,
+            b.version,
+            if tool_left_out {
+                format!(
+                    "The appmodel program is NOT on this medium: it is the same as {}'s.\nRun the one installed with {} (`appmodel import .`), not `./appmodel`.\n",
+                    b.version, b.version
+                )
+            } else {
+                String::new()
+            }
         ),
         None => String::new(),
     };

@@ -235,6 +235,7 @@ pub fn write_volumes(
                 manifest: plan.manifest.clone(),
                 manifest_bytes: plan.manifest_bytes.clone(),
                 files,
+                tool: plan.tool.clone(),
             };
             let path = tmp.join(volume_name(n, set.iso.is_some()));
             match &set.iso {

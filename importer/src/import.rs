@@ -14,11 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::{
     check_manifest_names, is_safe_path, quoted, BundleFile, BundleManifest, Form, BUNDLE_FORMAT,
-    MANIFEST_FILE, RECORD_FILE, SIGNATURE_FILE,
+    MANIFEST_FILE, RECORD_FILE, SIGNATURE_FILE, TOOL_FILE,
 };
 use appmodel_model::input::{self, cap, InputError, Links};
 use appmodel_model::record::VersionRecord;
@@ -275,6 +275,7 @@ impl SiteSink<'_> {
         self,
         manifest: &BundleManifest,
         record: &VersionRecord,
+        tool_from: Option<&Path>,
         note: &ImportNote,
     ) -> Result<(), ImportError> {
         let SiteSink {
@@ -296,6 +297,17 @@ impl SiteSink<'_> {
         }
         // Keep only non-blob files (blobs live in the store).
         let _ = fs::remove_dir_all(staging.join("blobs"));
+        if let Some(from) = tool_from {
+            // The delta left the appmodel out: the site's copy goes with it (containers
+            // mount it, units run it).
+            let dest = staging.join(TOOL_FILE);
+            let bytes = input::read_regular(from, 1 << 30, Links::Refuse)
+                .map_err(|e| refused(TOOL_FILE, from, e))?;
+            write_synced(&dest, &bytes)?;
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set permissions of", &dest))?;
+        }
         let note_bytes = crate::state_json(note)?;
         write_synced(&staging.join(IMPORT_NOTE_FILE), &note_bytes)?;
         replace_dir(staging, &dest)
@@ -366,6 +378,8 @@ struct Importer<'a> {
     report: Option<ImportReport>,
     /// A volume set's blobs, already kept on the site in parts (empty otherwise).
     kept: crate::volumes::Kept,
+    /// For a delta that leaves out the appmodel executable: the site's copy of it.
+    tool_from: Option<PathBuf>,
 }
 
 /// A bundle file that cannot be read as a regular file: the input's fault, unless the
@@ -382,6 +396,33 @@ fn refused(name: &str, path: &Path, e: InputError) -> ImportError {
             reason: other.to_string().trim_start_matches("it is ").to_string(),
         },
     }
+}
+
+/// A copy of the appmodel executable `tool` (sha256) in a bundle of `app` kept on this site.
+fn find_tool(site: &Site, app: &str, tool: &Digest) -> Result<Option<PathBuf>, ImportError> {
+    let dir = site.root().join("bundles").join(app);
+    let Ok(versions) = fs::read_dir(&dir) else {
+        return Ok(None);
+    };
+    for version in versions.flatten() {
+        let Ok(forms) = fs::read_dir(version.path()) else {
+            continue;
+        };
+        for form in forms.flatten() {
+            let path = form.path().join(TOOL_FILE);
+            let Ok((file, _)) = input::open_regular(&path, Links::Refuse) else {
+                continue;
+            };
+            let mut hashing = HashingReader::new(file.take(1 << 30));
+            if copy_stream(&mut hashing, &mut io::sink()).is_err() {
+                continue;
+            }
+            if &hashing.finish().0 == tool {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
@@ -401,6 +442,7 @@ impl<'a> Importer<'a> {
             seen: BTreeSet::new(),
             report: None,
             kept: crate::volumes::Kept::new(),
+            tool_from: None,
         }
     }
 
@@ -487,6 +529,17 @@ impl<'a> Importer<'a> {
                 });
             }
             base = Some(b.version.clone());
+            if let (Some(tool), None, Some(SiteSink { site, .. })) =
+                (&b.tool, manifest.file(TOOL_FILE), self.sink.site())
+            {
+                self.tool_from = Some(find_tool(site, &manifest.app, tool)?.ok_or_else(|| {
+                    ImportError::MissingTool {
+                        app: manifest.app.clone(),
+                        base: b.version.clone(),
+                        tool: tool.clone(),
+                    }
+                })?);
+            }
         }
         let unsigned_allowed = signed_by.is_none()
             && self.policy
@@ -1021,7 +1074,7 @@ impl<'a> Importer<'a> {
                 signed_by: report.signed_by.clone(),
                 unsigned_allowed: report.unsigned_allowed,
             };
-            into.keep(manifest, &record, &note)?;
+            into.keep(manifest, &record, self.tool_from.as_deref(), &note)?;
         }
         Ok(report)
     }

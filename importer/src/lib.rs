@@ -80,6 +80,12 @@ pub enum ImportError {
         base: String,
         missing: usize,
     },
+    #[error("this delta bundle leaves out the appmodel executable ({tool}) shipped with {app} {base}, and no bundle of {app} imported on this site carries it; import the full {base} bundle first, or ask the vendor for a delta exported with `--with-tool`")]
+    MissingTool {
+        app: String,
+        base: String,
+        tool: Digest,
+    },
     #[error("record.json is for {found}, bundle.json for {expected}")]
     RecordMismatch { expected: String, found: String },
     #[error("the bundle is unsigned, and this site accepts only signed bundles{}", if .keys.is_empty() { String::new() } else { format!(" (trusted keys: {})", .keys.join(", ")) })]

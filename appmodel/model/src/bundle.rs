@@ -87,6 +87,10 @@ pub struct BundleFile {
 pub struct DeltaBase {
     pub version: String,
     pub blobs: Vec<Digest>,
+    /// The appmodel executable (sha256) the delta leaves out: the one the vendor shipped
+    /// with `version`, which the site already has. Absent: the delta carries its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<Digest>,
 }
 
 /// `bundle.json`.
@@ -298,6 +302,7 @@ mod tests {
         m.base = Some(DeltaBase {
             version: "../1".into(),
             blobs: vec![],
+            tool: None,
         });
         assert!(check_manifest_names(&m)
             .unwrap_err()

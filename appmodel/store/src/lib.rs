@@ -391,6 +391,34 @@ impl Store {
         Ok(PutOutcome::Created)
     }
 
+    fn exported_tools_path(&self, app: &str, version: &str) -> PathBuf {
+        self.root
+            .join("exports")
+            .join(app)
+            .join(format!("{version}.tools"))
+    }
+
+    /// The appmodel executables (sha256) that exports of `app` `version` from this store
+    /// shipped, so a delta on that version can leave out the same one.
+    pub fn exported_tools(&self, app: &str, version: &str) -> BTreeSet<Digest> {
+        let text = fs::read_to_string(self.exported_tools_path(app, version)).unwrap_or_default();
+        text.lines().filter_map(|l| l.parse().ok()).collect()
+    }
+
+    /// Notes that an export of `app` `version` shipped the appmodel `tool`.
+    pub fn note_exported_tool(&self, app: &str, version: &str, tool: &Digest) -> Result<()> {
+        let mut tools = self.exported_tools(app, version);
+        if !tools.insert(tool.clone()) {
+            return Ok(());
+        }
+        let path = self.exported_tools_path(app, version);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        }
+        let text: String = tools.iter().map(|d| format!("{d}\n")).collect();
+        write_atomic(&path, text.as_bytes())
+    }
+
     /// Removes every blob no version references, and stale temp files.
     pub fn gc(&self, _lock: &StoreLock) -> Result<GcReport> {
         let records = self.records()?;
