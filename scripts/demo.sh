@@ -54,7 +54,10 @@ echo "== appmodel export --iso: 1.0.0 as a disc image (ISO 9660, Rock Ridge, Jol
   --sign "$work/vendor.key" --store "$store"
 "$appmodel" verify "$work/im-stack-1.0.0.iso" --key "$work/vendor.pub"
 echo "== appmodel export --media: 1.1.0 as a set of volumes for small media (each verifies alone)"
-"$appmodel" export --format compose --version 1.1.0 -o "$work/volumes-1.1.0" --media 21M \
+# Media just large enough for what every volume carries (appmodel itself, the manifests)
+# and about 2.5 MiB of the images: three volumes.
+media="$(( $(stat -c %s "$appmodel") / 1024 + 2600 ))K"
+"$appmodel" export --format compose --version 1.1.0 -o "$work/volumes-1.1.0" --media "$media" \
   --sign "$work/vendor.key" --store "$store"
 "$appmodel" verify "$work/volumes-1.1.0/vol02" --key "$work/vendor.pub"
 
