@@ -1024,3 +1024,23 @@ fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt()
         "the set's staging is removed once imported"
     );
 }
+
+/// A set given up halfway (one volume of it kept) is cleared once its version arrives
+/// another way, here as one bundle directory.
+#[test]
+fn the_parts_of_an_unfinished_set_go_once_its_version_is_imported_another_way() {
+    let Some(w) = World::new() else { return };
+    let vols = w.export_set("set", "2M", &[]);
+    let run = w.import(&vols[0], "site");
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(w.kept_parts("site") > 0);
+    let whole = w.export("-o", "whole");
+    let run = w.import(&whole, "site");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(w.imported("site"));
+    assert_eq!(
+        w.kept_parts("site"),
+        0,
+        "the unfinished set's parts were kept"
+    );
+}

@@ -169,6 +169,10 @@ pub fn import(site: &Site, path: &Path, opts: &ImportOptions) -> Result<ImportRe
             r.of_volumes = volumes;
         }
     }
+    if let Ok(r) = &result {
+        // Parts kept of other sets of this version (split for other media, or given up).
+        crate::volumes::forget_version(site, &r.app, &r.version);
+    }
     result
 }
 

@@ -528,3 +528,23 @@ fn assemble(dir: &Path, c: &Checked) -> Result<(PathBuf, Kept), ImportError> {
 pub(crate) fn forget(site: &crate::Site, set: &str) {
     let _ = fs::remove_dir_all(set_dir(site, set));
 }
+
+/// Removes the staging directory of every set of `app` `version`: once that version is
+/// imported (from a set, a tar, a disc), the parts kept of any of its sets are done with.
+pub(crate) fn forget_version(site: &crate::Site, app: &str, version: &str) {
+    let Ok(sets) = fs::read_dir(site.volume_sets()) else {
+        return;
+    };
+    for set in sets.flatten() {
+        let manifest = set.path().join(MANIFEST_FILE);
+        let Ok(bytes) = input::read_regular(&manifest, crate::import::MANIFEST_CAP, Links::Refuse)
+        else {
+            continue;
+        };
+        if let Ok(m) = serde_json::from_slice::<BundleManifest>(&bytes) {
+            if m.app == app && m.version == version {
+                let _ = fs::remove_dir_all(set.path());
+            }
+        }
+    }
+}
