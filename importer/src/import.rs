@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use appmodel_model::bundle::{
     check_manifest_names, is_safe_path, quoted, BundleFile, BundleManifest, Form, BUNDLE_FORMAT,
@@ -279,7 +279,6 @@ impl SiteSink<'_> {
         self,
         manifest: &BundleManifest,
         record: &VersionRecord,
-        tool_from: Option<&Path>,
         note: &ImportNote,
     ) -> Result<(), ImportError> {
         let SiteSink {
@@ -301,17 +300,6 @@ impl SiteSink<'_> {
         }
         // Keep only non-blob files (blobs live in the store).
         let _ = fs::remove_dir_all(staging.join("blobs"));
-        if let Some(from) = tool_from {
-            // The delta left the appmodel out: the site's copy goes with it (containers
-            // mount it, units run it).
-            let dest = staging.join(TOOL_FILE);
-            let bytes = input::read_regular(from, 1 << 30, Links::Refuse)
-                .map_err(|e| refused(TOOL_FILE, from, e))?;
-            write_synced(&dest, &bytes)?;
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
-                .map_err(io_err("set permissions of", &dest))?;
-        }
         let note_bytes = crate::state_json(note)?;
         write_synced(&staging.join(IMPORT_NOTE_FILE), &note_bytes)?;
         replace_dir(staging, &dest)
@@ -382,8 +370,6 @@ struct Importer<'a> {
     report: Option<ImportReport>,
     /// A volume set's blobs, already kept on the site in parts (empty otherwise).
     kept: crate::volumes::Kept,
-    /// For a delta that leaves out the appmodel executable: the site's copy of it.
-    tool_from: Option<PathBuf>,
 }
 
 /// A bundle file that cannot be read as a regular file: the input's fault, unless the
@@ -402,31 +388,54 @@ fn refused(name: &str, path: &Path, e: InputError) -> ImportError {
     }
 }
 
-/// A copy of the appmodel executable `tool` (sha256) in a bundle of `app` kept on this site.
-fn find_tool(site: &Site, app: &str, tool: &Digest) -> Result<Option<PathBuf>, ImportError> {
+/// A store's refusal of a blob, as the bundle file's.
+fn blob_err(f: &BundleFile, e: StoreError) -> ImportError {
+    match e {
+        StoreError::DigestMismatch {
+            expected, actual, ..
+        } => ImportError::DigestMismatch {
+            path: f.path.clone(),
+            expected,
+            actual,
+        },
+        e => e.into(),
+    }
+}
+
+/// No appmodel executable is larger (it is streamed, never held in memory).
+const TOOL_CAP: u64 = 1 << 30;
+
+/// Copies the appmodel executable `tool` (sha256) from a bundle of `app` kept on this site
+/// to `dest` (executable, synced), hashing it as it streams; false when no kept bundle
+/// carries it.
+fn copy_site_tool(site: &Site, app: &str, tool: &Digest, dest: &Path) -> Result<bool, ImportError> {
     let dir = site.root().join("bundles").join(app);
     let Ok(versions) = fs::read_dir(&dir) else {
-        return Ok(None);
+        return Ok(false);
     };
-    for version in versions.flatten() {
-        let Ok(forms) = fs::read_dir(version.path()) else {
+    let forms = versions
+        .flatten()
+        .filter_map(|v| fs::read_dir(v.path()).ok())
+        .flat_map(|forms| forms.flatten());
+    for form in forms {
+        let path = form.path().join(TOOL_FILE);
+        let Ok((file, _)) = input::open_regular(&path, Links::Refuse) else {
             continue;
         };
-        for form in forms.flatten() {
-            let path = form.path().join(TOOL_FILE);
-            let Ok((file, _)) = input::open_regular(&path, Links::Refuse) else {
-                continue;
-            };
-            let mut hashing = HashingReader::new(file.take(1 << 30));
-            if copy_stream(&mut hashing, &mut io::sink()).is_err() {
-                continue;
-            }
-            if &hashing.finish().0 == tool {
-                return Ok(Some(path));
-            }
+        let mut out = PipeWriter::new(File::create(dest).map_err(io_err("create", dest))?);
+        let mut hashing = HashingReader::new(file.take(TOOL_CAP));
+        let copied = copy_stream(&mut hashing, &mut out);
+        let synced = out.finish();
+        if copied.is_ok() && &hashing.finish().0 == tool {
+            synced.map_err(io_err("write", dest))?;
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dest, fs::Permissions::from_mode(0o755))
+                .map_err(io_err("set permissions of", dest))?;
+            return Ok(true);
         }
     }
-    Ok(None)
+    let _ = fs::remove_file(dest);
+    Ok(false)
 }
 
 fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
@@ -446,7 +455,6 @@ impl<'a> Importer<'a> {
             seen: BTreeSet::new(),
             report: None,
             kept: crate::volumes::Kept::new(),
-            tool_from: None,
         }
     }
 
@@ -533,16 +541,18 @@ impl<'a> Importer<'a> {
                 });
             }
             base = Some(b.version.clone());
-            if let (Some(tool), None, Some(SiteSink { site, .. })) =
+            // A delta that leaves out the appmodel: the site's copy goes with its bundle
+            // (containers mount it, units run it).
+            if let (Some(tool), None, Some(SiteSink { site, staging, .. })) =
                 (&b.tool, manifest.file(TOOL_FILE), self.sink.site())
             {
-                self.tool_from = Some(find_tool(site, &manifest.app, tool)?.ok_or_else(|| {
-                    ImportError::MissingTool {
+                if !copy_site_tool(site, &manifest.app, tool, &staging.join(TOOL_FILE))? {
+                    return Err(ImportError::MissingTool {
                         app: manifest.app.clone(),
                         base: b.version.clone(),
                         tool: tool.clone(),
-                    }
-                })?);
+                    });
+                }
             }
         }
         let unsigned_allowed = signed_by.is_none()
@@ -926,38 +936,18 @@ impl<'a> Importer<'a> {
         };
         let store = site.store();
         if f.path.starts_with("blobs/sha256/") {
-            if store.has_blob(&f.sha256) {
-                if let Some(r) = self.report.as_mut() {
-                    r.present_blobs += 1;
-                }
-                return Ok(());
-            }
-            match store.put_reader(
-                lock,
-                &format!("`{}`", f.path),
-                reader,
-                Some(f.sha256.clone()),
-                Some(f.size),
-            ) {
-                Ok(_) => {}
-                Err(StoreError::DigestMismatch {
-                    expected, actual, ..
-                }) => {
-                    return Err(ImportError::DigestMismatch {
-                        path: f.path.clone(),
-                        expected,
-                        actual,
-                    })
-                }
-                Err(e) => return Err(e.into()),
-            }
-            if let Some(r) = self.report.as_mut() {
-                r.new_blobs += 1;
-                r.new_bytes += f.size;
-                r.verified_bytes += f.size;
-                r.verified_files += 1;
-            }
-            return Ok(());
+            return self.put_blob(store, f, |store| {
+                store
+                    .put_reader(
+                        lock,
+                        &format!("`{}`", f.path),
+                        reader,
+                        Some(f.sha256.clone()),
+                        Some(f.size),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| blob_err(f, e))
+            });
         }
         let dest = staging.join(&f.path);
         if let Some(parent) = dest.parent() {
@@ -976,6 +966,30 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
+    /// Puts the blob `f` into the site's store with `write`, unless it is there already,
+    /// and counts it.
+    fn put_blob(
+        &mut self,
+        store: &Store,
+        f: &BundleFile,
+        write: impl FnOnce(&Store) -> Result<(), ImportError>,
+    ) -> Result<(), ImportError> {
+        if store.has_blob(&f.sha256) {
+            if let Some(r) = self.report.as_mut() {
+                r.present_blobs += 1;
+            }
+            return Ok(());
+        }
+        write(store)?;
+        if let Some(r) = self.report.as_mut() {
+            r.new_blobs += 1;
+            r.new_bytes += f.size;
+            r.verified_bytes += f.size;
+            r.verified_files += 1;
+        }
+        Ok(())
+    }
+
     /// A blob of a volume set from its kept parts: one part is the blob already (it was
     /// hashed as the blob when it was kept) and is linked into the store; several are
     /// read in order into the store and the whole is hashed there.
@@ -988,57 +1002,36 @@ impl<'a> Importer<'a> {
                 path: f.path.clone(),
             });
         }
-        let store = site.store();
-        if store.has_blob(&f.sha256) {
-            if let Some(r) = self.report.as_mut() {
-                r.present_blobs += 1;
-            }
-            return Ok(());
-        }
-        let parts = &self.kept[&f.sha256];
-        let size = if let [one] = parts.as_slice() {
-            store.adopt(lock, one, &f.sha256)?
-        } else {
-            let mut chain: Box<dyn Read> = Box::new(io::empty());
-            for p in parts {
-                let file = File::open(p).map_err(io_err("read", p))?;
-                chain = Box::new(chain.chain(file));
-            }
-            let mut limited = chain.take(f.size.saturating_add(1));
-            match store.put_reader(
-                lock,
-                &format!("`{}`", f.path),
-                &mut limited,
-                Some(f.sha256.clone()),
-                Some(f.size),
-            ) {
-                Ok((_, n)) => n,
-                Err(StoreError::DigestMismatch {
-                    expected, actual, ..
-                }) => {
-                    return Err(ImportError::DigestMismatch {
-                        path: f.path.clone(),
-                        expected,
-                        actual,
-                    })
+        let parts = self.kept[&f.sha256].clone();
+        self.put_blob(site.store(), f, |store| {
+            let size = if let [one] = parts.as_slice() {
+                store.adopt(lock, one, &f.sha256)?
+            } else {
+                let mut chain: Box<dyn Read> = Box::new(io::empty());
+                for p in &parts {
+                    let file = File::open(p).map_err(io_err("read", p))?;
+                    chain = Box::new(chain.chain(file));
                 }
-                Err(e) => return Err(e.into()),
+                let mut limited = chain.take(f.size.saturating_add(1));
+                let what = format!("`{}`", f.path);
+                let put = store.put_reader(
+                    lock,
+                    &what,
+                    &mut limited,
+                    Some(f.sha256.clone()),
+                    Some(f.size),
+                );
+                put.map_err(|e| blob_err(f, e))?.1
+            };
+            if size != f.size {
+                return Err(ImportError::SizeMismatch {
+                    path: f.path.clone(),
+                    expected: f.size,
+                    actual: size,
+                });
             }
-        };
-        if size != f.size {
-            return Err(ImportError::SizeMismatch {
-                path: f.path.clone(),
-                expected: f.size,
-                actual: size,
-            });
-        }
-        if let Some(r) = self.report.as_mut() {
-            r.new_blobs += 1;
-            r.new_bytes += f.size;
-            r.verified_bytes += f.size;
-            r.verified_files += 1;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Compares what was read with bundle.json.
@@ -1078,7 +1071,7 @@ impl<'a> Importer<'a> {
                 signed_by: report.signed_by.clone(),
                 unsigned_allowed: report.unsigned_allowed,
             };
-            into.keep(manifest, &record, self.tool_from.as_deref(), &note)?;
+            into.keep(manifest, &record, &note)?;
         }
         Ok(report)
     }
