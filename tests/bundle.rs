@@ -1803,6 +1803,17 @@ fn an_import_that_does_not_fit_says_how_much_space_it_needs_where() {
     assert_eq!(records.unwrap_or(0), 0);
 }
 
+/// What `readelf FLAGS BIN` prints.
+fn readelf(flags: &str, bin: &Path) -> String {
+    let out = std::process::Command::new("readelf")
+        .arg(flags)
+        .arg(bin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "readelf {flags} {}", bin.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The appmodel that rides on every disc: one static executable (no interpreter, no
 /// shared library), stripped, that runs with an empty environment.
 #[test]
@@ -1810,18 +1821,10 @@ fn the_shipped_appmodel_is_one_static_executable() {
     let Some(bin) = common::engines::static_tool() else {
         return;
     };
-    let readelf = |flag: &str| {
-        let out = std::process::Command::new("readelf")
-            .arg(flag)
-            .arg(&bin)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(!readelf("-l").contains("INTERP"), "{}", readelf("-l"));
-    assert!(!readelf("-d").contains("(NEEDED)"), "{}", readelf("-d"));
-    assert!(!readelf("-S").contains(".symtab"), "not stripped");
+    let headers = readelf("-ld", &bin);
+    assert!(!headers.contains("INTERP"), "{headers}");
+    assert!(!headers.contains("(NEEDED)"), "{headers}");
+    assert!(!readelf("-S", &bin).contains(".symtab"), "not stripped");
     let out = std::process::Command::new(&bin)
         .arg("--version")
         .env_clear()
@@ -1841,12 +1844,7 @@ fn the_arm64_appmodel_verifies_a_bundle_under_qemu() {
     if !common::engines::require("qemu-aarch64-static") {
         return;
     }
-    let header = std::process::Command::new("readelf")
-        .arg("-hld")
-        .arg(&bin)
-        .output()
-        .unwrap();
-    let header = String::from_utf8_lossy(&header.stdout);
+    let header = readelf("-hld", &bin);
     assert!(header.contains("AArch64"), "{header}");
     assert!(
         !header.contains("INTERP") && !header.contains("(NEEDED)"),

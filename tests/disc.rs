@@ -55,24 +55,27 @@ impl World {
         appmodel(self.dir.path(), args)
     }
 
+    /// `appmodel export ARGS` from the vendor's store, shipping the stand-in tool, signed.
+    fn export_with(&self, args: &[&str]) -> Run {
+        let (tool, store, key) = (
+            self.path("tool"),
+            self.path("store"),
+            self.path("vendor.key"),
+        );
+        let mut all = vec!["export"];
+        all.extend_from_slice(args);
+        all.extend(["--tool", tool.to_str().unwrap()]);
+        all.extend(["--store", store.to_str().unwrap()]);
+        all.extend(["--sign", key.to_str().unwrap()]);
+        let run = self.run(&all);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        run
+    }
+
     fn export(&self, how: &str, out: &str) -> PathBuf {
         let path = self.path(out);
-        let run = self.run(&[
-            "export",
-            "--format",
-            "compose",
-            "--version",
-            "1.1.0",
-            how,
-            path.to_str().unwrap(),
-            "--tool",
-            self.path("tool").to_str().unwrap(),
-            "--store",
-            self.path("store").to_str().unwrap(),
-            "--sign",
-            self.path("vendor.key").to_str().unwrap(),
-        ]);
-        assert_eq!(run.code, 0, "{}", run.transcript());
+        let compose = ["--format", "compose", "--version", "1.1.0"];
+        self.export_with(&[&compose[..], &[how, path.to_str().unwrap()]].concat());
         path
     }
 
@@ -327,31 +330,10 @@ impl World {
     /// `export --media MEDIA -o OUT` (and `extra`): a volume set of the sample's 1.1.0.
     fn export_set(&self, out: &str, media: &str, extra: &[&str]) -> Vec<PathBuf> {
         let dir = self.path(out);
-        let mut args = vec![
-            "export",
-            "--format",
-            "compose",
-            "--version",
-            "1.1.0",
-            "-o",
-            dir.to_str().unwrap(),
-            "--media",
-            media,
-        ];
+        let mut args = vec!["--format", "compose", "--version", "1.1.0"];
+        args.extend(["-o", dir.to_str().unwrap(), "--media", media]);
         args.extend_from_slice(extra);
-        let tool = self.path("tool");
-        let store = self.path("store");
-        let key = self.path("vendor.key");
-        args.extend([
-            "--tool",
-            tool.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--sign",
-            key.to_str().unwrap(),
-        ]);
-        let run = self.run(&args);
-        assert_eq!(run.code, 0, "{}", run.transcript());
+        self.export_with(&args);
         let mut vols: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -929,8 +911,7 @@ fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt()
     let run = common::publish(&w.path("store"), &app.join("appmodel.yaml"), "1.0.0", &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let out = w.path("vols");
-    let run = w.run(&[
-        "export",
+    w.export_with(&[
         "--format",
         "systemd",
         "--app",
@@ -941,14 +922,7 @@ fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt()
         out.to_str().unwrap(),
         "--media",
         "100M",
-        "--tool",
-        w.path("tool").to_str().unwrap(),
-        "--store",
-        w.path("store").to_str().unwrap(),
-        "--sign",
-        w.path("vendor.key").to_str().unwrap(),
     ]);
-    assert_eq!(run.code, 0, "{}", run.transcript());
     let mut vols: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
