@@ -7,8 +7,8 @@ use crate::output::print_json;
 pub fn run(args: &DiffArgs) -> Result<()> {
     let store = crate::store::open(&args.store)?;
     let app = crate::store::app(&store, args.app.app.as_deref())?;
-    let from = crate::store::record(&store, &app, &args.from)?;
-    let to = crate::store::record(&store, &app, &args.to)?;
+    let from = crate::store::record(&store, &app, Some(&args.from))?;
+    let to = crate::store::record(&store, &app, Some(&args.to))?;
     let d = VersionDiff::between(&from, &to);
     if args.json {
         return print_json(&d);

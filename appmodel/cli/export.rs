@@ -4,27 +4,20 @@ use appmodel_model::record::human_bytes;
 use serde_json::json;
 
 use crate::args::ExportArgs;
-use crate::output::{print_json, UserError};
+use crate::output::print_json;
 
 pub fn run(args: &ExportArgs) -> Result<()> {
     let store = crate::store::open(&args.store)?;
     let app = crate::store::app(&store, args.app.app.as_deref())?;
-    let version = match &args.version {
-        Some(v) => crate::store::record(&store, &app, v)?.version,
-        None => store
-            .records()?
-            .into_iter()
-            .rfind(|r| r.app == app)
-            .map(|r| r.version)
-            .ok_or_else(|| {
-                UserError::new(
-                    format!("`{app}` has no published version"),
-                    "publish one with `appmodel publish`",
-                )
-            })?,
-    };
+    let version = crate::store::record(&store, &app, args.version.as_deref())?
+        .version
+        .to_string();
     let since = match &args.since {
-        Some(v) => Some(crate::store::record(&store, &app, v)?.version),
+        Some(v) => Some(
+            crate::store::record(&store, &app, Some(v))?
+                .version
+                .to_string(),
+        ),
         None => None,
     };
     let form = args.format;

@@ -171,22 +171,8 @@ pub fn issue(args: &LicenseIssueArgs) -> Result<()> {
         None => now - now % appmodel_licence::DAY,
     };
     for (code, out) in &jobs {
-        let version = match &args.version {
-            Some(v) => v.clone(),
-            None => store
-                .records()?
-                .into_iter()
-                .filter(|r| r.app == code.app)
-                .map(|r| r.version)
-                .next_back()
-                .ok_or_else(|| {
-                    UserError::new(
-                        format!("the store holds no version of `{}`", code.app),
-                        "publish the app whose site asks for a licence",
-                    )
-                })?,
-        };
-        let record = crate::store::record(&store, &code.app, &version)?;
+        let record = crate::store::record(&store, &code.app, args.version.as_deref())?;
+        let version = &record.version;
         let policy = record.model.licence.as_ref().ok_or_else(|| {
             UserError::new(
                 format!("{} {version} takes no licence", code.app),

@@ -8,7 +8,7 @@ use crate::output::print_json;
 pub fn run(args: &ShowArgs) -> Result<()> {
     let store = crate::store::open(&args.store)?;
     let app = crate::store::app(&store, args.app.app.as_deref())?;
-    let r = crate::store::record(&store, &app, &args.version)?;
+    let r = crate::store::record(&store, &app, Some(&args.version))?;
     let total: u64 = r
         .components
         .values()

@@ -33,24 +33,28 @@ pub fn app(store: &Store, named: Option<&str>) -> Result<String> {
     }
 }
 
-pub fn record(store: &Store, app: &str, version: &str) -> Result<VersionRecord> {
-    let v = appmodel_publish::normalize_version(version)?.to_string();
-    store.record(app, &v)?.ok_or_else(|| {
-        let known: Vec<String> = store
-            .records()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.app == app)
-            .map(|r| r.version)
-            .collect();
-        UserError::new(
-            format!("version {v} of `{app}` is not published"),
-            if known.is_empty() {
-                "publish it with `appmodel publish`".to_string()
-            } else {
-                format!("published versions: {}", known.join(", "))
-            },
-        )
-        .into()
-    })
+/// The published version of `app` that `asked` means ([`appmodel_model::version::pick`]:
+/// exactly, else the newest of its series; with nothing asked, the newest).
+pub fn record(store: &Store, app: &str, asked: Option<&str>) -> Result<VersionRecord> {
+    let mut records: Vec<VersionRecord> = store
+        .records()?
+        .into_iter()
+        .filter(|r| r.app == app)
+        .collect();
+    let picked = appmodel_model::version::pick(asked, records.iter().map(|r| &r.version)).cloned();
+    if let Some(v) = picked {
+        records.retain(|r| r.version == v);
+        return Ok(records.pop().expect("the picked version is one of them"));
+    }
+    let known: Vec<String> = records.iter().map(|r| r.version.to_string()).collect();
+    let hint = if known.is_empty() {
+        "publish it with `appmodel publish`".to_string()
+    } else {
+        format!("published versions: {}", known.join(", "))
+    };
+    Err(match asked {
+        Some(v) => UserError::new(format!("version {v} of `{app}` is not published"), hint),
+        None => UserError::new(format!("`{app}` has no published version"), hint),
+    }
+    .into())
 }

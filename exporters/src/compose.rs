@@ -339,7 +339,7 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         let loaded = appmodel_model::parse_model(file, text).unwrap();
         VersionRecord {
-            version: version.into(),
+            version: appmodel_model::version::Version::parse(version).unwrap(),
             published_by: "test".into(),
             published_at: "2026-01-01T00:00:00Z".into(),
             ..VersionRecord::unpublished("appmodel.yaml", loaded.text, loaded.model)

@@ -177,12 +177,12 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     let manifest = BundleManifest {
         format: BUNDLE_FORMAT,
         app: record.app.clone(),
-        version: record.version.clone(),
+        version: record.version.to_string(),
         form: opts.form,
         platforms: record.model.app.platforms(),
         written_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
         base: base.map(|b| DeltaBase {
-            version: b.version,
+            version: b.version.to_string(),
             blobs: held_by_site,
             tool: tool_left_out.then(|| tool_digest.clone()),
         }),

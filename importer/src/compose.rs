@@ -206,7 +206,7 @@ fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
         vars.push((GATE_VAR.to_string(), rev.gate_dir.display().to_string()));
     }
     for (k, v) in rev.params {
-        vars.push((param_var(k), v.clone()));
+        vars.push((param_var(k), v.to_string()));
     }
     vars
 }
@@ -384,7 +384,7 @@ impl Target for Compose<'_> {
                     model,
                     v.content.as_deref().unwrap_or_default(),
                     &|x: &Component| x.name.clone(),
-                    &|p: &str| rev.params.get(p).cloned(),
+                    &|p: &str| rev.params.get(p).map(|v| v.to_string()),
                     &|s: &str| s.to_string(),
                 )
                 .map_err(|e| ImportError::Render {

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use appmodel_model::bundle::Form;
 use appmodel_model::config::{effective_values, needs_value};
 use appmodel_model::types::{AppModel, ParamType, Scalar, DEFAULT_SECRET_LENGTH};
+use appmodel_model::version::Version;
 use appmodel_model::{parse_site_config, SiteConfig};
 use appmodel_store::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -72,7 +73,7 @@ pub enum Action {
 pub struct Revision {
     pub number: u32,
     pub app: String,
-    pub version: String,
+    pub version: Version,
     pub form: Form,
     pub action: Action,
     /// The revision that was running before (upgrade, rollback), or rolled back to.
@@ -95,7 +96,7 @@ impl Revision {
     pub fn pending(
         number: u32,
         app: &str,
-        version: String,
+        version: Version,
         form: Form,
         action: Action,
         from: Option<u32>,
@@ -348,10 +349,15 @@ pub fn generate_secret(len: usize) -> Result<String, ImportError> {
     Ok(out)
 }
 
+/// Parameter values by name, typed as the model declares them (and `licence.NAME` as the
+/// plan does). They stay typed until a renderer writes them: an env file as text, Helm's
+/// values as JSON numbers and booleans.
+pub type Params = BTreeMap<String, Scalar>;
+
 /// The parameter values for a revision: the site's configuration checked against the model,
-/// defaults, and generated secrets (made once and kept). Values are rendered as strings.
+/// defaults, and generated secrets (made once and kept).
 pub struct Values {
-    pub params: BTreeMap<String, String>,
+    pub params: Params,
     /// The configuration file's text, kept with the revision.
     pub config_text: String,
 }
@@ -367,10 +373,7 @@ pub fn resolve_values(
     let config: SiteConfig =
         parse_site_config(config_file.to_path_buf(), config_text.clone(), model)
             .map_err(ImportError::Config)?;
-    let mut params: BTreeMap<String, String> = effective_values(model, &config)
-        .into_iter()
-        .map(|(k, v)| (k, scalar_text(&v)))
-        .collect();
+    let mut params: Params = effective_values(model, &config);
     let mut new_secrets = BTreeMap::new();
     for p in &model.parameters {
         if params.contains_key(&p.name) {
@@ -385,7 +388,7 @@ pub fn resolve_values(
                     v
                 }
             };
-            params.insert(p.name.clone(), value);
+            params.insert(p.name.clone(), Scalar::Str(value));
         } else if needs_value(p) {
             // parse_site_config has already reported this; keep the invariant explicit.
             return Err(ImportError::Internal(format!(
@@ -401,10 +404,6 @@ pub fn resolve_values(
         },
         new_secrets,
     ))
-}
-
-fn scalar_text(v: &Scalar) -> String {
-    v.to_string()
 }
 
 /// Copies a directory tree, keeping modes, owners and symlinks (for data snapshots).

@@ -12,7 +12,6 @@
 //!
 //! A new form is one module implementing one of the two traits plus one row in [`FORMS`].
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use appmodel_model::bundle::Form;
@@ -59,7 +58,7 @@ pub struct ReleaseChange<'a> {
     /// The revision being made (its `from` and `rollback_to` say what it replaces).
     pub revision: &'a Revision,
     pub record: &'a VersionRecord,
-    pub params: &'a BTreeMap<String, String>,
+    pub params: &'a crate::deploy::Params,
     /// The imported bundle's files of this version and form.
     pub bundle_dir: PathBuf,
 }

@@ -13,16 +13,15 @@
 //! the registry and the versions pushed in `deploy/APP/helm-registry.json`; the values file
 //! passed to helm sets `global.imageRegistry` to it.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use appmodel_model::types::{AppModel, ParamType};
+use appmodel_model::types::{AppModel, Scalar};
 use appmodel_model::VersionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::deploy::Deployment;
+use crate::deploy::{Deployment, Params};
 use crate::engine::{ReleaseChange, ReleaseEngine};
 use crate::target::{ComponentStatus, Health};
 use crate::{io_err, ImportError};
@@ -243,52 +242,28 @@ pub fn record_pushed(dep: &Deployment, registry: &str, version: &str) -> Result<
     Ok(())
 }
 
-/// The values file for helm: the registry and every parameter with its model type (the
+/// The values file for helm: the registry and every parameter as its typed value (the
 /// chart's values.schema.json checks them again).
-pub fn site_values(
-    model: &AppModel,
-    registry: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<Value, ImportError> {
+pub fn site_values(registry: &str, params: &Params) -> Value {
+    let typed = |v: &Scalar| match v {
+        Scalar::Bool(b) => json!(b),
+        Scalar::Int(n) => json!(n),
+        Scalar::Float(x) => json!(x),
+        Scalar::Str(s) => json!(s),
+    };
     let mut p = Map::new();
     let mut licence = Map::new();
-    for (name, text) in params {
-        if let Some(entitlement) = name.strip_prefix("licence.") {
-            let typed = model
-                .licence
-                .as_ref()
-                .and_then(|l| l.plans.values().find_map(|plan| plan.get(entitlement)));
-            let v = match typed {
-                Some(appmodel_model::types::Scalar::Int(_)) => {
-                    text.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(text))
-                }
-                Some(appmodel_model::types::Scalar::Bool(_)) => text
-                    .parse::<bool>()
-                    .map(|b| json!(b))
-                    .unwrap_or(json!(text)),
-                _ => json!(text),
-            };
-            licence.insert(entitlement.to_string(), v);
-            continue;
-        }
-        let kind = model.parameter(name).map(|x| x.kind);
-        let bad = || {
-            ImportError::Inconsistent(format!(
-                "parameter `{name}` has the value `{text}`, not of its type"
-            ))
+    for (name, value) in params {
+        match name.strip_prefix("licence.") {
+            Some(entitlement) => licence.insert(entitlement.to_string(), typed(value)),
+            None => p.insert(name.clone(), typed(value)),
         };
-        let v = match kind {
-            Some(ParamType::Integer) => json!(text.parse::<i64>().map_err(|_| bad())?),
-            Some(ParamType::Boolean) => json!(text.parse::<bool>().map_err(|_| bad())?),
-            _ => json!(text),
-        };
-        p.insert(name.clone(), v);
     }
     let mut values = appmodel_model::layout::helm::site_values(registry, p);
     if !licence.is_empty() {
         values["licence"] = Value::Object(licence);
     }
-    Ok(values)
+    values
 }
 
 /// The packaged chart of an imported version.
@@ -393,7 +368,7 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
             .dep
             .revision_dir(change.revision.number)
             .join("site-values.json");
-        let v = site_values(&change.record.model, &pushed.registry, change.params)?;
+        let v = site_values(&pushed.registry, change.params);
         let bytes = crate::state_json(&v)?;
         crate::deploy::write_private(&values, &bytes)?;
         match self.helm_target(change)? {
@@ -494,7 +469,9 @@ fn no_history(release: &str) -> ImportError {
 mod tests {
     use super::*;
     use appmodel_model::bundle::Form;
+    use appmodel_model::version::Version;
     use std::cell::RefCell;
+    use std::collections::BTreeMap;
 
     /// Records every argv and answers from a script.
     struct Fake {
@@ -616,20 +593,33 @@ mod tests {
     }
 
     #[test]
-    fn site_values_carry_the_registry_and_typed_parameters() {
+    fn site_values_carry_the_site_configurations_values_with_their_types() {
         let model = appmodel_model::parse_model(
             "m.yaml".into(),
             "apiVersion: appmodel/v1\napp: {name: a, version: 1.0.0}\nparameters:\n  - {name: n, type: integer, default: 1}\n  - {name: b, type: boolean, default: true}\n  - {name: s, type: string, default: x}\ncomponents:\n  - {name: c, image: {registry: r.example/c:1}}\n".into(),
         )
         .unwrap()
         .model;
-        let params: BTreeMap<String, String> = [("n", "42"), ("b", "false"), ("s", "007")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        // A string that looks like a number stays a string; the number and the boolean are
+        // never turned into text on the way from the site's file to Helm's values.
+        let config = "app: a\nparams:\n  n: 42\n  b: false\n  s: '007'\n";
+        let (values, _) = crate::deploy::resolve_values(
+            &model,
+            Path::new("site.yaml"),
+            config.into(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let mut params = values.params;
+        params.insert("licence.max_users".into(), Scalar::Int(100));
+        params.insert("licence.plan".into(), Scalar::Str("standard".into()));
         assert_eq!(
-            site_values(&model, "reg:5000/p", &params).unwrap(),
-            json!({"global": {"imageRegistry": "reg:5000/p"}, "params": {"b": false, "n": 42, "s": "007"}})
+            site_values("reg:5000/p", &params),
+            json!({
+                "global": {"imageRegistry": "reg:5000/p"},
+                "params": {"b": false, "n": 42, "s": "007"},
+                "licence": {"max_users": 100, "plan": "standard"},
+            })
         );
     }
 
@@ -660,7 +650,7 @@ mod tests {
         let upgrade = Revision::pending(
             2,
             "im-stack",
-            "1.1.0".into(),
+            Version::parse("1.1.0").unwrap(),
             Form::Helm,
             Action::Upgrade,
             Some(1),
@@ -705,7 +695,7 @@ mod tests {
         let rollback = Revision::pending(
             3,
             "im-stack",
-            "1.1.0".into(),
+            Version::parse("1.1.0").unwrap(),
             Form::Helm,
             Action::Rollback,
             Some(2),

@@ -1169,13 +1169,13 @@ fn brief(e: &dyn std::fmt::Display) -> String {
 fn check_record(manifest: &BundleManifest, bytes: &[u8]) -> Result<VersionRecord, ImportError> {
     let record: VersionRecord = serde_json::from_slice(bytes)
         .map_err(|e| ImportError::BadManifest(format!("{RECORD_FILE}: {e}")))?;
-    if record.app != manifest.app || record.version != manifest.version {
+    if record.app != manifest.app || record.version != manifest.version.as_str() {
         return Err(ImportError::RecordMismatch {
             expected: format!("{} {}", manifest.app, manifest.version),
             found: format!("{} {}", quoted(&record.app), quoted(&record.version)),
         });
     }
-    if record.model.app.name != record.app || record.model.app.version != record.version {
+    if record.model.app.name != record.app || record.version != record.model.app.version.as_str() {
         return Err(ImportError::BadManifest(format!(
             "{RECORD_FILE}: its model is {} {}, the record {} {}",
             quoted(&record.model.app.name),

@@ -11,7 +11,6 @@
 //! Decisions are `appmodel_licence::evaluate`'s; this module reads the state, acts, and
 //! writes the clock record forward.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -23,12 +22,12 @@ use appmodel_licence::{
 use appmodel_model::expr::licence_key;
 use appmodel_model::input::{self, Links};
 use appmodel_model::record::parse_rfc3339;
-use appmodel_model::types::LicencePolicy;
+use appmodel_model::types::{LicencePolicy, Scalar};
 use appmodel_model::VersionRecord;
 use appmodel_signing::PublicKey;
 use serde::{Deserialize, Serialize};
 
-use crate::deploy::Deployment;
+use crate::deploy::{Deployment, Params};
 use crate::fault::{host_root, now};
 use crate::{ImportError, Site};
 use appmodel_licence::gate::{GateFile, GATE_FILE};
@@ -304,14 +303,14 @@ fn advance(
 }
 
 /// The values `${licence.NAME}` resolves to under a standing.
-pub fn entitlement_params(standing: &Standing) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = standing
+pub fn entitlement_params(standing: &Standing) -> Params {
+    let mut out: Params = standing
         .entitlements
         .iter()
-        .map(|(k, v)| (licence_key(k), v.to_string()))
+        .map(|(k, v)| (licence_key(k), v.clone()))
         .collect();
     if let Some(plan) = &standing.plan {
-        out.insert(licence_key("plan"), plan.clone());
+        out.insert(licence_key("plan"), Scalar::Str(plan.clone()));
     }
     out
 }
@@ -349,7 +348,7 @@ pub fn gate(
     site: &Site,
     dep: &Deployment,
     record: &VersionRecord,
-    params: &mut BTreeMap<String, String>,
+    params: &mut Params,
     upgrade_to_new_version: bool,
     dry_run: bool,
 ) -> Result<Option<LicenceGate>, ImportError> {

@@ -66,32 +66,25 @@ fn imported_versions(
         .collect())
 }
 
-/// The one answer to "which version did you mean": `asked` exactly (a leading `v` is
-/// allowed), else the newest whose version starts with `asked.` (`1.1` is the newest
-/// 1.1.x); with nothing asked, the newest imported.
+/// The imported version `asked` means ([`appmodel_model::version::pick`]: exactly, else the
+/// newest of its series, else with nothing asked the newest).
 pub fn pick_version(
     site: &Site,
     app: &str,
     form: Option<Form>,
     asked: Option<&str>,
 ) -> Result<VersionRecord, ImportError> {
-    let versions = imported_versions(site, app, form)?;
-    let Some(v) = asked else {
-        return versions
-            .into_iter()
-            .last()
-            .ok_or(ImportError::NothingImported);
-    };
-    let v = v.strip_prefix('v').unwrap_or(v);
-    let exact = versions.iter().position(|r| r.version == v);
-    let prefix = versions
-        .iter()
-        .rposition(|r| r.version.starts_with(&format!("{v}.")));
-    match exact.or(prefix) {
-        Some(i) => Ok(versions.into_iter().nth(i).expect("an index of versions")),
-        None => Err(ImportError::NotImported {
+    let mut versions = imported_versions(site, app, form)?;
+    let picked = appmodel_model::version::pick(asked, versions.iter().map(|r| &r.version)).cloned();
+    match (picked, asked) {
+        (Some(v), _) => {
+            versions.retain(|r| r.version == v);
+            Ok(versions.pop().expect("the picked version is one of them"))
+        }
+        (None, None) => Err(ImportError::NothingImported),
+        (None, Some(asked)) => Err(ImportError::NotImported {
             app: app.to_string(),
-            version: v.to_string(),
+            version: asked.strip_prefix('v').unwrap_or(asked).to_string(),
             form,
         }),
     }
@@ -118,7 +111,7 @@ fn pick_form(site: &Site, app: &str, dep: &Deployment) -> Result<Form, ImportErr
 pub(crate) struct Loaded {
     pub(crate) revision: Revision,
     pub(crate) record: VersionRecord,
-    pub(crate) params: BTreeMap<String, String>,
+    pub(crate) params: crate::deploy::Params,
 }
 
 pub(crate) fn ctx<'a>(site: &Site, dep: &'a Deployment, l: &'a Loaded) -> RevisionCtx<'a> {
@@ -214,7 +207,7 @@ fn check_version_allowed(
     if note.unsigned_allowed {
         waivers.push("unsigned bundle, imported with --allow-unsigned".to_string());
     }
-    let to = parse_version(&record.version)?;
+    let to = &record.version;
     // What ran and whose data was carried forward: not a failed revision, and not one a
     // rollback undid (its data was replaced by the older revision's snapshot).
     let ran = dep.history()?.into_iter().filter(|r| {
@@ -223,15 +216,12 @@ fn check_version_allowed(
             Status::Deployed | Status::Superseded | Status::Uninstalled
         )
     });
-    if let Some((newest, rev)) = ran
-        .filter_map(|r| Some((parse_version(&r.version).ok()?, r.number)))
-        .max()
-    {
-        if to < newest {
+    if let Some((newest, rev)) = ran.map(|r| (r.version, r.number)).max() {
+        if *to < newest {
             if !allow_downgrade {
                 return Err(ImportError::Downgrade {
                     app: record.app.clone(),
-                    to: record.version.clone(),
+                    to: record.version.to_string(),
                     newest: newest.to_string(),
                     revision: rev,
                 });
@@ -240,23 +230,16 @@ fn check_version_allowed(
         }
     }
     if let (Some(cur), Some(req)) = (current, record.model.app.upgrade_from.as_deref()) {
-        let from = parse_version(&cur.version)?;
-        if !record.model.allows_upgrade_from(&from) && from != to {
+        if !record.model.allows_upgrade_from(cur.version.semver()) && cur.version != *to {
             return Err(ImportError::SkippedVersion {
                 app: record.app.clone(),
-                to: record.version.clone(),
-                from: cur.version.clone(),
+                to: record.version.to_string(),
+                from: cur.version.to_string(),
                 requirement: req.to_string(),
             });
         }
     }
     Ok(waivers)
-}
-
-fn parse_version(v: &str) -> Result<semver::Version, ImportError> {
-    semver::Version::parse(v).map_err(|e| {
-        ImportError::Inconsistent(format!("version `{v}` is not a semantic version: {e}"))
-    })
 }
 
 /// Stops with every preflight problem before anything changes.
@@ -389,7 +372,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
         return Err(ImportError::AlreadyInstalled {
             app,
             revision: cur.number,
-            version: cur.version,
+            version: cur.version.to_string(),
         });
     }
     let form = pick_form(site, &app, &dep)?;
@@ -398,7 +381,7 @@ pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportE
     let waivers = check_version_allowed(site, &dep, &record, form, None, opts.allow_downgrade)?;
     let config = opts.config.ok_or_else(|| ImportError::ConfigNeeded {
         app: app.clone(),
-        version: record.version.clone(),
+        version: record.version.to_string(),
     })?;
     let text = read_config(config)?;
     let (values, new_secrets) = resolve_values(&record.model, config, text, &dep.secrets()?)?;
@@ -636,7 +619,7 @@ fn carry_out(
     emit(ChangeEvent::Begin {
         app: dep.app.clone(),
         action: next.revision.action,
-        version: next.revision.version.clone(),
+        version: next.revision.version.to_string(),
         revision: next.revision.number,
         previous,
     });

@@ -213,7 +213,7 @@ impl World {
             .history()
             .unwrap()
             .into_iter()
-            .map(|r| (r.number, r.version, r.status))
+            .map(|r| (r.number, r.version.to_string(), r.status))
             .collect()
     }
 }

@@ -2,12 +2,13 @@
 //! anything on the host or in the site state is touched. `--dry-run` prints it; the
 //! change itself carries out exactly this plan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use appmodel_model::bundle::Form;
 use appmodel_model::expr::{Reference, Template};
 use appmodel_model::record::{VersionDiff, VersionRecord};
 use appmodel_model::types::{AppModel, Component};
+use appmodel_model::version::Version;
 use serde::Serialize;
 
 use crate::deploy::{Action, Journal};
@@ -20,8 +21,8 @@ pub struct Plan {
     pub form: Form,
     /// The revision running now (none for an install).
     pub from_revision: Option<u32>,
-    pub from_version: Option<String>,
-    pub to_version: String,
+    pub from_version: Option<Version>,
+    pub to_version: Version,
     /// For a rollback: the revision whose version, configuration and data come back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_to: Option<u32>,
@@ -54,7 +55,7 @@ pub struct Plan {
 /// One side of a change: a version with its parameter values.
 pub struct Side<'a> {
     pub record: &'a VersionRecord,
-    pub params: &'a BTreeMap<String, String>,
+    pub params: &'a crate::deploy::Params,
 }
 
 /// The components of `new` whose rendered definition differs from `old`'s (all of them
@@ -139,15 +140,15 @@ fn collect_references(v: &serde_json::Value, out: &mut Vec<Reference>) {
 /// What a reference stands for on this side (a component's by its ports).
 fn resolve(
     model: &AppModel,
-    params: &BTreeMap<String, String>,
+    params: &crate::deploy::Params,
     version: &str,
     reference: &Reference,
 ) -> String {
     let value = match reference {
-        Reference::Param(name) => params.get(name).cloned().unwrap_or_default(),
+        Reference::Param(name) => params.get(name).map(|v| v.to_string()).unwrap_or_default(),
         Reference::Licence(name) => params
             .get(&appmodel_model::expr::licence_key(name))
-            .cloned()
+            .map(|v| v.to_string())
             .unwrap_or_default(),
         Reference::AppVersion => version.to_string(),
         Reference::AppName => model.app.name.clone(),
@@ -162,6 +163,7 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appmodel_model::types::Scalar;
 
     fn record(version: &str, extra: &str) -> VersionRecord {
         let text = format!(
@@ -173,10 +175,10 @@ mod tests {
         VersionRecord::unpublished("m.yaml", String::new(), model)
     }
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn params(pairs: &[(&str, &str)]) -> crate::deploy::Params {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), Scalar::Str(v.to_string())))
             .collect()
     }
 

@@ -137,7 +137,7 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
 
     let mut report = PushReport {
         app: app.clone(),
-        version: record.version.clone(),
+        version: record.version.to_string(),
         registry: opts.registry.to_string(),
         images: Vec::new(),
         blobs_pushed: 0,

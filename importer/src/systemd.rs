@@ -173,7 +173,7 @@ fn render(
         &rev.record.model,
         text,
         &|_: &Component| HOST.to_string(),
-        &|p: &str| rev.params.get(p).cloned(),
+        &|p: &str| rev.params.get(p).map(|v| v.to_string()),
         &|s: &str| s.to_string(),
     )
     .map_err(|e| ImportError::Render {
@@ -195,15 +195,15 @@ pub fn env_file(rev: &RevisionCtx<'_>, c: &Component) -> Result<String, ImportEr
         out.push_str(&format!("{k}={}\n", env_value(&value)));
     }
     for p in c.params_in_args() {
-        let value = rev
-            .params
-            .get(&p)
-            .cloned()
-            .ok_or_else(|| ImportError::Render {
-                component: c.name.clone(),
-                what: format!("the arguments' parameter `{p}`"),
-                reason: "it has no value".into(),
-            })?;
+        let value =
+            rev.params
+                .get(&p)
+                .map(|v| v.to_string())
+                .ok_or_else(|| ImportError::Render {
+                    component: c.name.clone(),
+                    what: format!("the arguments' parameter `{p}`"),
+                    reason: "it has no value".into(),
+                })?;
         out.push_str(&format!("{}={}\n", param_var(&p), env_value(&value)));
     }
     Ok(out)
@@ -415,7 +415,7 @@ impl<'s> Systemd<'s> {
     /// Points `current` at the revision's release: a new symlink renamed over the old one.
     fn switch_current(&self, rev: &RevisionCtx<'_>) -> Result<bool, ImportError> {
         let link = self.current_link(rev.app);
-        let target = Path::new("releases").join(&rev.record.version);
+        let target = Path::new("releases").join(rev.record.version.as_str());
         if fs::read_link(&link).is_ok_and(|t| t == target) {
             return Ok(false);
         }
@@ -725,6 +725,7 @@ impl Target for Systemd<'_> {
 mod tests {
     use super::*;
     use appmodel_model::record::VersionRecord;
+    use appmodel_model::types::Scalar;
 
     fn record(version: &str) -> VersionRecord {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -736,7 +737,7 @@ mod tests {
         VersionRecord {
             format: 1,
             app: "im-stack".into(),
-            version: version.into(),
+            version: appmodel_model::version::Version::parse(version).unwrap(),
             published_by: "test".into(),
             published_at: "2026-01-01T00:00:00Z".into(),
             model_file: "appmodel.yaml".into(),
@@ -749,7 +750,7 @@ mod tests {
     struct Fixture {
         dir: tempfile::TempDir,
         site: Site,
-        params: BTreeMap<String, String>,
+        params: crate::deploy::Params,
     }
 
     impl Fixture {
@@ -757,13 +758,13 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let site = Site::open(&dir.path().join("state")).unwrap();
             let params = [
-                ("domain", "chat.example"),
-                ("max_users", "100"),
-                ("admin_secret", "s3cr\"t$x"),
-                ("read_receipts", "true"),
+                ("domain", Scalar::Str("chat.example".into())),
+                ("max_users", Scalar::Int(100)),
+                ("admin_secret", Scalar::Str("s3cr\"t$x".into())),
+                ("read_receipts", Scalar::Bool(true)),
             ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
             .collect();
             Fixture { dir, site, params }
         }

@@ -19,8 +19,8 @@ pub struct RevisionCtx<'a> {
     pub project_dir: PathBuf,
     /// The deployment's licence gate directory ([`crate::deploy::Deployment::gate_dir`]).
     pub gate_dir: PathBuf,
-    /// Parameter values, rendered as strings.
-    pub params: &'a std::collections::BTreeMap<String, String>,
+    /// Parameter values, typed.
+    pub params: &'a crate::deploy::Params,
 }
 
 /// One component's health as the target sees it.

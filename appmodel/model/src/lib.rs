@@ -33,6 +33,7 @@ pub mod schema_check;
 pub mod types;
 pub mod units;
 pub mod validate;
+pub mod version;
 pub mod volume;
 pub mod yaml;
 

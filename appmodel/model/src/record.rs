@@ -4,6 +4,7 @@
 //! the record of the version it delivers, and the site keeps it as the truth of what was
 //! installed. Exporters and the importer read nothing else about a version.
 
+use crate::version::Version;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +75,7 @@ pub struct ComponentArtifacts {
 pub struct VersionRecord {
     pub format: u32,
     pub app: String,
-    pub version: String,
+    pub version: Version,
     /// The appmodel release that published it.
     pub published_by: String,
     /// RFC 3339 time of first publication (not part of the content).
@@ -89,12 +90,14 @@ pub struct VersionRecord {
 
 impl VersionRecord {
     /// A record of a model not published (no artifacts, no publication time): for code
-    /// and tests that need a record but no store.
+    /// and tests that need a record but no store. The model must be validated (its version
+    /// is then a semantic version).
     pub fn unpublished(model_file: &str, model_text: String, model: AppModel) -> VersionRecord {
         VersionRecord {
             format: RECORD_FORMAT,
             app: model.app.name.clone(),
-            version: model.app.version.clone(),
+            version: Version::parse(&model.app.version)
+                .expect("a validated model's version is a semantic version"),
             published_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
             published_at: String::new(),
             model_file: model_file.to_string(),
@@ -200,8 +203,8 @@ impl VersionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VersionDiff {
     pub app: String,
-    pub from: String,
-    pub to: String,
+    pub from: Version,
+    pub to: Version,
     pub components_added: Vec<String>,
     pub components_removed: Vec<String>,
     /// Components whose definition or artifacts changed, with what changed.

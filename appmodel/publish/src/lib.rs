@@ -18,6 +18,7 @@ pub mod oci;
 pub mod registry;
 pub mod source;
 
+use appmodel_model::version::Version;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -238,7 +239,9 @@ fn publish_locked(
     let record = VersionRecord {
         format: RECORD_FORMAT,
         app: model.app.name.clone(),
-        version: model.app.version.clone(),
+        version: Version::parse(&model.app.version).map_err(|_| PublishError::BadVersion {
+            version: model.app.version.clone(),
+        })?,
         published_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
         published_at: now_rfc3339(),
         model_file: opts

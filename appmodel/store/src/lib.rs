@@ -337,17 +337,7 @@ impl Store {
                 }
             }
         }
-        out.sort_by(|a, b| {
-            a.app.cmp(&b.app).then_with(|| {
-                match (
-                    semver::Version::parse(&a.version),
-                    semver::Version::parse(&b.version),
-                ) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    _ => a.version.cmp(&b.version),
-                }
-            })
-        });
+        out.sort_by(|a, b| a.app.cmp(&b.app).then_with(|| a.version.cmp(&b.version)));
         Ok(out)
     }
 
@@ -372,7 +362,7 @@ impl Store {
             } else {
                 Err(StoreError::VersionExists {
                     app: record.app.clone(),
-                    version: record.version.clone(),
+                    version: record.version.to_string(),
                     differences,
                 })
             };
@@ -555,7 +545,7 @@ mod tests {
         VersionRecord {
             format: RECORD_FORMAT,
             app: "demo".into(),
-            version: version.into(),
+            version: appmodel_model::version::Version::parse(version).unwrap(),
             published_by: "test".into(),
             published_at: "2026-01-01T00:00:00Z".into(),
             model_file: "m.yaml".into(),
@@ -717,7 +707,7 @@ mod tests {
             .records()
             .unwrap()
             .into_iter()
-            .map(|r| r.version)
+            .map(|r| r.version.to_string())
             .collect();
         assert_eq!(versions, ["1.2.0", "1.9.1", "1.10.0"]);
     }
