@@ -66,6 +66,8 @@ pub enum Action {
     Install,
     Upgrade,
     Rollback,
+    /// Only in the journal: a revision is never made by an uninstall.
+    Uninstall,
 }
 
 /// One entry of the history.
@@ -127,6 +129,9 @@ pub struct Journal {
     /// The revision running before, to return to if this one does not complete.
     pub previous: Option<u32>,
     pub step: Step,
+    /// An uninstall: whether the data stays (an interrupted one is finished as it was asked).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_data: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -437,7 +437,11 @@ impl<R: Runner> ReleaseEngine for HelmEngine<R> {
     /// `helm uninstall --wait`. The cluster keeps what Helm keeps (persistent volume
     /// claims of a StatefulSet), so the data is the cluster's to remove.
     fn uninstall(&self, dep: &Deployment) -> Result<(), ImportError> {
-        self.helm.uninstall(&dep.app)
+        match self.helm.uninstall(&dep.app) {
+            // An uninstall interrupted after Helm's part, finished by the next command.
+            Err(ImportError::EngineFailed { stderr, .. }) if stderr.contains("not found") => Ok(()),
+            r => r,
+        }
     }
 
     /// A new Helm revision of the same chart and values with `licence.stopped` set. Our

@@ -671,6 +671,7 @@ fn release_switch(
         revision: n,
         previous: next.revision.from,
         step: Step::Starting,
+        keep_data: false,
     })?;
     match engine.apply(&release_change(site, dep, next)) {
         Ok(note) => {
@@ -725,6 +726,7 @@ fn record_prepared(
             revision: l.revision.number,
             previous,
             step: Step::Prepared,
+            keep_data: false,
         })
     });
     if let Err(e) = &saved {
@@ -765,6 +767,7 @@ fn switch(
             revision: n,
             previous: Some(p),
             step: Step::Stopping,
+            keep_data: false,
         })?;
         emit(ChangeEvent::Stopping { revision: p });
         let pctx = ctx(site, dep, prev);
@@ -778,6 +781,7 @@ fn switch(
                 revision: n,
                 previous: Some(p),
                 step: Step::Snapshotted,
+                keep_data: false,
             })
         });
         if let Err(e) = stopped {
@@ -801,6 +805,7 @@ fn switch(
         revision: n,
         previous: previous.map(|p| p.revision.number),
         step: Step::Starting,
+        keep_data: false,
     })?;
     let nctx = ctx(site, dep, next);
     let action = next.revision.action;
@@ -1021,6 +1026,13 @@ pub fn recover(site: &Site, dep: &Deployment) -> Result<Option<String>, ImportEr
         dep.clear_journal()?;
         return Ok(None);
     };
+    if j.action == Action::Uninstall {
+        if next_rev.status != Status::Uninstalled {
+            finish_uninstall(site, dep, &next_rev, j.keep_data)?;
+        }
+        dep.clear_journal()?;
+        return Ok(Some(finished_note(&j)));
+    }
     if next_rev.status == Status::Deployed {
         // The crash came after the new revision was healthy and recorded: finish the step.
         if let Some(p) = &prev_rev {
@@ -1106,6 +1118,7 @@ fn operation_of(action: Action) -> Operation {
         Action::Install => Operation::Install,
         Action::Upgrade => Operation::Upgrade,
         Action::Rollback => Operation::Rollback,
+        Action::Uninstall => Operation::Uninstall,
     }
 }
 
@@ -1170,19 +1183,43 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
     let current = dep
         .current()?
         .ok_or_else(|| ImportError::NotInstalled(app.clone()))?;
-    let l = load_revision(site, &dep, &current)?;
+    // Checked before the journal, so a form without uninstall leaves nothing to recover.
+    engine_for(site, current.form, Operation::Uninstall)?;
+    dep.write_journal(&Journal {
+        action: Action::Uninstall,
+        revision: current.number,
+        previous: None,
+        step: Step::Stopping,
+        keep_data,
+    })?;
+    finish_uninstall(site, &dep, &current, keep_data)?;
+    dep.revision(current.number)?
+        .ok_or(ImportError::NoSuchRevision(current.number))
+}
+
+/// The steps of an uninstall, each of which can run again: the next command finishes an
+/// interrupted one this way (stopping what is stopped and removing what is gone are no-ops).
+fn finish_uninstall(
+    site: &Site,
+    dep: &Deployment,
+    current: &Revision,
+    keep_data: bool,
+) -> Result<(), ImportError> {
+    let l = load_revision(site, dep, current)?;
     match engine_for(site, current.form, Operation::Uninstall)? {
         Engine::Host(target) => {
-            let c = ctx(site, &dep, &l);
+            let c = ctx(site, dep, &l);
             target.stop(&c)?;
+            crate::fault::point("uninstall-stopped");
             target.remove_files(&c)?;
             if !keep_data {
                 target.remove_data(&c)?;
             }
         }
-        Engine::Release(r) => r.uninstall(&dep)?,
+        Engine::Release(r) => r.uninstall(dep)?,
     }
-    crate::licensing::remove_timer(&dep)?;
+    crate::fault::point("uninstall-removed");
+    crate::licensing::remove_timer(dep)?;
     if !keep_data {
         dep.remove_data_and_secrets()?;
     }
@@ -1192,6 +1229,6 @@ pub fn uninstall(site: &Site, app: Option<&str>, keep_data: bool) -> Result<Revi
         "uninstalled; data, its snapshots and the generated secrets removed"
     };
     dep.set_status(current.number, Status::Uninstalled, Some(note.into()))?;
-    dep.revision(current.number)?
-        .ok_or(ImportError::NoSuchRevision(current.number))
+    crate::fault::point("uninstall-uninstalled");
+    dep.clear_journal()
 }

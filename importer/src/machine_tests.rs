@@ -395,6 +395,47 @@ fn uninstall_stops_and_removes_or_keeps_the_data() {
     }
 }
 
+#[test]
+fn an_interrupted_uninstall_is_finished_by_the_next_command() {
+    let mut cases = 0;
+    for keep in [true, false] {
+        for step in ["stopping", "stopped", "removed", "uninstalled"] {
+            let point = format!("uninstall-{step}");
+            let case = format!("{point}, keep data: {keep}");
+            let w = before("rollback");
+            TEST_CRASH.with(|c| *c.borrow_mut() = Some(point.clone()));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                lifecycle::uninstall(&w.site, None, keep)
+            }));
+            TEST_CRASH.with(|c| *c.borrow_mut() = None);
+            assert!(run.is_err(), "{case}: did not crash");
+            let status = lifecycle::status(&w.site, None).unwrap();
+            assert!(status.interrupted.is_some(), "{case}: status reports it");
+
+            // The next command finishes it as it was asked, whatever that command asks.
+            let dep = Deployment::new(&w.site, APP);
+            lifecycle::recover(&w.site, &dep).unwrap();
+            use Status::*;
+            assert_eq!(
+                w.history(),
+                [h(1, "1.0.0", Superseded), h(2, "1.1.0", Uninstalled)],
+                "{case}"
+            );
+            assert_eq!(w.host.borrow().running, None, "{case}");
+            assert!(dep.journal().unwrap().is_none(), "{case}");
+            assert_eq!(w.data().join("acked").exists(), keep, "{case}");
+            assert_eq!(dep.snapshot_dir(1).is_dir(), keep, "{case}");
+
+            // And the app can be installed again (its newest version: data may remain).
+            let config = w.dir.path().join("site.yaml");
+            lifecycle::install(&w.site, &w.opts(Some("1.1.0"), Some(&config))).unwrap();
+            assert_eq!(w.host.borrow().running, Some(3), "{case}");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 8);
+}
+
 /// Each event as `name revision` (and its components or restored revision), for comparing
 /// sequences.
 fn steps(events: &[crate::events::ChangeEvent]) -> Vec<String> {
