@@ -18,15 +18,16 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use appmodel_model::bundle::Form;
 use appmodel_model::config::{effective_values, needs_value};
 use appmodel_model::types::{AppModel, ParamType, Scalar, DEFAULT_SECRET_LENGTH};
 use appmodel_model::version::Version;
 use appmodel_model::{parse_site_config, SiteConfig};
-use appmodel_store::write_atomic;
 use serde::{Deserialize, Serialize};
 
+use crate::records::{revision_key, FileRecords, Records, JOURNAL, SECRETS};
 use crate::site::Site;
 use crate::{io_err, ImportError};
 
@@ -147,18 +148,56 @@ pub enum Step {
     Starting,
 }
 
-/// An app's deployment state directory.
-#[derive(Debug, Clone)]
+/// An app's deployment: its state directory, and its records (revisions, journal,
+/// secrets) kept there ([`crate::records`]).
+#[derive(Clone)]
 pub struct Deployment {
     pub app: String,
     dir: PathBuf,
+    records: Arc<dyn Records>,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("app", &self.app)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Records this test thread's deployments keep in memory instead of in files.
+    pub(crate) static TEST_RECORDS: std::cell::RefCell<Option<Arc<crate::records::MemoryRecords>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Deployment {
     pub fn new(site: &Site, app: &str) -> Deployment {
+        let dir = site.root().join("deploy").join(app);
+        let records: Arc<dyn Records> = Arc::new(FileRecords { dir: dir.clone() });
+        #[cfg(test)]
+        let records: Arc<dyn Records> = match TEST_RECORDS.with(|t| t.borrow().clone()) {
+            Some(memory) => memory,
+            None => records,
+        };
         Deployment {
             app: app.to_string(),
-            dir: site.root().join("deploy").join(app),
+            dir,
+            records,
+        }
+    }
+
+    fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ImportError> {
+        match self.records.read(key)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(crate::damaged(&self.records.locate(key))),
+            None => Ok(None),
         }
     }
 
@@ -186,17 +225,16 @@ impl Deployment {
 
     /// Every revision, oldest first.
     pub fn history(&self) -> Result<Vec<Revision>, ImportError> {
-        let dir = self.dir.join("revisions");
         let mut out = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("read", &dir)(e)),
-        };
-        for entry in entries.flatten() {
-            let p = entry.path().join("revision.json");
-            if let Ok(bytes) = fs::read(&p) {
-                let r: Revision = serde_json::from_slice(&bytes).map_err(crate::damaged(&p))?;
+        for n in self.records.revisions()? {
+            let key = revision_key(n);
+            if let Some(r) = self.read_record::<Revision>(&key)? {
+                if r.number != n {
+                    return Err(ImportError::DamagedState {
+                        path: self.records.locate(&key),
+                        reason: format!("it says it is revision {}", r.number),
+                    });
+                }
                 out.push(r);
             }
         }
@@ -221,11 +259,8 @@ impl Deployment {
     }
 
     pub fn write_revision(&self, r: &Revision) -> Result<(), ImportError> {
-        let dir = self.revision_dir(r.number);
-        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let bytes = crate::state_json(r)?;
-        write_atomic(&dir.join("revision.json"), &bytes)?;
-        Ok(())
+        self.records.write(&revision_key(r.number), &bytes, false)
     }
 
     pub fn set_status(
@@ -245,26 +280,18 @@ impl Deployment {
     }
 
     pub fn journal(&self) -> Result<Option<Journal>, ImportError> {
-        let p = self.dir.join("journal.json");
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(crate::damaged(&p)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("read", &p)(e)),
-        }
+        self.read_record(JOURNAL)
     }
 
     pub fn write_journal(&self, j: &Journal) -> Result<(), ImportError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
         let bytes = crate::state_json(j)?;
-        write_atomic(&self.dir.join("journal.json"), &bytes)?;
+        self.records.write(JOURNAL, &bytes, false)?;
         crate::fault::point(&format!("{:?}-{:?}", j.action, j.step));
         Ok(())
     }
 
     pub fn clear_journal(&self) -> Result<(), ImportError> {
-        remove_if_present(&self.dir.join("journal.json"))
+        self.records.remove(JOURNAL)
     }
 
     /// Removes snapshots beyond the newest `keep`, never those of `protect`.
@@ -290,26 +317,19 @@ impl Deployment {
 
     /// Generated secrets, by parameter name.
     pub fn secrets(&self) -> Result<BTreeMap<String, String>, ImportError> {
-        let p = self.dir.join("secrets.json");
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(crate::damaged(&p)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(io_err("read", &p)(e)),
-        }
+        Ok(self.read_record(SECRETS)?.unwrap_or_default())
     }
 
     pub fn write_secrets(&self, secrets: &BTreeMap<String, String>) -> Result<(), ImportError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
-        let p = self.dir.join("secrets.json");
         let bytes = crate::state_json(secrets)?;
-        write_private(&p, &bytes)
+        self.records.write(SECRETS, &bytes, true)
     }
 
     /// Removes what the site state keeps of the app's data and secrets: the data snapshots
     /// and the generated secrets (uninstall without `--keep-data`).
     pub fn remove_data_and_secrets(&self) -> Result<(), ImportError> {
         remove_if_present(&self.dir.join("snapshots"))?;
-        remove_if_present(&self.dir.join("secrets.json"))
+        self.records.remove(SECRETS)
     }
 }
 

@@ -23,6 +23,7 @@ mod machine_tests;
 pub mod plan;
 pub mod probe;
 pub mod push;
+pub mod records;
 pub mod site;
 pub mod systemd;
 pub mod target;

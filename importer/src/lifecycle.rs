@@ -743,6 +743,7 @@ fn record_prepared(
 fn save_revision(dep: &Deployment, l: &Loaded, config_text: &str) -> Result<(), ImportError> {
     dep.write_revision(&l.revision)?;
     let dir = dep.revision_dir(l.revision.number);
+    std::fs::create_dir_all(&dir).map_err(crate::io_err("create", &dir))?;
     let cfg = dir.join("site-config.yaml");
     crate::deploy::write_private(&cfg, config_text.as_bytes())?;
     let params = dir.join("params.json");

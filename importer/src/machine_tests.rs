@@ -1,19 +1,24 @@
 //! The change state machine, table-driven, in milliseconds: every journal step of install,
 //! upgrade and rollback × {crash there, unhealthy new revision, success}, and uninstall,
-//! against a recording fake host engine and the real file state in a temporary directory.
+//! against a recording fake host engine, with the deployment's records in real files in a
+//! temporary directory and again in memory ([`crate::records::MemoryRecords`]), where every
+//! single write of a change is also made to fail in turn.
 //! The end-to-end crash matrix (tests/common/crash.rs) proves the same on Docker and
 //! systemd; this one pins the state machine itself.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use appmodel_model::bundle::{host_platform, Form};
 use appmodel_model::record::VersionRecord;
 
+use crate::deploy::TEST_RECORDS;
 use crate::deploy::{Deployment, Status};
 use crate::fault::TEST_CRASH;
 use crate::lifecycle::{self, ChangeOptions};
+use crate::records::MemoryRecords;
 use crate::target::{ComponentStatus, DataDir, Health, RevisionCtx, Target};
 use crate::{ImportError, Site};
 
@@ -123,6 +128,21 @@ struct World {
     dir: tempfile::TempDir,
     site: Site,
     host: Rc<RefCell<Host>>,
+    /// The deployment's records, when they are kept in memory.
+    memory: Option<Arc<MemoryRecords>>,
+}
+
+thread_local! {
+    /// Whether the worlds this test thread makes keep their records in memory.
+    static IN_MEMORY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every world it makes keeping its records in memory.
+fn in_memory(f: impl FnOnce()) {
+    IN_MEMORY.with(|m| m.set(true));
+    f();
+    IN_MEMORY.with(|m| m.set(false));
+    TEST_RECORDS.with(|t| *t.borrow_mut() = None);
 }
 
 fn record(version: &str) -> VersionRecord {
@@ -157,7 +177,22 @@ impl World {
             }) as Box<dyn Target>
         });
         crate::engine::TEST_ENGINE.with(|t| *t.borrow_mut() = Some(fake));
-        World { dir, site, host }
+        let memory = IN_MEMORY
+            .with(|m| m.get())
+            .then(|| Arc::new(MemoryRecords::default()));
+        TEST_RECORDS.with(|t| *t.borrow_mut() = memory.clone());
+        World {
+            dir,
+            site,
+            host,
+            memory,
+        }
+    }
+
+    /// Whether a record of the deployment is in the state directory.
+    fn has_record_files(&self) -> bool {
+        let dir = Deployment::new(&self.site, APP).dir().to_path_buf();
+        dir.join("journal.json").exists() || dir.join("revisions/1/revision.json").exists()
     }
 
     fn data(&self) -> PathBuf {
@@ -269,6 +304,34 @@ fn before(action: &str) -> World {
 
 /// What must hold once the change is over (finished, or reverted with its revision failed).
 fn assert_outcome(w: &World, action: &str, finished: bool, case: &str) {
+    assert_eq!(w.history(), expected_history(action, finished), "{case}");
+    assert_consistent(w, action, case);
+}
+
+/// The history once `action` is over: finished, or reverted with its revision failed.
+fn expected_history(action: &str, finished: bool) -> Vec<(u32, String, Status)> {
+    use Status::*;
+    match (action, finished) {
+        ("install", true) => vec![h(1, "1.0.0", Deployed)],
+        ("install", false) => vec![h(1, "1.0.0", Failed)],
+        ("upgrade", true) => vec![h(1, "1.0.0", Superseded), h(2, "1.1.0", Deployed)],
+        ("upgrade", false) => vec![h(1, "1.0.0", Deployed), h(2, "1.1.0", Failed)],
+        ("rollback", true) => vec![
+            h(1, "1.0.0", Superseded),
+            h(2, "1.1.0", RolledBack),
+            h(3, "1.0.0", Deployed),
+        ],
+        _ => vec![
+            h(1, "1.0.0", Superseded),
+            h(2, "1.1.0", Deployed),
+            h(3, "1.0.0", Failed),
+        ],
+    }
+}
+
+/// What holds after every change, whatever became of it: what runs is what history says,
+/// no journal is left, the acknowledged data is kept and is the running version's.
+fn assert_consistent(w: &World, action: &str, case: &str) {
     use Status::*;
     let history = w.history();
     let running = w.host.borrow().running;
@@ -287,30 +350,13 @@ fn assert_outcome(w: &World, action: &str, finished: bool, case: &str) {
         Deployment::new(&w.site, APP).journal().unwrap().is_none(),
         "{case}"
     );
-    let expected = match (action, finished) {
-        ("install", true) => vec![h(1, "1.0.0", Deployed)],
-        ("install", false) => vec![h(1, "1.0.0", Failed)],
-        ("upgrade", true) => vec![h(1, "1.0.0", Superseded), h(2, "1.1.0", Deployed)],
-        ("upgrade", false) => vec![h(1, "1.0.0", Deployed), h(2, "1.1.0", Failed)],
-        ("rollback", true) => vec![
-            h(1, "1.0.0", Superseded),
-            h(2, "1.1.0", RolledBack),
-            h(3, "1.0.0", Deployed),
-        ],
-        _ => vec![
-            h(1, "1.0.0", Superseded),
-            h(2, "1.1.0", Deployed),
-            h(3, "1.0.0", Failed),
-        ],
-    };
-    assert_eq!(history, expected, "{case}");
     if action != "install" {
         assert!(
             w.data().join("acked").exists(),
             "{case}: the acknowledged data is kept"
         );
         // 1.1.0's migration is there exactly when 1.1.0 runs on that data.
-        let runs_new = matches!((action, finished), ("upgrade", true) | ("rollback", false));
+        let runs_new = history.iter().any(|r| r.2 == Deployed && r.1 == "1.1.0");
         assert_eq!(
             w.migrated(),
             runs_new,
@@ -321,6 +367,67 @@ fn assert_outcome(w: &World, action: &str, finished: bool, case: &str) {
 
 #[test]
 fn every_journal_step_crashed_is_finished_or_reverted_by_the_next_command() {
+    crash_table();
+}
+
+#[test]
+fn the_same_table_with_the_records_in_memory() {
+    in_memory(|| {
+        crash_table();
+        unhealthy_and_healthy();
+        uninstall_crashes();
+        let w = before("rollback");
+        assert_eq!(w.history().len(), 2);
+        assert!(!w.has_record_files(), "no record reached the disk");
+    });
+}
+
+/// Every write and removal of a record that a change makes, made to fail in turn (a full
+/// disk): the change stops with an error, never a panic, and the next command leaves a
+/// state as consistent as after a crash, finished or reverted.
+#[test]
+fn a_change_whose_record_write_fails_is_finished_or_reverted_by_the_next_command() {
+    in_memory(|| {
+        let mut cases = 0;
+        for action in ["install", "upgrade", "rollback"] {
+            let w = before(action);
+            let memory = w.memory.clone().unwrap();
+            let start = memory.writes();
+            w.change(action, None).unwrap().unwrap();
+            let writes = memory.writes() - start;
+            assert!(writes >= 4, "{action}: {writes} writes");
+            for i in 1..=writes {
+                let case = format!("{action}, write {i} of {writes} fails");
+                let w = before(action);
+                let untouched = w.history();
+                let memory = w.memory.clone().unwrap();
+                memory.fail_write(Some(i));
+                let result = w.change(action, None).expect("no panic");
+                memory.fail_write(None);
+                if let Err(e) = &result {
+                    assert!(
+                        matches!(e, ImportError::Io { .. } | ImportError::Reverted { .. }),
+                        "{case}: {e}"
+                    );
+                }
+                let dep = Deployment::new(&w.site, APP);
+                lifecycle::recover(&w.site, &dep).unwrap();
+                let history = w.history();
+                assert!(
+                    history == untouched
+                        || history == expected_history(action, true)
+                        || history == expected_history(action, false),
+                    "{case}: {history:?}"
+                );
+                assert_consistent(&w, action, &case);
+                cases += 1;
+            }
+        }
+        assert!(cases >= 15, "{cases}");
+    });
+}
+
+fn crash_table() {
     let mut cases = 0;
     for (action, steps) in POINTS {
         for step in *steps {
@@ -361,6 +468,10 @@ fn every_journal_step_crashed_is_finished_or_reverted_by_the_next_command() {
 
 #[test]
 fn an_unhealthy_new_revision_is_reverted_and_a_healthy_one_deployed() {
+    unhealthy_and_healthy();
+}
+
+fn unhealthy_and_healthy() {
     for action in ["install", "upgrade", "rollback"] {
         let w = before(action);
         let next = w.history().len() as u32 + 1;
@@ -397,6 +508,10 @@ fn uninstall_stops_and_removes_or_keeps_the_data() {
 
 #[test]
 fn an_interrupted_uninstall_is_finished_by_the_next_command() {
+    uninstall_crashes();
+}
+
+fn uninstall_crashes() {
     let mut cases = 0;
     for keep in [true, false] {
         for step in ["stopping", "stopped", "removed", "uninstalled"] {
