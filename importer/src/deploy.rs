@@ -387,6 +387,39 @@ pub struct Values {
     pub config_text: String,
 }
 
+/// `params` with each value of the type the model declares: appmodel releases before typed
+/// parameters kept every value of a revision's `params.json` as text (`"100"`), which must
+/// compare equal to the same value read from the site's file (`100`).
+pub fn typed_as_declared(model: &AppModel, params: Params) -> Params {
+    let declared = |name: &str| -> Option<Scalar> {
+        match name.strip_prefix("licence.") {
+            Some(e) => model
+                .licence
+                .as_ref()?
+                .plans
+                .values()
+                .find_map(|plan| plan.get(e).cloned()),
+            None => match model.parameter(name)?.kind {
+                ParamType::Integer => Some(Scalar::Int(0)),
+                ParamType::Boolean => Some(Scalar::Bool(false)),
+                _ => None,
+            },
+        }
+    };
+    params
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match (&value, declared(&name)) {
+                (Scalar::Str(s), Some(Scalar::Int(_))) => s.parse().map_or(value, Scalar::Int),
+                (Scalar::Str(s), Some(Scalar::Bool(_))) => s.parse().map_or(value, Scalar::Bool),
+                (Scalar::Str(s), Some(Scalar::Float(_))) => s.parse().map_or(value, Scalar::Float),
+                _ => value,
+            };
+            (name, value)
+        })
+        .collect()
+}
+
 /// Reads and checks the configuration (all errors at once, with line numbers) and fills in
 /// defaults and generated secrets. Nothing is written; `new_secrets` are returned to keep.
 pub fn resolve_values(
@@ -542,6 +575,25 @@ mod tests {
         fs::write(r.join("revision.json"), "{}").unwrap();
         let e = dep.history().unwrap_err();
         assert!(e.to_string().contains("missing field"), "{e}");
+    }
+
+    #[test]
+    fn values_kept_as_text_by_an_older_release_read_back_typed() {
+        let model = appmodel_model::parse_model(
+            "m.yaml".into(),
+            "apiVersion: appmodel/v1\napp: {name: a, version: 1.0.0}\nparameters:\n  - {name: n, type: integer, default: 1}\n  - {name: b, type: boolean, default: true}\n  - {name: s, type: string, default: x}\ncomponents:\n  - {name: c, image: {registry: r.example/c:1}}\n".into(),
+        )
+        .unwrap()
+        .model;
+        let old: Params = serde_json::from_str(r#"{"n": "42", "b": "false", "s": "007"}"#).unwrap();
+        let typed = typed_as_declared(&model, old);
+        assert_eq!(typed["n"], Scalar::Int(42));
+        assert_eq!(typed["b"], Scalar::Bool(false));
+        assert_eq!(typed["s"], Scalar::Str("007".into()));
+        // What this release writes reads back the same.
+        let bytes = serde_json::to_vec(&typed).unwrap();
+        let again: Params = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(typed_as_declared(&model, again), typed);
     }
 
     #[test]

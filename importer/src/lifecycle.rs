@@ -143,6 +143,7 @@ pub(crate) fn load_revision(
         Ok(b) => serde_json::from_slice(&b).map_err(crate::damaged(&p))?,
         Err(_) => BTreeMap::new(),
     };
+    let params = crate::deploy::typed_as_declared(&record.model, params);
     Ok(Loaded {
         revision: r.clone(),
         record,
