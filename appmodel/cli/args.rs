@@ -49,6 +49,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Compare two published versions.
     Diff(DiffArgs),
+    /// Print the bill of materials (CycloneDX 1.6 JSON) of a bundle or a published version.
+    Sbom(SbomArgs),
     /// Remove blobs no published version references.
     Gc(GcArgs),
     /// Write a published version as an offline bundle (a directory or one tar file).
@@ -488,6 +490,20 @@ pub struct ShowArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// A bundle directory (or a mounted disc), or a version in the store.
+    #[arg(value_name = "BUNDLE|VERSION")]
+    pub target: String,
+    /// For a version: the form whose bundle it describes [default: every artifact].
+    #[arg(long = "form", value_parser = form_parser())]
+    pub form: Option<Form>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ mod output;
 mod progress;
 mod publish;
 mod push_images;
+mod sbom;
 mod schema;
 mod show;
 mod site;
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         Command::Publish(a) => publish::run(&a),
         Command::Versions(a) => versions::run(&a),
         Command::Show(a) => show::run(&a),
+        Command::Sbom(a) => sbom::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Gc(a) => gc::run(&a),
         Command::Export(a) => export::run(&a),

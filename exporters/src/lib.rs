@@ -15,6 +15,7 @@ pub mod compose;
 pub mod forms;
 pub mod helm;
 pub mod plan;
+pub mod sbom;
 pub mod systemd;
 pub mod volumes;
 pub mod write;
@@ -56,6 +57,8 @@ pub enum ExportError {
     },
     #[error("blob `{digest}` in the store is corrupt: its content hashes to `{actual}`")]
     CorruptBlob { digest: Digest, actual: Digest },
+    #[error("binary blob `{digest}`: {reason}")]
+    BadBinary { digest: Digest, reason: String },
     #[error("cannot sign the bundle: {0}")]
     Sign(String),
     #[error("cannot render the form's files: {0}")]
@@ -75,6 +78,7 @@ impl ExportError {
                 | ExportError::OutputExists(_)
                 | ExportError::Sign(_)
                 | ExportError::MediaTooSmall { .. }
+                | ExportError::BadBinary { .. }
         )
     }
 }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use appmodel_model::bundle::{
-    BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE, TOOL_FILE,
+    BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE, SBOM_FILE, TOOL_FILE,
 };
 use appmodel_model::record::{media, VersionRecord};
 use appmodel_model::Digest;
@@ -148,6 +148,21 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
 
     for (path, bytes) in exporter.files(&record, &needs)? {
         files.push(bytes_file(&path, bytes));
+    }
+    {
+        let form_files = crate::sbom::form_files(
+            files
+                .iter()
+                .map(|f| (f.entry.path.as_str(), &f.entry.sha256)),
+        );
+        let sbom = crate::sbom::cyclonedx(
+            store,
+            &record,
+            Some(opts.form),
+            &form_files,
+            Some(&tool_digest),
+        )?;
+        files.push(bytes_file(SBOM_FILE, json_bytes(&sbom)));
     }
 
     let base_blobs = base.as_ref().map(|b| {

@@ -23,8 +23,14 @@ out="$target_dir/$target/release"
 # The explicit --target keeps build scripts and proc-macros dynamically linked for the
 # host (crt-static applies to the target only) and the static artifacts in their own dir.
 export RUSTFLAGS='-C target-feature=+crt-static'
+# `cargo auditable` embeds each binary's crate list (a `.dep-v0` section), which appmodel
+# reads into every bundle's bill of materials. scripts/setup.sh installs it.
+if ! cargo auditable --version >/dev/null 2>&1; then
+    echo "error: cargo-auditable is missing; scripts/setup.sh installs it" >&2
+    exit 1
+fi
 build() {
-    cargo build --release --target "$target" "$@"
+    cargo auditable build --release --target "$target" "$@"
 }
 
 check_static() {
@@ -66,7 +72,7 @@ arm=aarch64-unknown-linux-musl
 rustup target list --installed 2>/dev/null | grep -qx "$arm" || rustup target add "$arm" >&2
 arm_linker="CARGO_TARGET_$(echo "${arm//-/_}" | tr a-z A-Z)_LINKER"
 export "$arm_linker=${!arm_linker:-rust-lld}"
-cargo build --release --target "$arm" -p im-store -p push-service -p im-server \
+cargo auditable build --release --target "$arm" -p im-store -p push-service -p im-server \
     --features im-store/v1_1,push-service/v1_1,im-server/v1_1
 mkdir -p "$dist/1.1.0/linux-arm64"
 for p in "${services[@]}"; do

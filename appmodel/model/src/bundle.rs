@@ -18,6 +18,8 @@ pub const SIGNATURE_FILE: &str = "bundle.json.minisig";
 pub const RECORD_FILE: &str = "record.json";
 /// The appmodel executable shipped inside every bundle.
 pub const TOOL_FILE: &str = "appmodel";
+/// The bill of materials (CycloneDX 1.6 JSON) every bundle carries.
+pub const SBOM_FILE: &str = "sbom.cdx.json";
 
 /// The forms a version can be exported as. The exporter's and the importer's form tables
 /// each have one row per form (exporters/src/forms.rs, importer/src/engine.rs).
