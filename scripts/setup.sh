@@ -61,6 +61,21 @@ if ! "$plugins/docker-compose" version 2>/dev/null | grep -q 'v2\.'; then
 fi
 echo "setup: $(docker compose version) (v2), $(docker-compose version --short) (v1)"
 
+# Podman, the second engine of the compose form, driven by podman-compose (PyPI), with the
+# two settings Podman needs on these machines (crun fails in cgroup hybrid mode, and the
+# default rlimits are refused). An existing containers.conf is left as it is.
+if [ ! -f /etc/containers/containers.conf ]; then
+  echo "setup: writing /etc/containers/containers.conf (runtime runc, default ulimits)"
+  $sudo mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n\n[engine]\nruntime = "runc"\n' |
+    $sudo tee /etc/containers/containers.conf >/dev/null
+fi
+if ! podman-compose version 2>/dev/null | grep -q 'podman-compose version 1\.6\.0'; then
+  echo "setup: installing podman-compose 1.6.0 (PyPI)"
+  python3 -m pip install -q 'podman-compose==1.6.0'
+fi
+echo "setup: $(podman-compose version 2>/dev/null | tr '\n' ' ')"
+
 # The registry token server of the publish tests signs its tokens with `cryptography`.
 if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
   echo "setup: installing cryptography (PyPI)"
@@ -73,6 +88,19 @@ if ! python3 -c 'import helm_sdkpy, kubernetes_validate' >/dev/null 2>&1; then
   python3 -m pip install -q --ignore-requires-python helm-sdkpy kubernetes-validate
 fi
 echo "setup: helm-sdkpy present"
+
+# Bills of materials: the sample is built with `cargo auditable` (its binaries carry their
+# crate list, which appmodel reads into each bundle's SBOM), and the tests check every SBOM
+# with an independent CycloneDX implementation (PyPI cyclonedx-python-lib's validator).
+if ! cargo auditable --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-auditable (crates.io)"
+  cargo install -q cargo-auditable --locked
+fi
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema, referencing' >/dev/null 2>&1; then
+  echo "setup: installing cyclonedx-python-lib (PyPI)"
+  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]'
+fi
+echo "setup: cargo-auditable and the CycloneDX validator present"
 
 # The fuzz targets (scripts/fuzz.sh): cargo-fuzz, and a C++ compiler for libFuzzer, which
 # the libfuzzer-sys crate builds from source. Stable Rust is enough (docs/fuzzing.md).

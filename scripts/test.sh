@@ -29,5 +29,7 @@ report_skips() {
 trap report_skips EXIT
 cargo test --workspace --locked --no-fail-fast
 # Compose v2 answers here, so the run above used it (appmodel prefers v2); the compose
-# scenarios, the licence gate's among them, run once more under Compose v1.
+# scenarios, the licence gate's among them, run once more under Compose v1, and the
+# compose scenarios a third time on Podman (podman-compose, no Docker daemon in the loop).
 APPMODEL_COMPOSE=v1 cargo test --locked --no-fail-fast --test compose --test licence
+APPMODEL_COMPOSE=podman cargo test --locked --no-fail-fast --test compose

@@ -1,4 +1,5 @@
-//! The compose form end to end on the real Docker engine: publish -> export -> import ->
+//! The compose form end to end on the real Docker engine (or on Podman, under
+//! `APPMODEL_COMPOSE=podman`): publish -> export -> import ->
 //! install -> probe-write -> upgrade -> probe-verify -> rollback -> probe-verify, automatic
 //! rollback of an unhealthy upgrade, refusals before any container changes, and recovery
 //! after `kill -9` of an upgrade. The sample's real programs run in the containers.
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::engines::{require_compose, sample_built, static_tool};
+use common::engines::{container_engine, require_compose, sample_built, static_tool};
 use common::{appmodel, root, ModelEdit, Run};
 
 /// The scenarios share the Docker engine, the project name and host port 8080.
@@ -20,20 +21,23 @@ static ENGINE: Mutex<()> = Mutex::new(());
 const APP: &str = "im-stack";
 
 fn engine_ready() -> bool {
-    let ok = Command::new("docker")
+    let ok = Command::new(container_engine())
         .args(["info"])
         .output()
         .is_ok_and(|o| o.status.success());
     common::engines::needs(
         ok,
-        "a Docker engine that answers",
-        "scripts/setup.sh starts dockerd",
+        &format!(
+            "a container engine that answers `{} info`",
+            container_engine()
+        ),
+        "scripts/setup.sh starts dockerd and configures Podman",
     ) && require_compose()
 }
 
 /// Removes every container and volume of the sample project (before and after a scenario).
 fn clean_engine() {
-    let ids = Command::new("docker")
+    let ids = Command::new(container_engine())
         .args([
             "ps",
             "-aq",
@@ -43,21 +47,29 @@ fn clean_engine() {
         .output()
         .unwrap();
     for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        let _ = Command::new(container_engine())
+            .args(["rm", "-f", id])
+            .output();
     }
     for v in volumes() {
-        let _ = Command::new("docker")
+        let _ = Command::new(container_engine())
             .args(["volume", "rm", "-f", &v])
             .output();
     }
-    let _ = Command::new("docker")
+    let _ = Command::new(container_engine())
         .args(["network", "rm", &format!("{APP}_default")])
         .output();
+    if container_engine() == "podman" {
+        // podman-compose puts a project's containers in one pod.
+        let _ = Command::new("podman")
+            .args(["pod", "rm", "-f", &format!("pod_{APP}")])
+            .output();
+    }
 }
 
 /// The sample project's data volumes.
 fn volumes() -> Vec<String> {
-    let out = Command::new("docker")
+    let out = Command::new(container_engine())
         .args([
             "volume",
             "ls",
@@ -74,7 +86,7 @@ fn volumes() -> Vec<String> {
 }
 
 fn containers() -> Vec<String> {
-    let out = Command::new("docker")
+    let out = Command::new(container_engine())
         .args([
             "ps",
             "-aq",
@@ -619,5 +631,124 @@ fn an_upgrade_that_cannot_snapshot_the_data_reverts_at_once() {
     assert!(
         verified.contains("verified 10 messages, 0 missing"),
         "{verified}"
+    );
+}
+
+/// The model's requirements of 1.1.1 (a minimum this host fails), 1.1.2 (two warnings, a
+/// file and a service on the network, all met) and 1.1.3 (a strict kernel minimum).
+fn with_requirements(requirements: String) -> impl Fn(&str) -> String {
+    move |text: &str| format!("{text}\nrequirements:\n{requirements}")
+}
+
+#[test]
+fn preflight_reads_the_host_and_stops_a_change_before_anything_changes() {
+    // A service on the site's network the vendor's check looks for.
+    let ldap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ldap_port = ldap.local_addr().unwrap().port();
+    let fails = with_requirements("  cpus: {fail: 100000}\n".into());
+    let warns = with_requirements(format!(
+        "  cpus: {{warn: 100000, fail: 1}}\n  memory: {{fail: 1Mi}}\n  kernel: {{fail: '2.6'}}\n  disk: {{warn: 1000Ti, fail: 1Ki}}\n  checks:\n    - {{name: ca-bundle, file: /proc/self/status}}\n    - {{name: ldap, tcp: '127.0.0.1:{ldap_port}', fix: start the directory server}}\n"
+    ));
+    let strict = with_requirements("  kernel: {fail: '999.0', strict: true}\n".into());
+    let Some(w) = World::new(&[("1.1.1", &fails), ("1.1.2", &warns), ("1.1.3", &strict)]) else {
+        return;
+    };
+    for v in ["1.1.1", "1.1.2", "1.1.3"] {
+        w.import(v);
+    }
+    let config = w.config("1.1.2");
+    let config = config.to_str().unwrap();
+
+    // Every check, cheapest first, each with what it found.
+    let run = w.ok(&["preflight", "1.1.2", "--config", config, "--json"]);
+    let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let verdicts: Vec<(String, String)> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("signature", "pass"),
+        ("architecture", "pass"),
+        ("cpus", "warn"),
+        ("memory", "pass"),
+        ("kernel", "pass"),
+        ("disk", "warn"),
+        ("host", "pass"),
+        ("ca-bundle", "pass"),
+        ("ldap", "pass"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(verdicts, expected, "{}", run.stdout);
+    let run = w.ok(&["preflight", "1.1.2", "--config", config]);
+    assert!(run.stdout.contains("CHECK"), "{}", run.stdout);
+    assert!(run.stdout.contains("disk "), "{}", run.stdout);
+
+    // A port held by a real listener and a network service that is down: both fail.
+    drop(ldap);
+    let busy = std::net::TcpListener::bind("0.0.0.0:8080").unwrap();
+    let run = w.site(&["preflight", "1.1.2", "--config", config]);
+    run.assert_refused("a preflight check failed");
+    assert!(run.stdout.contains("host port 8080"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("fix: start the directory server"),
+        "{}",
+        run.stdout
+    );
+    drop(busy);
+
+    // A failed minimum stops the install before any container exists.
+    let run = w.site(&["preflight", "1.1.1", "--config", config]);
+    run.assert_refused("a preflight check failed");
+    let run = w.site(&["install", "--version", "1.1.1", "--config", config]);
+    run.assert_refused("preflight failed, nothing was changed");
+    assert!(run.stderr.contains("`cpus`: found"), "{}", run.stderr);
+    assert!(containers().is_empty());
+    // A strict one cannot be waived.
+    let run = w.site(&[
+        "install",
+        "--version",
+        "1.1.3",
+        "--config",
+        config,
+        "--ignore-check",
+        "kernel",
+    ]);
+    run.assert_refused("preflight check `kernel` is strict");
+    assert!(containers().is_empty());
+
+    // Waived, the install goes ahead and history says it was ignored, not passed.
+    w.ok(&[
+        "install",
+        "--version",
+        "1.1.1",
+        "--config",
+        config,
+        "--ignore-check",
+        "cpus",
+    ]);
+    // Warnings do not stop an upgrade; history keeps them. (The directory server is back.)
+    let _ldap = std::net::TcpListener::bind(("127.0.0.1", ldap_port)).unwrap();
+    let run = w.ok(&["upgrade", "1.1.2"]);
+    assert!(run.stderr.contains("preflight `cpus`"), "{}", run.stderr);
+    let run = w.ok(&["history", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let waivers = history[0]["waivers"].to_string();
+    assert!(
+        waivers.contains("`cpus`") && waivers.contains("ignored with --ignore-check"),
+        "{waivers}"
+    );
+    let warnings = history[1]["warnings"].to_string();
+    assert!(
+        warnings.contains("`cpus`") && warnings.contains("`disk`"),
+        "{warnings}"
     );
 }

@@ -56,6 +56,8 @@ bad_model! {
     an_upgrade_from_that_is_not_a_requirement => "bad-upgrade-from",
     // The `licence` section: key, plans, entitlements, trial, `${licence.NAME}`.
     every_licence_problem_with_its_position => "bad-licence",
+    // The `requirements` section: minimums, their units, the vendor's checks.
+    every_requirements_problem_with_its_position => "bad-requirements",
 }
 
 #[test]

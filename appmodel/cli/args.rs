@@ -69,6 +69,9 @@ pub enum Command {
     /// and the scheduled check (docs/licence.md).
     #[command(subcommand, alias = "licence")]
     License(LicenseCommand),
+    /// On site: check the host before an install or upgrade (cores, memory, kernel, disk,
+    /// ports, the engine, the licence, the vendor's checks); changes nothing.
+    Preflight(PreflightArgs),
     /// On site: install an imported version (checks, loads, starts in dependency order).
     Install(InstallArgs),
     /// On site: upgrade to an imported version; reverts by itself if it is not healthy.
@@ -128,6 +131,23 @@ pub struct ChangeArgs {
     /// `appmodel rollback` is the normal way back, with the data).
     #[arg(long = "allow-downgrade")]
     pub allow_downgrade: bool,
+    /// Go ahead although this preflight check fails (recorded in history as ignored;
+    /// never a strict check). Repeat for several.
+    #[arg(long = "ignore-check", value_name = "NAME")]
+    pub ignore_checks: Vec<String>,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The imported version [default: the newest imported].
+    #[arg(id = "preflight_version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The site configuration file (for an install; an upgrade keeps the one in use
+    /// unless given one).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub site: SiteArgs,
 }
@@ -152,6 +172,10 @@ pub struct RollbackArgs {
     /// Data snapshots to keep.
     #[arg(long = "keep", default_value_t = 3, value_name = "N")]
     pub keep: usize,
+    /// Go ahead although this preflight check fails (recorded in history as ignored;
+    /// never a strict check). Repeat for several.
+    #[arg(long = "ignore-check", value_name = "NAME")]
+    pub ignore_checks: Vec<String>,
     #[command(flatten)]
     pub site: SiteArgs,
 }

@@ -95,6 +95,7 @@ fn main() -> ExitCode {
             let code = appmodel_importer::gate::run(&a.dir, &a.command);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
+        Command::Preflight(a) => site::preflight(&a),
         Command::Install(a) => site::install(&a),
         Command::Upgrade(a) => site::upgrade(&a),
         Command::Rollback(a) => site::rollback(&a),

@@ -5,12 +5,14 @@ use std::time::Duration;
 use anyhow::Result;
 use appmodel_importer::lifecycle::{self, ChangeOptions, Outcome};
 use appmodel_importer::plan::Plan;
+use appmodel_importer::preflight::{Check, Verdict};
 use appmodel_importer::Site;
 
 use crate::args::{
-    ChangeArgs, InstallArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs, UpgradeArgs,
+    ChangeArgs, InstallArgs, PreflightArgs, ProbeArgs, RollbackArgs, SiteArgs, UninstallArgs,
+    UpgradeArgs,
 };
-use crate::output::{print_json, Reported};
+use crate::output::{print_json, Reported, UserError};
 
 fn open(args: &SiteArgs) -> Result<Site> {
     Ok(Site::open(&args.state.state_dir)?)
@@ -86,6 +88,20 @@ fn print_plan(plan: &Plan) {
     if let Some(l) = &plan.licence {
         println!("  licence: {} — {}", l.stage.as_str(), l.reason);
     }
+    if !plan.preflight.is_empty() {
+        let passed = plan
+            .preflight
+            .iter()
+            .filter(|c| c.result == Verdict::Pass)
+            .count();
+        println!(
+            "  preflight: {passed} of {} checks pass",
+            plan.preflight.len()
+        );
+        for c in plan.preflight.iter().filter(|c| c.result != Verdict::Pass) {
+            println!("    {}: {}", c.result.as_str(), c.line());
+        }
+    }
 }
 
 fn change_options<'a>(version: Option<&'a str>, c: &'a ChangeArgs) -> ChangeOptions<'a> {
@@ -96,7 +112,62 @@ fn change_options<'a>(version: Option<&'a str>, c: &'a ChangeArgs) -> ChangeOpti
         keep: c.keep,
         dry_run: c.dry_run,
         allow_downgrade: c.allow_downgrade,
+        ignore_checks: &c.ignore_checks,
+        preflight_only: false,
     }
+}
+
+/// The preflight checks as a table a person can act on: check, result, found, needed, fix.
+fn print_checks(checks: &[Check]) {
+    println!("{:<14} {:<8} {:<44} NEEDED", "CHECK", "RESULT", "FOUND");
+    for c in checks {
+        println!(
+            "{:<14} {:<8} {:<44} {}",
+            c.name,
+            c.result.as_str(),
+            c.found,
+            c.needed
+        );
+        if let Some(fix) = &c.fix {
+            println!("{:<14} {:<8} fix: {fix}", "", "");
+        }
+    }
+}
+
+pub fn preflight(args: &PreflightArgs) -> Result<()> {
+    let site = open(&args.site)?;
+    let opts = ChangeOptions {
+        app: args.site.app.as_deref(),
+        version: args.version.as_deref(),
+        config: args.config.as_deref(),
+        keep: lifecycle::DEFAULT_KEEP,
+        dry_run: true,
+        allow_downgrade: false,
+        ignore_checks: &[],
+        preflight_only: true,
+    };
+    let Some(plan) = lifecycle::preflight(&site, &opts)? else {
+        println!("nothing to check: the newest imported version runs already (name a version, or give --config)");
+        return Ok(());
+    };
+    let failed = plan.preflight.iter().any(|c| c.result == Verdict::Fail);
+    if args.site.json {
+        print_json(&plan.preflight)?;
+    } else {
+        println!(
+            "preflight of {} {} ({} form) on this host:",
+            plan.app, plan.to_version, plan.form
+        );
+        print_checks(&plan.preflight);
+    }
+    if failed {
+        return Err(UserError::new(
+            "a preflight check failed: install and upgrade would stop here",
+            "fix what the failed checks say; `--ignore-check NAME` on install or upgrade waives one that is not strict",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 pub fn install(args: &InstallArgs) -> Result<()> {
@@ -138,6 +209,8 @@ pub fn rollback(args: &RollbackArgs) -> Result<()> {
         keep: args.keep,
         dry_run: args.dry_run,
         allow_downgrade: false,
+        ignore_checks: &args.ignore_checks,
+        preflight_only: false,
     };
     let outcome = lifecycle::rollback(&site, args.site.app.as_deref(), args.revision, &opts)?;
     report(&outcome, args.site.json, "rolled back")

@@ -1,5 +1,12 @@
 //! The compose target: a Docker engine driven through `docker compose` (v2) or
-//! `docker-compose` (v1), the tools sites have.
+//! `docker-compose` (v1), or Podman through `podman-compose`: the tools sites have.
+//!
+//! Podman differs from Docker in four places this target handles: `podman info` has other
+//! field names; `podman image inspect` gives an image id without `sha256:`; podman-compose
+//! takes the project directory from the project file's (it has no `--project-directory`);
+//! and Podman runs health checks from systemd timers, so where it has no systemd (a
+//! container, a minimal host) nothing runs them: this target runs each check itself
+//! (`podman healthcheck run`) whenever it asks for a container's health.
 //!
 //! Images are streamed from the site store into `docker load` as a docker-archive (the
 //! bundle's `manifest.json`, its OCI layout files, the blobs); nothing is written to disk
@@ -35,6 +42,28 @@ pub enum Tool {
     V2,
     /// `docker-compose` (v1).
     V1,
+    /// `podman-compose`, driving Podman.
+    Podman,
+}
+
+impl Tool {
+    /// The name `APPMODEL_COMPOSE` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tool::V2 => "v2",
+            Tool::V1 => "v1",
+            Tool::Podman => "podman",
+        }
+    }
+
+    /// The command that runs it, for messages.
+    fn command(self, docker: &str) -> String {
+        match self {
+            Tool::V2 => format!("{docker} compose"),
+            Tool::V1 => "docker-compose".into(),
+            Tool::Podman => "podman-compose".into(),
+        }
+    }
 }
 
 pub struct Compose<'s> {
@@ -56,33 +85,41 @@ struct ArchiveEntry {
 use crate::host::{failed as engine_err, run};
 
 impl<'s> Compose<'s> {
-    /// Finds a compose tool: `docker compose` (v2) first, `docker-compose` (v1) otherwise;
-    /// `APPMODEL_COMPOSE=v1|v2` takes that one only (a site that must keep v1 beside v2;
-    /// the tests run the compose scenarios under each).
+    /// Finds a compose tool: `docker compose` (v2) first, then `docker-compose` (v1), then
+    /// `podman-compose`; `APPMODEL_COMPOSE=v1|v2|podman` takes that one only (a site that
+    /// must keep v1 beside v2; the tests run the compose scenarios under each).
+    /// `APPMODEL_DOCKER` names the engine's command (`docker`, or `podman` for podman-compose).
     pub fn detect(site: &'s Site) -> Result<Compose<'s>, ImportError> {
-        let docker = std::env::var("APPMODEL_DOCKER").unwrap_or_else(|_| "docker".into());
-        let answers = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
-        let v2 = || answers(Command::new(&docker).args(["compose", "version"]));
-        let v1 = || answers(Command::new("docker-compose").arg("version"));
-        let wanted = std::env::var("APPMODEL_COMPOSE").unwrap_or_default();
-        let tool = match wanted.as_str() {
-            "" if v2() => Tool::V2,
-            "" if v1() => Tool::V1,
-            "" => {
-                return Err(ImportError::EngineUnavailable {
-                    command: "docker compose".into(),
-                    reason: "neither `docker compose` (v2) nor `docker-compose` (v1) is installed"
-                        .into(),
-                })
-            }
-            "v2" if v2() => Tool::V2,
-            "v1" if v1() => Tool::V1,
-            "v2" | "v1" => {
-                let command = if wanted == "v2" {
-                    format!("{docker} compose")
+        let engine = |tool: Tool| {
+            std::env::var("APPMODEL_DOCKER").unwrap_or_else(|_| {
+                if tool == Tool::Podman {
+                    "podman"
                 } else {
-                    "docker-compose".into()
-                };
+                    "docker"
+                }
+                .into()
+            })
+        };
+        let answers = |tool: Tool| {
+            let mut cmd = match tool {
+                Tool::V2 => {
+                    let mut c = Command::new(engine(tool));
+                    c.arg("compose");
+                    c
+                }
+                Tool::V1 => Command::new("docker-compose"),
+                Tool::Podman => Command::new("podman-compose"),
+            };
+            cmd.arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let wanted = std::env::var("APPMODEL_COMPOSE").unwrap_or_default();
+        let all = [Tool::V2, Tool::V1, Tool::Podman];
+        let tool = match all.iter().find(|t| t.as_str() == wanted) {
+            Some(&t) if answers(t) => t,
+            Some(&t) => {
+                let command = t.command(&engine(t));
                 return Err(ImportError::EngineUnavailable {
                     reason: format!(
                         "APPMODEL_COMPOSE={wanted} asks for `{command}`, which does not answer"
@@ -90,14 +127,30 @@ impl<'s> Compose<'s> {
                     command,
                 });
             }
-            other => {
+            None if !wanted.is_empty() => {
                 return Err(ImportError::EngineUnavailable {
                     command: "docker compose".into(),
-                    reason: format!("APPMODEL_COMPOSE is `{other}`; it may be `v1` or `v2`"),
+                    reason: format!(
+                        "APPMODEL_COMPOSE is `{wanted}`; it may be `v1`, `v2` or `podman`"
+                    ),
                 })
             }
+            None => match all.into_iter().find(|t| answers(*t)) {
+                Some(t) => t,
+                None => {
+                    return Err(ImportError::EngineUnavailable {
+                        command: "docker compose".into(),
+                        reason: "none of `docker compose` (v2), `docker-compose` (v1) and `podman-compose` is installed"
+                            .into(),
+                    })
+                }
+            },
         };
-        Ok(Compose { site, tool, docker })
+        Ok(Compose {
+            site,
+            tool,
+            docker: engine(tool),
+        })
     }
 
     pub fn tool(&self) -> Tool {
@@ -106,6 +159,15 @@ impl<'s> Compose<'s> {
 
     fn docker(&self) -> Command {
         Command::new(&self.docker)
+    }
+
+    /// `docker info` (or `podman info`): the engine's version and where it keeps its data.
+    fn info(&self) -> std::io::Result<std::process::Output> {
+        let format = match self.tool {
+            Tool::Podman => "{{.Version.Version}} {{.Store.GraphRoot}}",
+            _ => "{{.ServerVersion}} {{.DockerRootDir}}",
+        };
+        self.docker().args(["info", "--format", format]).output()
     }
 
     /// `docker compose -p APP --project-directory DIR -f DIR/docker-compose.yaml`, with the
@@ -118,9 +180,13 @@ impl<'s> Compose<'s> {
                 c
             }
             Tool::V1 => Command::new("docker-compose"),
+            Tool::Podman => Command::new("podman-compose"),
         };
         cmd.arg("-p").arg(rev.app);
-        cmd.arg("--project-directory").arg(&rev.project_dir);
+        // podman-compose has no such option; the project file's directory is the same one.
+        if self.tool != Tool::Podman {
+            cmd.arg("--project-directory").arg(&rev.project_dir);
+        }
         cmd.arg("-f").arg(rev.project_dir.join(PROJECT_FILE));
         for (k, v) in env_vars(rev) {
             cmd.env(k, v);
@@ -134,15 +200,19 @@ impl<'s> Compose<'s> {
         serde_json::from_slice(&bytes).map_err(crate::damaged(&p))
     }
 
+    /// An image's id as `sha256:HEX` (Podman prints the hex alone).
     fn image_id(&self, name: &str) -> Option<String> {
         let out = self
             .docker()
             .args(["image", "inspect", "--format", "{{.Id}}", name])
             .output()
             .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match id.strip_prefix("sha256:") {
+            _ if !out.status.success() => None,
+            Some(_) => Some(id),
+            None => Some(format!("sha256:{id}")),
+        }
     }
 
     fn containers(&self, app: &str, service: &str) -> Result<Vec<String>, ImportError> {
@@ -228,18 +298,19 @@ impl Target for Compose<'_> {
         current: Option<&RevisionCtx<'_>>,
     ) -> Result<Vec<String>, ImportError> {
         let mut problems = Vec::new();
-        let info = self
-            .docker()
-            .args(["info", "--format", "{{.ServerVersion}} {{.DockerRootDir}}"])
-            .output();
-        let docker_root = match info {
+        let docker_root = match self.info() {
             Ok(o) if o.status.success() => {
                 let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
                 text.split_once(' ').map(|(_, root)| PathBuf::from(root))
             }
             Ok(o) => {
                 problems.push(format!(
-                    "the Docker engine does not answer: {}",
+                    "the {} engine does not answer: {}",
+                    if self.tool == Tool::Podman {
+                        "Podman"
+                    } else {
+                        "Docker"
+                    },
                     String::from_utf8_lossy(&o.stderr).trim()
                 ));
                 None
@@ -283,6 +354,12 @@ impl Target for Compose<'_> {
         Ok(problems)
     }
 
+    fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<PathBuf> {
+        let out = self.info().ok().filter(|o| o.status.success())?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        text.split_once(' ').map(|(_, root)| PathBuf::from(root))
+    }
+
     fn prepare(&self, rev: &RevisionCtx<'_>) -> Result<(), ImportError> {
         let entries = self.archive_entries(rev)?;
         let missing: Vec<&ArchiveEntry> = entries
@@ -297,7 +374,7 @@ impl Target for Compose<'_> {
         }
         tracing::info!(
             images = missing.len(),
-            "loading images into the Docker engine"
+            "loading images into the container engine"
         );
         let mut child = self
             .docker()
@@ -424,6 +501,12 @@ impl Target for Compose<'_> {
         let Some(id) = ids.first() else {
             return Ok(Health::Missing);
         };
+        if self.tool == Tool::Podman {
+            // Runs the check and records its result, as the timer Podman lacks here would;
+            // its exit status says nothing the inspect below does not (and a container with
+            // no check, or one not running, makes it fail).
+            let _ = self.docker().args(["healthcheck", "run", id]).output();
+        }
         let out = run(
             self.docker().args([
                 "inspect",

@@ -92,6 +92,9 @@ pub struct Revision {
     /// (`--allow-unsigned` at import, `--allow-downgrade`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<String>,
+    /// Preflight warnings when it was made (a minimum met only at its `warn` level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Revision {
@@ -117,6 +120,7 @@ impl Revision {
             created_at: appmodel_model::record::now_rfc3339(),
             message: None,
             waivers: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod lifecycle;
 #[cfg(test)]
 mod machine_tests;
 pub mod plan;
+pub mod preflight;
 pub mod probe;
 pub mod push;
 pub mod records;
@@ -107,6 +108,9 @@ pub enum ImportError {
     ConfigNeeded { app: String, version: String },
     #[error("preflight failed, nothing was changed:\n  - {}", .0.join("\n  - "))]
     Preflight(Vec<String>),
+    /// A preflight check named with `--ignore-check` that cannot be (strict) or is not there.
+    #[error("{0}")]
+    IgnoreCheck(String),
     /// An engine ran but its answer was not what it should be (unreadable output, an image
     /// loaded under another id), or writing to it failed midway.
     #[error("{command}: {problem}")]

@@ -700,6 +700,8 @@ pub fn activate_file(
                     keep: crate::lifecycle::DEFAULT_KEEP,
                     dry_run: false,
                     allow_downgrade: false,
+                    ignore_checks: &[],
+                    preflight_only: false,
                 },
             )?;
             set_stopped(&dep, None)?;

@@ -24,6 +24,7 @@ use crate::deploy::{
 use crate::engine::{engine_for, Engine, Operation, ReleaseChange, ReleaseEngine};
 use crate::events::{emit, ChangeEvent};
 use crate::plan::{self, Plan};
+use crate::preflight::Verdict;
 use crate::site::Site;
 use crate::target::{ComponentStatus, Health, RevisionCtx, Target};
 use crate::{io_err, ImportError};
@@ -151,6 +152,7 @@ pub(crate) fn load_revision(
     })
 }
 
+#[derive(Clone, Copy)]
 pub struct ChangeOptions<'a> {
     pub app: Option<&'a str>,
     pub version: Option<&'a str>,
@@ -160,6 +162,11 @@ pub struct ChangeOptions<'a> {
     pub dry_run: bool,
     /// Install or upgrade to a version older than the newest this site has run.
     pub allow_downgrade: bool,
+    /// Preflight checks whose failure is waived (never a strict one); recorded in history.
+    pub ignore_checks: &'a [String],
+    /// `appmodel preflight`: a dry run that returns the plan with every check's result
+    /// even when one fails.
+    pub preflight_only: bool,
 }
 
 /// What an install, upgrade or rollback did (or, on a dry run, would do).
@@ -241,20 +248,6 @@ fn check_version_allowed(
         }
     }
     Ok(waivers)
-}
-
-/// Stops with every preflight problem before anything changes.
-fn preflight(
-    target: &dyn Target,
-    new: &RevisionCtx<'_>,
-    current: Option<&RevisionCtx<'_>>,
-) -> Result<(), ImportError> {
-    let problems = target.preflight(new, current)?;
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ImportError::Preflight(problems))
-    }
 }
 
 /// The snapshot of the running revision's data must fit where snapshots go: checked before
@@ -361,7 +354,27 @@ fn plan_of(
         waivers,
         pending_recovery: dep.journal()?,
         licence,
+        preflight: Vec::new(),
     })
+}
+
+/// `appmodel preflight`: every check of installing `opts.version` (or, when the app is
+/// installed, of upgrading to it), with nothing changed and nothing recovered. `None` when
+/// there is no change to check (the newest imported version runs already).
+pub fn preflight(site: &Site, opts: &ChangeOptions<'_>) -> Result<Option<Plan>, ImportError> {
+    let opts = ChangeOptions {
+        dry_run: true,
+        preflight_only: true,
+        ..*opts
+    };
+    let app = resolve_app(site, opts.app)?;
+    let installed = Deployment::new(site, &app).current()?.is_some();
+    let outcome = if installed {
+        upgrade(site, &opts)?
+    } else {
+        install(site, &opts)?
+    };
+    Ok(outcome.plan)
 }
 
 /// `appmodel install`.
@@ -582,30 +595,89 @@ fn carry_out(
     opts: &ChangeOptions<'_>,
 ) -> Result<Outcome, ImportError> {
     let Change {
-        plan,
+        mut plan,
         current,
-        next,
+        mut next,
         config_text,
         new_secrets,
     } = change;
     let previous = current.as_ref().map(|c| c.revision.number);
-    if let Some(refused) = plan.licence.as_ref().and_then(|l| l.refused.clone()) {
-        return Err(ImportError::Licence(refused));
+    if !opts.preflight_only {
+        if let Some(refused) = plan.licence.as_ref().and_then(|l| l.refused.clone()) {
+            return Err(ImportError::Licence(refused));
+        }
     }
-    match engine {
+    let (mut engine_problems, data_root, snapshot_space) = match engine {
         Engine::Host(target) => {
             let target = target.as_ref();
             let cur_ctx = current.as_ref().map(|c| ctx(site, dep, c));
-            preflight(target, &ctx(site, dep, &next), cur_ctx.as_ref())?;
-            if let Some(c) = &cur_ctx {
-                check_snapshot_space(dep, target, c)?;
-            }
+            let new_ctx = ctx(site, dep, &next);
+            let problems = target.preflight(&new_ctx, cur_ctx.as_ref())?;
+            let space = match &cur_ctx {
+                Some(c) => check_snapshot_space(dep, target, c).err(),
+                None => None,
+            };
+            (problems, target.data_root(&new_ctx), space)
         }
-        Engine::Release(r) => {
-            let problems = r.preflight(&release_change(site, dep, &next))?;
-            if !problems.is_empty() {
-                return Err(ImportError::Preflight(problems));
+        Engine::Release(r) => (r.preflight(&release_change(site, dep, &next))?, None, None),
+    };
+    if opts.preflight_only {
+        if let Some(e) = &snapshot_space {
+            engine_problems.push(e.to_string());
+        }
+    }
+    let bundle_dir = site.bundle_dir(&dep.app, &next.revision.version, next.revision.form);
+    let checks = crate::preflight::run(
+        &crate::preflight::Inputs {
+            record: &next.record,
+            form: next.revision.form,
+            params: &next.params,
+            licence: plan.licence.as_ref(),
+            unsigned: crate::import::ImportNote::read(&bundle_dir).unsigned_allowed,
+            data_root,
+            engine_problems: engine_problems.clone(),
+        },
+        opts.ignore_checks,
+    )?;
+    plan.preflight = checks.clone();
+    if opts.preflight_only {
+        return Ok(Outcome {
+            revision: next.revision,
+            running: previous,
+            plan: Some(plan),
+            unchanged: false,
+            dry_run: true,
+        });
+    }
+    // The form's own problems are told as they are; the other failures as their checks.
+    let mut failures = engine_problems;
+    failures.extend(
+        checks
+            .iter()
+            .filter(|c| c.result == Verdict::Fail && c.name != "host")
+            .map(|c| c.line()),
+    );
+    if !failures.is_empty() {
+        return Err(ImportError::Preflight(failures));
+    }
+    if let Some(e) = snapshot_space {
+        return Err(e);
+    }
+    for c in &checks {
+        match c.result {
+            Verdict::Warn => {
+                tracing::warn!("preflight {}", c.line());
+                next.revision
+                    .warnings
+                    .push(format!("preflight {}", c.line()));
             }
+            Verdict::Ignored => {
+                let waiver = format!("preflight {}, ignored with --ignore-check", c.line());
+                tracing::warn!("{waiver}");
+                next.revision.waivers.push(waiver.clone());
+                plan.waivers.push(waiver);
+            }
+            _ => {}
         }
     }
     if opts.dry_run {

@@ -211,6 +211,8 @@ impl World {
             keep: 3,
             dry_run: false,
             allow_downgrade: false,
+            ignore_checks: &[],
+            preflight_only: false,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct Plan {
     /// The licence check (models with a `licence` section).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub licence: Option<crate::licensing::LicenceGate>,
+    /// Every preflight check, cheapest first (docs/preflight.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<crate::preflight::Check>,
 }
 
 /// One side of a change: a version with its parameter values.

@@ -708,6 +708,11 @@ impl Target for Systemd<'_> {
         remove_if_present(&self.app_dir(rev.app))
     }
 
+    /// Data lives in each unit's StateDirectory under /var/lib.
+    fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<PathBuf> {
+        Some(self.paths.var_lib.clone())
+    }
+
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError> {
         let mut out = Vec::new();
         for c in &rev.record.model.components {

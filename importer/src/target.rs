@@ -114,4 +114,10 @@ pub trait Target {
     }
 
     fn status(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ComponentStatus>, ImportError>;
+
+    /// Where the engine keeps images and data on this host, for the `disk` preflight
+    /// check; none when the form has no such place here.
+    fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<std::path::PathBuf> {
+        None
+    }
 }

@@ -58,8 +58,18 @@ pub fn compose_tool() -> Command {
     match std::env::var("APPMODEL_COMPOSE").as_deref() {
         Ok("v1") => Command::new("docker-compose"),
         Ok("v2") => compose_v2(),
+        Ok("podman") => Command::new("podman-compose"),
         _ if v2() => compose_v2(),
         _ => Command::new("docker-compose"),
+    }
+}
+
+/// The container engine's command the compose tests look at the host with: `podman` under
+/// `APPMODEL_COMPOSE=podman`, `docker` otherwise.
+pub fn container_engine() -> &'static str {
+    match std::env::var("APPMODEL_COMPOSE").as_deref() {
+        Ok("podman") => "podman",
+        _ => "docker",
     }
 }
 
@@ -86,6 +96,7 @@ pub fn require_compose() -> bool {
             "`docker-compose` (v1)",
         ),
         Ok("v2") => (answers(compose_v2()), "`docker compose` (v2)"),
+        Ok("podman") => (answers(Command::new("podman-compose")), "`podman-compose`"),
         _ => (
             answers(compose_v2()) || answers(Command::new("docker-compose")),
             "`docker compose` or `docker-compose`",

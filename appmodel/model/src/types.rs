@@ -33,6 +33,123 @@ pub struct AppModel {
     /// How the application is licensed on a site (docs/licence.md). Absent: no licence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub licence: Option<LicencePolicy>,
+    /// What the host must have: checked by `appmodel preflight`, and before every install
+    /// and upgrade (docs/preflight.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<Requirements>,
+}
+
+/// The host's minimums and the vendor's own checks. Each minimum may say where the app
+/// still runs, but with a warning (`warn`), and below which it does not (`fail`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// CPU cores the host has online (as `nproc` counts them): integers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Minimum>,
+    /// Memory the host has (`MemTotal`), as a size: `8Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Minimum>,
+    /// Free disk where the engine keeps images and data (Docker's or Podman's storage,
+    /// `/var/lib` for systemd), as a size: `20Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<Minimum>,
+    /// The kernel release (`uname -r`), as a quoted version: `"4.18"`, `"5.10"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Minimum>,
+    /// The vendor's own checks: a service the app needs on the site's network, a file it
+    /// needs on the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<VendorCheck>,
+}
+
+/// A minimum: below `fail` the check fails (nothing is installed), below `warn` it warns
+/// (the install goes ahead, and the warning is kept in history). At least one is given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Minimum {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<Scalar>,
+    /// A failure cannot be waived with `--ignore-check`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strict: bool,
+}
+
+/// A check of the vendor's: exactly one of `tcp` and `file`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VendorCheck {
+    /// Lowercase name (letters, digits, `-`): what the report and `--ignore-check` call it.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `HOST:PORT` that must accept a TCP connection within 3 s (a directory server, a
+    /// database on the site's network). `${params.NAME}` may give either part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+    /// An absolute path that must exist on the host (a CA bundle, a device).
+    /// `${params.NAME}` may give it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// What a check that does not pass does: `fail` (the default) or `warn`.
+    #[serde(default, skip_serializing_if = "Severity::is_fail")]
+    pub severity: Severity,
+    /// A failure cannot be waived with `--ignore-check`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strict: bool,
+    /// What the operator should do when it does not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warn,
+    #[default]
+    Fail,
+}
+
+impl Severity {
+    fn is_fail(&self) -> bool {
+        *self == Severity::Fail
+    }
+}
+
+/// What a minimum measures, and how its values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// A count (CPU cores).
+    Count,
+    /// Bytes, written as a size (`8Gi`) or a plain integer.
+    Bytes,
+    /// A dotted version (`5.10`), compared part by part as numbers.
+    Version,
+}
+
+impl Measure {
+    /// `v` as comparable numbers (one for a count or a size, the parts of a version).
+    pub fn read(self, v: &Scalar) -> Option<Vec<u64>> {
+        match (self, v) {
+            (Measure::Count, Scalar::Int(n)) if *n >= 1 => Some(vec![*n as u64]),
+            (Measure::Bytes, Scalar::Int(n)) if *n >= 1 => Some(vec![*n as u64]),
+            (Measure::Bytes, Scalar::Str(s)) => crate::units::parse_quantity(s).map(|b| vec![b]),
+            (Measure::Version, Scalar::Str(s)) => version_parts(s),
+            _ => None,
+        }
+    }
+}
+
+/// `5.10.0-28-amd64` -> [5, 10, 0]: the leading dotted numbers of a kernel release.
+pub fn version_parts(s: &str) -> Option<Vec<u64>> {
+    let numeric: Vec<u64> = s
+        .split(['.', '-', '+', '_'])
+        .map_while(|p| p.parse().ok())
+        .take(4)
+        .collect();
+    (!numeric.is_empty()).then_some(numeric)
 }
 
 /// The licence a site needs: who signs it, the plans sold, and the grace given.

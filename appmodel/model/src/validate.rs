@@ -86,7 +86,154 @@ pub fn check(model: &AppModel, root: &Node) -> Vec<Diagnostic> {
     check_dependencies(model, &mut c);
     check_expressions(model, &mut c);
     check_licence(model, &mut c);
+    check_requirements(model, &mut c);
     c.out
+}
+
+fn check_requirements(model: &AppModel, c: &mut Checker<'_>) {
+    use crate::types::Measure;
+    let Some(req) = &model.requirements else {
+        return;
+    };
+    let base = Path::parse("requirements");
+    let minimums = [
+        (
+            "cpus",
+            &req.cpus,
+            Measure::Count,
+            "a whole number of cores: `4`",
+        ),
+        (
+            "memory",
+            &req.memory,
+            Measure::Bytes,
+            "a size: `8Gi`, `512Mi`",
+        ),
+        ("disk", &req.disk, Measure::Bytes, "a size: `20Gi`"),
+        (
+            "kernel",
+            &req.kernel,
+            Measure::Version,
+            "a quoted version: `\"5.10\"`",
+        ),
+    ];
+    for (name, min, measure, rule) in minimums {
+        let Some(min) = min else { continue };
+        let path = base.key(name);
+        if min.warn.is_none() && min.fail.is_none() {
+            c.at(
+                path.clone(),
+                format!("`{name}` gives neither `warn` nor `fail`"),
+                None,
+            );
+        }
+        let mut read = BTreeMap::new();
+        for (which, v) in [("warn", &min.warn), ("fail", &min.fail)] {
+            let Some(v) = v else { continue };
+            match measure.read(v) {
+                Some(n) => {
+                    read.insert(which, n);
+                }
+                None => {
+                    let hint = match (measure, v) {
+                        (Measure::Version, Scalar::Float(_)) => {
+                            format!("quote it: YAML reads `{v}` as a number (`5.10` would be 5.1)")
+                        }
+                        _ => format!("write {rule}"),
+                    };
+                    c.at(
+                        path.key(which),
+                        format!("`{name}.{which}` is `{v}`, not {rule}"),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+        if let (Some(w), Some(f)) = (read.get("warn"), read.get("fail")) {
+            if w < f {
+                c.at(
+                    path.key("warn"),
+                    format!("`{name}.warn` is below `{name}.fail`: a host between them would fail, never warn"),
+                    Some("warn at the higher value, fail at the lower one".into()),
+                );
+            }
+        }
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, check) in req.checks.iter().enumerate() {
+        let path = base.key("checks").index(i);
+        if !dns_name(&check.name) {
+            c.at(
+                path.key("name"),
+                format!("invalid check name `{}`", check.name),
+                Some(NAME_RULE.into()),
+            );
+        }
+        let builtin = [
+            "signature",
+            "licence",
+            "architecture",
+            "cpus",
+            "memory",
+            "kernel",
+            "disk",
+            "host",
+        ];
+        if builtin.contains(&check.name.as_str()) {
+            c.at(
+                path.key("name"),
+                format!("`{}` is the name of a built-in check", check.name),
+                Some("give the vendor check its own name".into()),
+            );
+        }
+        if let Some(first) = names.insert(&check.name, i) {
+            let line = c.line_of(&base.key("checks").index(first));
+            c.at(
+                path.key("name"),
+                format!(
+                    "check `{}` is declared twice (first on line {line})",
+                    check.name
+                ),
+                None,
+            );
+        }
+        match (&check.tcp, &check.file) {
+            (Some(_), Some(_)) | (None, None) => c.at(
+                path.clone(),
+                format!(
+                    "check `{}` must have exactly one of `tcp` and `file`",
+                    check.name
+                ),
+                None,
+            ),
+            (Some(tcp), None) => {
+                check_template(model, tcp, path.key("tcp"), c);
+                if !tcp.contains("${") {
+                    let port = tcp.rsplit_once(':').and_then(|(h, p)| {
+                        (!h.is_empty()).then_some(())?;
+                        p.parse::<u16>().ok().filter(|p| *p > 0)
+                    });
+                    if port.is_none() {
+                        c.at(
+                            path.key("tcp"),
+                            format!("`tcp` is `{tcp}`, not HOST:PORT"),
+                            Some("write `ldap.plant.example:389`".into()),
+                        );
+                    }
+                }
+            }
+            (None, Some(file)) => {
+                check_template(model, file, path.key("file"), c);
+                if !file.starts_with('/') && !file.starts_with("${") {
+                    c.at(
+                        path.key("file"),
+                        format!("`file` is `{file}`, not an absolute path"),
+                        None,
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The base64 line of a minisign public key: "Ed", an 8-byte key number, 32 key bytes.
