@@ -371,7 +371,9 @@ fn host(i: &Inputs<'_>) -> Option<Check> {
             found,
             format!("what the {} form needs of the host", i.form),
         )
-        .fix("see each problem above"),
+        .fix("mend each problem found")
+        // The change cannot go ahead on a host its engine refuses.
+        .strict(),
     )
 }
 
