@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use crate::forms::Ships;
 use crate::ExportError;
 
 /// The CycloneDX document of `record` as a bundle of `form` ships it (every artifact of the
@@ -33,8 +34,12 @@ pub fn cyclonedx(
     tool: Option<&Digest>,
 ) -> Result<Value, ExportError> {
     let app_ref = format!("app/{}", record.app);
-    let ships_images = form.is_none_or(|f| f != Form::Systemd);
-    let ships_binaries = form.is_none_or(|f| f == Form::Systemd);
+    let ships = match form {
+        Some(f) => Some(crate::forms::exporter(f)?.ships()),
+        None => None,
+    };
+    let ships_images = ships.is_none_or(|s| s == Ships::Images);
+    let ships_binaries = ships.is_none_or(|s| s == Ships::Binaries);
     let mut components = Vec::new();
     let mut dependencies = Vec::new();
     for c in &record.model.components {

@@ -635,6 +635,7 @@ fn carry_out(
             licence: plan.licence.as_ref(),
             unsigned: crate::import::ImportNote::read(&bundle_dir).unsigned_allowed,
             data_root,
+            runs_here: matches!(engine, Engine::Host(_)),
             engine_problems: engine_problems.clone(),
         },
         opts.ignore_checks,

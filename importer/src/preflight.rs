@@ -108,6 +108,8 @@ pub struct Inputs<'a> {
     pub unsigned: bool,
     /// Where the engine keeps images and data, if the form has such a place on this host.
     pub data_root: Option<PathBuf>,
+    /// The app runs on this host (a host engine), not elsewhere (helm's cluster nodes).
+    pub runs_here: bool,
     /// The form's own problems (engine, ports, room for images), from its engine.
     pub engine_problems: Vec<String>,
 }
@@ -201,8 +203,8 @@ fn licence(i: &Inputs<'_>) -> Option<Check> {
 fn architecture(i: &Inputs<'_>) -> Option<Check> {
     let host = appmodel_model::bundle::host_platform();
     let platforms = i.record.model.app.platforms();
-    // A helm form's images run on the cluster's nodes, not on this host.
-    if i.form == Form::Helm {
+    // A release engine's app (helm) runs on the cluster's nodes, not on this host.
+    if !i.runs_here {
         return None;
     }
     let ok = platforms.contains(&host);
@@ -476,6 +478,7 @@ mod tests {
             licence: None,
             unsigned: false,
             data_root: Some(std::env::temp_dir()),
+            runs_here: true,
             engine_problems: Vec::new(),
         }
     }
