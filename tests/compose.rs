@@ -647,7 +647,7 @@ fn preflight_reads_the_host_and_stops_a_change_before_anything_changes() {
     let ldap_port = ldap.local_addr().unwrap().port();
     let fails = with_requirements("  cpus: {fail: 100000}\n".into());
     let warns = with_requirements(format!(
-        "  cpus: {{warn: 100000, fail: 1}}\n  memory: {{fail: 1Mi}}\n  kernel: {{fail: '2.6'}}\n  disk: {{warn: 1000Ti, fail: 1Ki}}\n  checks:\n    - {{name: ca-bundle, file: /proc/self/status}}\n    - {{name: ldap, tcp: '127.0.0.1:{ldap_port}', fix: start the directory server}}\n"
+        "  cpus: {{warn: 100000, fail: 1}}\n  memory: {{fail: 1Mi}}\n  kernel: {{fail: '2.6'}}\n  engine: {{fail: '1.0'}}\n  compose: {{fail: '1.0'}}\n  disk: {{warn: 1000Ti, fail: 1Ki}}\n  checks:\n    - {{name: ca-bundle, file: /proc/self/status}}\n    - {{name: ldap, tcp: '127.0.0.1:{ldap_port}', fix: start the directory server}}\n"
     ));
     let strict = with_requirements("  kernel: {fail: '999.0', strict: true}\n".into());
     let Some(w) = World::new(&[("1.1.1", &fails), ("1.1.2", &warns), ("1.1.3", &strict)]) else {
@@ -679,6 +679,8 @@ fn preflight_reads_the_host_and_stops_a_change_before_anything_changes() {
         ("cpus", "warn"),
         ("memory", "pass"),
         ("kernel", "pass"),
+        ("engine", "pass"),
+        ("compose", "pass"),
         ("disk", "warn"),
         ("host", "pass"),
         ("ca-bundle", "pass"),

@@ -354,6 +354,50 @@ impl Target for Compose<'_> {
         Ok(problems)
     }
 
+    fn versions(&self) -> crate::target::EngineVersions {
+        let engine = self
+            .info()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                text.split_whitespace().next().map(str::to_string)
+            });
+        let name = if self.tool == Tool::Podman {
+            "Podman"
+        } else {
+            "Docker"
+        };
+        let compose = match self.tool {
+            Tool::V2 => self
+                .docker()
+                .args(["compose", "version", "--short"])
+                .output(),
+            Tool::V1 => Command::new("docker-compose")
+                .args(["version", "--short"])
+                .output(),
+            Tool::Podman => Command::new("podman-compose").arg("version").output(),
+        }
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            // `2.40.3`, `1.29.2`, or `podman-compose version 1.6.0` on the first line.
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            let first = text.lines().next()?.trim().to_string();
+            Some(
+                first
+                    .rsplit(' ')
+                    .next()?
+                    .trim_start_matches('v')
+                    .to_string(),
+            )
+        });
+        crate::target::EngineVersions {
+            engine: engine.map(|v| (name.to_string(), v)),
+            compose: compose.map(|v| (self.tool.command(&self.docker), v)),
+        }
+    }
+
     fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<PathBuf> {
         let out = self.info().ok().filter(|o| o.status.success())?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -68,6 +68,11 @@ pub trait ReleaseEngine {
     /// Problems that must stop the change before anything changes.
     fn preflight(&self, change: &ReleaseChange<'_>) -> Result<Vec<String>, ImportError>;
 
+    /// The tool's version, for the `engine` preflight check.
+    fn versions(&self) -> crate::target::EngineVersions {
+        crate::target::EngineVersions::default()
+    }
+
     /// Carries the change out and waits for it; a failed change is undone by the tool.
     /// Returns the note history shows (e.g. `helm revision 7`).
     fn apply(&self, change: &ReleaseChange<'_>) -> Result<String, ImportError>;

@@ -58,6 +58,8 @@ impl Runner for HelmProgram {
 pub struct Helm<R: Runner> {
     runner: R,
     pub major: u32,
+    /// `helm version --short`, as it answered (`v3.14.2+gc309b6f`).
+    pub version: String,
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -80,7 +82,11 @@ impl<R: Runner> Helm<R> {
     pub fn detect(runner: R) -> Result<Helm<R>, ImportError> {
         let out = runner.run(&args(&["version", "--short"]))?;
         match major_version(&out) {
-            Some(major) if major >= 3 => Ok(Helm { runner, major }),
+            Some(major) if major >= 3 => Ok(Helm {
+                runner,
+                major,
+                version: out.trim().trim_start_matches('v').to_string(),
+            }),
             _ => Err(ImportError::Preflight(vec![format!(
                 "`helm version` says `{}`; Helm 3 or newer is needed",
                 out.trim()
@@ -337,6 +343,13 @@ impl<R: Runner> HelmEngine<R> {
 }
 
 impl<R: Runner> ReleaseEngine for HelmEngine<R> {
+    fn versions(&self) -> crate::target::EngineVersions {
+        crate::target::EngineVersions {
+            engine: Some(("Helm".into(), self.helm.version.clone())),
+            compose: None,
+        }
+    }
+
     /// helm runs, the cluster answers, the images were pushed, the chart is there.
     fn preflight(&self, change: &ReleaseChange<'_>) -> Result<Vec<String>, ImportError> {
         let app = &change.dep.app;

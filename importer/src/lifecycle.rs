@@ -607,6 +607,10 @@ fn carry_out(
             return Err(ImportError::Licence(refused));
         }
     }
+    let versions = match engine {
+        Engine::Host(t) => t.versions(),
+        Engine::Release(r) => r.versions(),
+    };
     let (mut engine_problems, data_root, snapshot_space) = match engine {
         Engine::Host(target) => {
             let target = target.as_ref();
@@ -636,6 +640,7 @@ fn carry_out(
             unsigned: crate::import::ImportNote::read(&bundle_dir).unsigned_allowed,
             data_root,
             runs_here: matches!(engine, Engine::Host(_)),
+            versions,
             engine_problems: engine_problems.clone(),
         },
         opts.ignore_checks,

@@ -110,6 +110,8 @@ pub struct Inputs<'a> {
     pub data_root: Option<PathBuf>,
     /// The app runs on this host (a host engine), not elsewhere (helm's cluster nodes).
     pub runs_here: bool,
+    /// The engine's and the compose tool's versions.
+    pub versions: crate::target::EngineVersions,
     /// The form's own problems (engine, ports, room for images), from its engine.
     pub engine_problems: Vec<String>,
 }
@@ -124,6 +126,8 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("cpus", cpus),
     ("memory", memory),
     ("kernel", kernel),
+    ("engine", engine),
+    ("compose", compose),
     ("disk", disk),
     ("host", host),
 ];
@@ -336,6 +340,47 @@ fn kernel(i: &Inputs<'_>) -> Option<Check> {
     Some(c)
 }
 
+/// A version minimum against what answers (`Docker 20.10.24`).
+fn version_of(name: &str, min: &Minimum, found: Option<&(String, String)>, fix: &str) -> Check {
+    let parts = found.and_then(|(_, v)| appmodel_model::types::version_parts(v));
+    let mut c = minimum(
+        name,
+        min,
+        Measure::Version,
+        parts,
+        |n| n.iter().map(u64::to_string).collect::<Vec<_>>().join("."),
+        fix,
+    );
+    if let Some((what, v)) = found {
+        c.found = format!("{what} {v}");
+    }
+    c
+}
+
+fn engine(i: &Inputs<'_>) -> Option<Check> {
+    let min = requirement(i, |r| &r.engine)?;
+    Some(version_of(
+        "engine",
+        min,
+        i.versions.engine.as_ref(),
+        "upgrade the engine (Docker, Podman, systemd or Helm) the form runs on",
+    ))
+}
+
+fn compose(i: &Inputs<'_>) -> Option<Check> {
+    let min = requirement(i, |r| &r.compose)?;
+    // A compose tool is what the compose form runs on; other forms have none.
+    if i.form != Form::Compose {
+        return None;
+    }
+    Some(version_of(
+        "compose",
+        min,
+        i.versions.compose.as_ref(),
+        "install a newer compose tool (`docker compose` v2 is preferred)",
+    ))
+}
+
 fn disk(i: &Inputs<'_>) -> Option<Check> {
     let min = requirement(i, |r| &r.disk)?;
     let (at, free) = match &i.data_root {
@@ -479,6 +524,10 @@ mod tests {
             unsigned: false,
             data_root: Some(std::env::temp_dir()),
             runs_here: true,
+            versions: crate::target::EngineVersions {
+                engine: Some(("Docker".into(), "20.10.24+dfsg1".into())),
+                compose: Some(("docker compose".into(), "2.40.3".into())),
+            },
             engine_problems: Vec::new(),
         }
     }
@@ -514,6 +563,15 @@ mod tests {
             ("  kernel: {warn: '999.1'}\n", "kernel", Verdict::Warn),
             ("  kernel: {fail: '999.1'}\n", "kernel", Verdict::Fail),
             ("  disk: {fail: 1Ki}\n", "disk", Verdict::Pass),
+            ("  engine: {fail: '20.10'}\n", "engine", Verdict::Pass),
+            (
+                "  engine: {warn: '24.0', fail: '20.10'}\n",
+                "engine",
+                Verdict::Warn,
+            ),
+            ("  engine: {fail: '20.10.25'}\n", "engine", Verdict::Fail),
+            ("  compose: {fail: '2.20'}\n", "compose", Verdict::Pass),
+            ("  compose: {fail: '2.41'}\n", "compose", Verdict::Fail),
             ("  disk: {fail: 1000Ti}\n", "disk", Verdict::Fail),
         ] {
             let r = record(req, &host);

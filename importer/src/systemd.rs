@@ -708,6 +708,17 @@ impl Target for Systemd<'_> {
         remove_if_present(&self.app_dir(rev.app))
     }
 
+    /// `systemctl --version`: `systemd 252 (252.22-1~deb12u1)`.
+    fn versions(&self) -> crate::target::EngineVersions {
+        let version = run(systemctl().arg("--version"), "systemctl")
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(1).map(str::to_string));
+        crate::target::EngineVersions {
+            engine: version.map(|v| ("systemd".to_string(), v)),
+            compose: None,
+        }
+    }
+
     /// Data lives in each unit's StateDirectory under /var/lib.
     fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<PathBuf> {
         Some(self.paths.var_lib.clone())

@@ -120,4 +120,17 @@ pub trait Target {
     fn data_root(&self, _rev: &RevisionCtx<'_>) -> Option<std::path::PathBuf> {
         None
     }
+
+    /// The engine's and the compose tool's versions, for the `engine` and `compose`
+    /// preflight checks.
+    fn versions(&self) -> EngineVersions {
+        EngineVersions::default()
+    }
+}
+
+/// What runs an app and its version (`Docker`, `20.10.24`), for preflight.
+#[derive(Debug, Clone, Default)]
+pub struct EngineVersions {
+    pub engine: Option<(String, String)>,
+    pub compose: Option<(String, String)>,
 }

@@ -57,6 +57,13 @@ pub struct Requirements {
     /// The kernel release (`uname -r`), as a quoted version: `"4.18"`, `"5.10"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<Minimum>,
+    /// The engine's version, as a quoted version: the Docker or Podman server (compose
+    /// form), systemd (systemd form), Helm (helm form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Minimum>,
+    /// The compose tool's version (compose form), as a quoted version: `"2.20"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<Minimum>,
     /// The vendor's own checks: a service the app needs on the site's network, a file it
     /// needs on the host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

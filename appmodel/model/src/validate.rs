@@ -116,6 +116,18 @@ fn check_requirements(model: &AppModel, c: &mut Checker<'_>) {
             Measure::Version,
             "a quoted version: `\"5.10\"`",
         ),
+        (
+            "engine",
+            &req.engine,
+            Measure::Version,
+            "a quoted version: `\"20.10\"`",
+        ),
+        (
+            "compose",
+            &req.compose,
+            Measure::Version,
+            "a quoted version: `\"2.20\"`",
+        ),
     ];
     for (name, min, measure, rule) in minimums {
         let Some(min) = min else { continue };
@@ -176,6 +188,8 @@ fn check_requirements(model: &AppModel, c: &mut Checker<'_>) {
             "cpus",
             "memory",
             "kernel",
+            "engine",
+            "compose",
             "disk",
             "host",
         ];
