@@ -298,3 +298,71 @@ fn a_changed_bill_of_materials_is_refused_by_name() {
     let run = v.sbom(&["9.9"]);
     run.assert_refused("version 9.9 of `im-stack` is not published");
 }
+
+#[test]
+fn a_vendors_own_sbom_of_a_component_travels_in_the_bundle_and_is_linked() {
+    let Some(v) = Vendor::new() else { return };
+    let vendor_sbom = v.dir.path().join("im-server.cdx.json");
+    std::fs::write(
+        &vendor_sbom,
+        r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": [{"type": "library", "name": "openssl", "version": "3.0.11"}]}"#,
+    )
+    .unwrap();
+    let with_sbom = |file: &Path| {
+        let text =
+            std::fs::read_to_string(root().join("samples/im-stack/versions/1.1.0/appmodel.yaml"))
+                .unwrap();
+        text.replace(
+            "  - name: im-server\n",
+            &format!("  - name: im-server\n    sbom: {}\n", file.display()),
+        )
+    };
+    // Beside the original, so its relative binary paths still hold.
+    let model = root().join(format!(
+        "samples/im-stack/versions/1.1.0/.test-sbom-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&model, with_sbom(&vendor_sbom)).unwrap();
+    let run = publish(&v.store(), &model, "1.1.1", &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+
+    // Not CycloneDX or SPDX JSON: refused by name, nothing published.
+    let bogus = v.dir.path().join("notes.txt");
+    std::fs::write(&bogus, "made with love\n").unwrap();
+    std::fs::write(&model, with_sbom(&bogus)).unwrap();
+    let run = publish(&v.store(), &model, "1.1.2", &[]);
+    let _ = std::fs::remove_file(&model);
+    run.assert_refused("component `im-server`: its SBOM");
+    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+
+    let out = v.dir.path().join("b");
+    let run = appmodel(
+        v.dir.path(),
+        &[
+            "export",
+            "--format",
+            "systemd",
+            "--version",
+            "1.1.1",
+            "--store",
+            v.store().to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let hex = sha256_hex(&vendor_sbom);
+    assert_eq!(
+        std::fs::read(out.join("blobs/sha256").join(&hex)).unwrap(),
+        std::fs::read(&vendor_sbom).unwrap(),
+        "the vendor's file travels as it is"
+    );
+    let file = out.join("sbom.cdx.json");
+    assert_valid_cyclonedx(&file);
+    let sbom: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let link = &component(&sbom, "im-server")["externalReferences"][0];
+    assert_eq!(link["type"], "bom");
+    assert_eq!(link["url"], format!("blobs/sha256/{hex}"));
+    assert_eq!(hashes(link), [hex]);
+    assert!(component(&sbom, "im-store")["externalReferences"].is_null());
+}

@@ -76,6 +76,8 @@ pub fn exporter(form: Form) -> Result<&'static dyn FormExporter, ExportError> {
 pub struct Needs<'r> {
     pub images: Vec<(&'r str, String, &'r ImageArtifact)>,
     pub binaries: Vec<(&'r str, String, &'r BlobRef)>,
+    /// The vendor's SBOM of a component, which every form ships.
+    pub sboms: Vec<(&'r str, &'r BlobRef)>,
     /// What each image runs (from its config), by config digest: filled by
     /// [`Needs::read_processes`] for forms that wrap a component's command.
     pub processes: BTreeMap<Digest, ImageProcess>,
@@ -145,6 +147,9 @@ impl Needs<'_> {
         for (_, _, b) in &self.binaries {
             out.insert(&b.digest, *b);
         }
+        for (_, b) in &self.sboms {
+            out.insert(&b.digest, *b);
+        }
         out
     }
 }
@@ -157,6 +162,9 @@ pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportErro
     let platforms = record.model.app.platforms();
     for c in &record.model.components {
         let art = record.components.get(&c.name);
+        if let Some(sbom) = art.and_then(|a| a.sbom.as_ref()) {
+            needs.sboms.push((c.name.as_str(), sbom));
+        }
         for p in &platforms {
             match ships {
                 Ships::Images => {

@@ -1169,6 +1169,7 @@ components:
                 .map(|(c, img)| (c.name.as_str(), "linux/amd64".to_string(), img))
                 .collect(),
             binaries: vec![],
+            sboms: vec![],
             processes: Default::default(),
         };
         let all: String = chart_files(&record, &needs)

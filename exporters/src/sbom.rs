@@ -105,6 +105,15 @@ pub fn cyclonedx(
         if let Some(d) = &c.description {
             component["description"] = json!(d);
         }
+        if let Some(sbom) = art.and_then(|a| a.sbom.as_ref()) {
+            // The vendor's own, in the bundle as a blob.
+            component["externalReferences"] = json!([{
+                "type": "bom",
+                "url": format!("blobs/sha256/{}", sbom.digest.hex()),
+                "comment": format!("the vendor's bill of materials of {} ({})", c.name, sbom.media_type),
+                "hashes": [sha256(&sbom.digest)],
+            }]);
+        }
         if !parts.is_empty() {
             component["components"] = Value::Array(parts);
         }

@@ -28,6 +28,8 @@ pub mod media {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const BINARY: &str = "application/octet-stream";
+    pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+    pub const SPDX: &str = "application/spdx+json";
 }
 
 /// A blob: its digest, size and media type.
@@ -68,6 +70,9 @@ pub struct ComponentArtifacts {
     /// Static executable per platform.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub binaries: BTreeMap<String, BlobRef>,
+    /// The vendor's bill of materials of the component (media type CycloneDX or SPDX JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<BlobRef>,
 }
 
 /// An immutable published version.
@@ -117,6 +122,9 @@ impl VersionRecord {
                 }
             }
             for b in c.binaries.values() {
+                all.insert(&b.digest, b);
+            }
+            if let Some(b) = &c.sbom {
                 all.insert(&b.digest, b);
             }
         }

@@ -349,6 +349,11 @@ pub struct Component {
     /// model file. Needed for the systemd form and for `image.from_binary`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub binaries: BTreeMap<String, String>,
+    /// The vendor's own bill of materials of this component (CycloneDX or SPDX JSON, as
+    /// syft, trivy or cdxgen write it), a path relative to the model file. It travels in
+    /// every bundle, and the bundle's `sbom.cdx.json` links it by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     /// The program and its fixed arguments. Default: the image's entrypoint, or the binary.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,

@@ -70,8 +70,52 @@ pub enum PublishError {
         #[source]
         source: std::io::Error,
     },
+    #[error("component `{component}`: its SBOM `{}` {reason}", .path.display())]
+    BadSbom {
+        component: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A vendor's SBOM larger than this is not read.
+const MAX_SBOM: u64 = 16 << 20;
+
+/// Reads a component's SBOM file (regular, capped), checks it is CycloneDX or SPDX JSON
+/// and stores it.
+fn put_sbom(
+    store: &Store,
+    lock: &appmodel_store::StoreLock,
+    component: &str,
+    path: &Path,
+) -> Result<BlobRef, PublishError> {
+    let bad = |reason: String| PublishError::BadSbom {
+        component: component.to_string(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes =
+        appmodel_model::input::read_regular(path, MAX_SBOM, appmodel_model::input::Links::Follow)
+            .map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let media_type = if doc["bomFormat"] == "CycloneDX" {
+        media::CYCLONEDX
+    } else if doc["spdxVersion"].is_string() {
+        media::SPDX
+    } else {
+        return Err(bad(
+            "is neither CycloneDX JSON (`bomFormat`) nor SPDX JSON (`spdxVersion`)".into(),
+        ));
+    };
+    let (digest, size) = store.put_bytes(lock, &format!("the SBOM of `{component}`"), &bytes)?;
+    Ok(BlobRef {
+        digest,
+        size,
+        media_type: media_type.into(),
+    })
 }
 
 impl PublishError {
@@ -176,6 +220,9 @@ fn publish_locked(
     for c in &model.components {
         tracing::info!(component = %c.name, "resolving artifacts");
         let mut art = ComponentArtifacts::default();
+        if let Some(rel) = &c.sbom {
+            art.sbom = Some(put_sbom(store, lock, &c.name, &base.join(rel))?);
+        }
         let mut binary_files: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (platform, rel) in &c.binaries {
             let path = base.join(rel);
