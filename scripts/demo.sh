@@ -85,6 +85,7 @@ for v in vol03 vol01; do
   "$site_tool" import "$work/volumes-1.1.0/$v" --state-dir "$state" || echo "   (kept; waiting for the rest)"
 done
 "$site_tool" import "$work/volumes-1.1.0/vol02" --state-dir "$state"
+"$site_tool" preflight --state-dir "$state"          # the host against 1.1.0's requirements
 "$site_tool" upgrade --state-dir "$state"
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" verify
 "$site_tool" rollback --state-dir "$state"

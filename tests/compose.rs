@@ -637,7 +637,16 @@ fn an_upgrade_that_cannot_snapshot_the_data_reverts_at_once() {
 /// The model's requirements of 1.1.1 (a minimum this host fails), 1.1.2 (two warnings, a
 /// file and a service on the network, all met) and 1.1.3 (a strict kernel minimum).
 fn with_requirements(requirements: String) -> impl Fn(&str) -> String {
-    move |text: &str| format!("{text}\nrequirements:\n{requirements}")
+    move |text: &str| {
+        // In place of the sample's own.
+        let start = text.find("\nrequirements:\n").unwrap();
+        let end = start + text[start..].find("\n\ncomponents:").unwrap();
+        format!(
+            "{}\n{}\nrequirements:\n{requirements}",
+            &text[..start],
+            &text[end..]
+        )
+    }
 }
 
 #[test]
