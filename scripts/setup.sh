@@ -91,7 +91,7 @@ echo "setup: helm-sdkpy present"
 
 # Bills of materials: the sample is built with `cargo auditable` (its binaries carry their
 # crate list, which appmodel reads into each bundle's SBOM), and the tests check every SBOM
-# with an independent CycloneDX implementation (PyPI cyclonedx-python-lib's validator).
+# with independent implementations (PyPI cyclonedx-python-lib's validator, spdx-tools).
 if ! cargo auditable --version >/dev/null 2>&1; then
   echo "setup: installing cargo-auditable (crates.io)"
   cargo install -q cargo-auditable --locked
@@ -100,7 +100,11 @@ if ! python3 -c 'import cyclonedx.validation.json, jsonschema, referencing' >/de
   echo "setup: installing cyclonedx-python-lib (PyPI)"
   python3 -m pip install -q 'cyclonedx-python-lib[json-validation]'
 fi
-echo "setup: cargo-auditable and the CycloneDX validator present"
+if ! command -v pyspdxtools >/dev/null; then
+  echo "setup: installing spdx-tools (PyPI)"
+  python3 -m pip install -q spdx-tools
+fi
+echo "setup: cargo-auditable and the CycloneDX and SPDX validators present"
 
 # The fuzz targets (scripts/fuzz.sh): cargo-fuzz, and a C++ compiler for libFuzzer, which
 # the libfuzzer-sys crate builds from source. Stable Rust is enough (docs/fuzzing.md).

@@ -3,7 +3,7 @@
 //! cyclonedx-python-lib's strict JSON validator, CycloneDX 1.6) accepts, which names what
 //! the bundle ships by digest (images, binaries with their crates, the form's files) and
 //! the model's dependency edges, and which `appmodel sbom` prints from a bundle (refusing a
-//! changed one) or from the store.
+//! changed one) or from the store, also as SPDX 2.3 (checked by spdx-tools' validator).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -81,6 +81,24 @@ fn assert_valid_cyclonedx(file: &Path) {
         file.display(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs spdx-tools' validator (`pyspdxtools -i FILE`) over `file`.
+fn assert_valid_spdx(file: &Path) {
+    let out = std::process::Command::new("pyspdxtools")
+        .args(["-i", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !said.contains("invalid"),
+        "{} is not valid SPDX: {said}",
+        file.display()
     );
 }
 
@@ -273,6 +291,45 @@ fn every_form_ships_a_valid_bill_of_materials_of_what_it_carries() {
     let c = component(&sbom, "im-server");
     assert_eq!(parts(c, "container").len(), 1);
     assert_eq!(parts(c, "file").len(), 1);
+}
+
+#[test]
+fn the_same_bill_of_materials_as_spdx_passes_spdx_tools() {
+    let Some(v) = Vendor::new() else { return };
+    if !common::engines::needs(
+        std::process::Command::new("pyspdxtools")
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "spdx-tools (`pyspdxtools`)",
+        "scripts/setup.sh installs it (PyPI spdx-tools)",
+    ) {
+        return;
+    }
+    let bundle = v.export("compose", "b");
+    let run = v.sbom(&[bundle.to_str().unwrap(), "--format", "spdx"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let file = v.dir.path().join("b.spdx.json");
+    std::fs::write(&file, &run.stdout).unwrap();
+    assert_valid_spdx(&file);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    let packages = doc["packages"].as_array().unwrap();
+    let server = packages.iter().find(|p| p["name"] == "im-server").unwrap();
+    assert_eq!(server["versionInfo"], "1.1.0");
+    assert!(
+        packages
+            .iter()
+            .any(|p| p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("pkg:oci/im-server@sha256%3A"))),
+        "the image as a package URL"
+    );
+    assert!(packages.iter().any(|p| p["name"] == "serde_json"));
+    let rel = doc["relationships"].as_array().unwrap();
+    assert!(rel.iter().any(|r| r["relationshipType"] == "DEPENDS_ON"
+        && r["spdxElementId"] == "SPDXRef-component-im-server"
+        && r["relatedSpdxElement"] == "SPDXRef-component-im-store"));
 }
 
 #[test]

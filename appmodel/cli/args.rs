@@ -524,6 +524,9 @@ pub struct SbomArgs {
     /// For a version: the form whose bundle it describes [default: every artifact].
     #[arg(long = "form", value_parser = form_parser())]
     pub form: Option<Form>,
+    /// CycloneDX 1.6 (what bundles carry) or SPDX 2.3, made from it.
+    #[arg(long = "format", value_name = "FORMAT", default_value = "cyclonedx", value_parser = ["cyclonedx", "spdx"])]
+    pub format: String,
     #[command(flatten)]
     pub app: AppArgs,
     #[command(flatten)]

@@ -28,6 +28,19 @@ pub fn run(args: &SbomArgs) -> Result<()> {
         bytes.push(b'\n');
         bytes
     };
+    let bytes = if args.format == "spdx" {
+        let cdx: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            UserError::new(
+                format!("the bill of materials is not JSON: {e}"),
+                "export the version again",
+            )
+        })?;
+        let mut out = serde_json::to_vec_pretty(&appmodel_exporters::sbom::spdx(&cdx))?;
+        out.push(b'\n');
+        out
+    } else {
+        bytes
+    };
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;
     Ok(())

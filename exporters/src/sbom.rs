@@ -182,6 +182,148 @@ pub fn cyclonedx(
     }))
 }
 
+/// The same bill of materials as SPDX 2.3 JSON: every CycloneDX component a package (the
+/// app, the components, their images, binaries and crates, the form's files), `CONTAINS`
+/// for nesting and `DEPENDS_ON` for the model's edges. Made from the CycloneDX document,
+/// so both say the same.
+pub fn spdx(cdx: &Value) -> Value {
+    let id = |bom_ref: &str| {
+        let clean: String = bom_ref
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("SPDXRef-{clean}")
+    };
+    let meta = &cdx["metadata"];
+    let app = &meta["component"];
+    let mut packages = Vec::new();
+    let mut relationships = Vec::new();
+    let package = |c: &Value| {
+        let mut p = json!({
+            "SPDXID": id(c["bom-ref"].as_str().unwrap_or_default()),
+            "name": c["name"],
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "primaryPackagePurpose": match c["type"].as_str() {
+                Some("container") => "CONTAINER",
+                Some("library") => "LIBRARY",
+                Some("file") => "FILE",
+                _ => "APPLICATION",
+            },
+        });
+        if let Some(v) = c["version"].as_str() {
+            p["versionInfo"] = json!(v);
+        }
+        if let Some(hashes) = c["hashes"].as_array() {
+            p["checksums"] = Value::Array(
+                hashes
+                    .iter()
+                    .map(|h| json!({"algorithm": "SHA256", "checksumValue": h["content"]}))
+                    .collect(),
+            );
+        }
+        if let Some(purl) = c["purl"].as_str() {
+            p["externalRefs"] = json!([{
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": purl,
+            }]);
+        }
+        if let Some(s) = c["supplier"]["name"].as_str() {
+            p["supplier"] = json!(format!("Organization: {s}"));
+        }
+        if let Some(d) = c["description"].as_str() {
+            p["description"] = json!(d);
+        }
+        p
+    };
+    fn walk(
+        parent: &str,
+        list: &Value,
+        package: &dyn Fn(&Value) -> Value,
+        packages: &mut Vec<Value>,
+        relationships: &mut Vec<Value>,
+        id: &dyn Fn(&str) -> String,
+    ) {
+        for c in list.as_array().into_iter().flatten() {
+            let me = id(c["bom-ref"].as_str().unwrap_or_default());
+            packages.push(package(c));
+            relationships.push(json!({
+                "spdxElementId": parent,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": me,
+            }));
+            walk(&me, &c["components"], package, packages, relationships, id);
+        }
+    }
+    let app_id = id(app["bom-ref"].as_str().unwrap_or_default());
+    packages.push(package(app));
+    relationships.push(json!({
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": app_id,
+    }));
+    walk(
+        &app_id,
+        &cdx["components"],
+        &package,
+        &mut packages,
+        &mut relationships,
+        &id,
+    );
+    for d in cdx["dependencies"].as_array().into_iter().flatten() {
+        let from = d["ref"].as_str().unwrap_or_default();
+        if id(from) == app_id {
+            continue; // the app CONTAINS its components already
+        }
+        for to in d["dependsOn"].as_array().into_iter().flatten() {
+            relationships.push(json!({
+                "spdxElementId": id(from),
+                "relationshipType": "DEPENDS_ON",
+                "relatedSpdxElement": id(to.as_str().unwrap_or_default()),
+            }));
+        }
+    }
+    let serial = cdx["serialNumber"].as_str().unwrap_or_default();
+    let name = format!(
+        "{}-{}",
+        app["name"].as_str().unwrap_or_default(),
+        app["version"].as_str().unwrap_or_default()
+    );
+    let tool = &meta["tools"]["components"][0];
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": format!(
+            "https://spdx.appmodel.invalid/{name}/{}",
+            serial.trim_start_matches("urn:uuid:")
+        ),
+        "creationInfo": {
+            // SPDX requires a creation time: the version's publication (fixed), else the epoch.
+            "created": meta["timestamp"].as_str().map_or("1970-01-01T00:00:00Z".to_string(), spdx_time),
+            "creators": [format!("Tool: appmodel-{}", tool["version"].as_str().unwrap_or_default())],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    })
+}
+
+/// SPDX wants `YYYY-MM-DDThh:mm:ssZ`, which is what publish writes.
+fn spdx_time(rfc3339: &str) -> String {
+    appmodel_model::record::parse_rfc3339(rfc3339).map_or(
+        "1970-01-01T00:00:00Z".into(),
+        appmodel_model::record::rfc3339,
+    )
+}
+
 fn sha256(d: &Digest) -> Value {
     json!({"alg": "SHA-256", "content": d.hex()})
 }
