@@ -662,9 +662,49 @@ fn preflight_reads_the_host_and_stops_a_change_before_anything_changes() {
     let Some(w) = World::new(&[("1.1.1", &fails), ("1.1.2", &warns), ("1.1.3", &strict)]) else {
         return;
     };
+    // The disc's bundle against this host before anything is imported: verified (no key
+    // is pinned yet, so its signature fails), the form's own checks left for a directory.
+    let tar = w.path("im-stack-1.1.2.tar");
+    let run = w.site(&["preflight", tar.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let verdict = |r: &serde_json::Value, name: &str| {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["result"].as_str().unwrap().to_string())
+    };
+    assert_eq!(r["version"], "1.1.2");
+    assert_eq!(verdict(&r, "signature").as_deref(), Some("fail"), "{r}");
+    assert_eq!(verdict(&r, "cpus").as_deref(), Some("warn"), "{r}");
+    assert_eq!(verdict(&r, "host"), None, "{r}");
+    assert!(
+        !w.path("state/bundles/im-stack").exists(),
+        "nothing imported"
+    );
+
     for v in ["1.1.1", "1.1.2", "1.1.3"] {
         w.import(v);
     }
+    // A bundle directory (a mounted disc), now that the vendor's key is pinned.
+    let disc = w.path("disc-1.1.2");
+    std::fs::create_dir(&disc).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&disc)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let run = w.ok(&["preflight", disc.to_str().unwrap(), "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(verdict(&r, "signature").as_deref(), Some("pass"), "{r}");
+    assert_eq!(verdict(&r, "host").as_deref(), Some("pass"), "{r}");
+    assert_eq!(verdict(&r, "ldap").as_deref(), Some("pass"), "{r}");
+
     let config = w.config("1.1.2");
     let config = config.to_str().unwrap();
 

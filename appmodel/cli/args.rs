@@ -141,8 +141,9 @@ pub struct ChangeArgs {
 
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
-    /// The imported version [default: the newest imported].
-    #[arg(id = "preflight_version", value_name = "VERSION")]
+    /// An imported version [default: the newest imported], or a bundle not imported yet: a
+    /// directory, a mounted disc, a tar or an ISO file (verified first, writing nothing).
+    #[arg(id = "preflight_version", value_name = "VERSION|BUNDLE")]
     pub version: Option<String>,
     /// The site configuration file (for an install; an upgrade keeps the one in use
     /// unless given one).

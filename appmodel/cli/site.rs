@@ -136,6 +136,24 @@ fn print_checks(checks: &[Check]) {
 
 pub fn preflight(args: &PreflightArgs) -> Result<()> {
     let site = open(&args.site)?;
+    if let Some(path) = args.version.as_deref().map(std::path::Path::new) {
+        if path.exists() {
+            let r = lifecycle::preflight_bundle(&site, path, args.config.as_deref())?;
+            if args.site.json {
+                print_json(&r)?;
+            } else {
+                println!(
+                    "preflight of {} {} ({} form, from `{}`, not imported) on this host:",
+                    r.app,
+                    r.version,
+                    r.form,
+                    path.display()
+                );
+                print_checks(&r.checks);
+            }
+            return checks_passed(&r.checks);
+        }
+    }
     let opts = ChangeOptions {
         app: args.site.app.as_deref(),
         version: args.version.as_deref(),
@@ -150,7 +168,6 @@ pub fn preflight(args: &PreflightArgs) -> Result<()> {
         println!("nothing to check: the newest imported version runs already (name a version, or give --config)");
         return Ok(());
     };
-    let failed = plan.preflight.iter().any(|c| c.result == Verdict::Fail);
     if args.site.json {
         print_json(&plan.preflight)?;
     } else {
@@ -160,7 +177,12 @@ pub fn preflight(args: &PreflightArgs) -> Result<()> {
         );
         print_checks(&plan.preflight);
     }
-    if failed {
+    checks_passed(&plan.preflight)
+}
+
+/// Exit 1 when a check failed.
+fn checks_passed(checks: &[Check]) -> Result<()> {
+    if checks.iter().any(|c| c.result == Verdict::Fail) {
         return Err(UserError::new(
             "a preflight check failed: install and upgrade would stop here",
             "fix what the failed checks say; `--ignore-check NAME` on install or upgrade waives one that is not strict",

@@ -71,6 +71,8 @@ pub struct ImportReport {
     /// one bundle.
     pub volumes: Vec<u32>,
     pub of_volumes: u32,
+    /// The verified version record (one bundle; none for volumes of a set).
+    pub record: Option<VersionRecord>,
 }
 
 /// How an import treats signatures.
@@ -216,6 +218,7 @@ pub fn verify(
             unsigned_allowed: false,
             volumes: Vec::new(),
             of_volumes: c.volume.volumes,
+            record: None,
         });
         r.verified_bytes += bytes;
         r.verified_files += here
@@ -577,6 +580,7 @@ impl<'a> Importer<'a> {
             unsigned_allowed,
             volumes: Vec::new(),
             of_volumes: 0,
+            record: None,
         });
         if let Some(SiteSink { site, staging, .. }) = self.sink.site() {
             // Room for what is not there yet, before a byte is written.
@@ -1060,7 +1064,7 @@ impl<'a> Importer<'a> {
     /// Everything checked: on a site, record the version and keep the bundle's files.
     fn commit(mut self, manifest: &BundleManifest) -> Result<ImportReport, ImportError> {
         let record = check_record(manifest, &self.record.take().unwrap_or_default())?;
-        let report = self
+        let mut report = self
             .report
             .take()
             .ok_or_else(|| ImportError::BadManifest("no manifest was read".into()))?;
@@ -1073,6 +1077,7 @@ impl<'a> Importer<'a> {
             };
             into.keep(manifest, &record, &note)?;
         }
+        report.record = Some(record);
         Ok(report)
     }
 }

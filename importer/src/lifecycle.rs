@@ -377,6 +377,100 @@ pub fn preflight(site: &Site, opts: &ChangeOptions<'_>) -> Result<Option<Plan>, 
     Ok(outcome.plan)
 }
 
+/// What `appmodel preflight BUNDLE` found.
+#[derive(Debug, Serialize)]
+pub struct BundlePreflight {
+    pub app: String,
+    pub version: String,
+    pub form: Form,
+    pub checks: Vec<crate::preflight::Check>,
+}
+
+/// `appmodel preflight BUNDLE`: a bundle not imported yet (a directory, a mounted disc, a
+/// tar or an ISO file) verified as import would verify it (its signature against the
+/// pinned keys, every file), writing nothing, then the host checked against its version.
+/// The form's own checks (engine, ports, room) need the bundle's files and run for a
+/// directory or a mounted disc only.
+pub fn preflight_bundle(
+    site: &Site,
+    path: &Path,
+    config: Option<&Path>,
+) -> Result<BundlePreflight, ImportError> {
+    let keys = crate::site::trusted_keys_in(&site.root().join("trust"))?;
+    let report = crate::import::verify(path, keys, Some(site.store()))?;
+    let record = report.record.clone().ok_or_else(|| {
+        ImportError::IgnoreCheck(
+            "preflight reads one bundle; import the volumes of a set, then run `preflight VERSION`"
+                .into(),
+        )
+    })?;
+    let untrusted = report.signed_by.is_none().then(|| {
+        if report.signature_unchecked {
+            "signed, but no pinned key to check it with".to_string()
+        } else {
+            "unsigned".to_string()
+        }
+    });
+    let mut params = match config {
+        Some(c) => {
+            let text = read_config(c)?;
+            resolve_values(&record.model, c, text, &BTreeMap::new())?
+                .0
+                .params
+        }
+        None => crate::deploy::Params::new(),
+    };
+    let dep = Deployment::new(site, &record.app);
+    let current = match dep.current()? {
+        Some(r) => Some(load_revision(site, &dep, &r)?),
+        None => None,
+    };
+    let licence =
+        crate::licensing::gate(site, &dep, &record, &mut params, current.is_some(), true)?;
+    let engine = engine_for(site, report.form, Operation::Install)?;
+    let (engine_problems, data_root, versions, runs_here) = match &engine {
+        Engine::Host(t) => {
+            let new = RevisionCtx {
+                app: &record.app,
+                number: 0,
+                record: &record,
+                bundle_dir: path.to_path_buf(),
+                project_dir: dep.project_dir(0),
+                gate_dir: dep.gate_dir(),
+                params: &params,
+            };
+            let cur_ctx = current.as_ref().map(|c| ctx(site, &dep, c));
+            let problems = match path.is_dir() {
+                true => Some(t.preflight(&new, cur_ctx.as_ref())?),
+                false => None,
+            };
+            (problems, t.data_root(&new), t.versions(), true)
+        }
+        Engine::Release(r) => (None, None, r.versions(), false),
+    };
+    let checks = crate::preflight::run(
+        &crate::preflight::Inputs {
+            record: &record,
+            form: report.form,
+            params: &params,
+            licence: licence.as_ref(),
+            unsigned: false,
+            untrusted,
+            data_root,
+            runs_here,
+            versions,
+            engine_problems,
+        },
+        &[],
+    )?;
+    Ok(BundlePreflight {
+        app: record.app.clone(),
+        version: record.version.to_string(),
+        form: report.form,
+        checks,
+    })
+}
+
 /// `appmodel install`.
 pub fn install(site: &Site, opts: &ChangeOptions<'_>) -> Result<Outcome, ImportError> {
     let _lock = site.lock()?;
@@ -638,10 +732,11 @@ fn carry_out(
             params: &next.params,
             licence: plan.licence.as_ref(),
             unsigned: crate::import::ImportNote::read(&bundle_dir).unsigned_allowed,
+            untrusted: None,
             data_root,
             runs_here: matches!(engine, Engine::Host(_)),
             versions,
-            engine_problems: engine_problems.clone(),
+            engine_problems: Some(engine_problems.clone()),
         },
         opts.ignore_checks,
     )?;

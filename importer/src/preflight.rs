@@ -106,14 +106,18 @@ pub struct Inputs<'a> {
     pub licence: Option<&'a LicenceGate>,
     /// The bundle was imported unsigned, with `--allow-unsigned`.
     pub unsigned: bool,
+    /// Why a bundle not imported yet would be refused for its signature (no pinned key
+    /// signed it), if it would.
+    pub untrusted: Option<String>,
     /// Where the engine keeps images and data, if the form has such a place on this host.
     pub data_root: Option<PathBuf>,
     /// The app runs on this host (a host engine), not elsewhere (helm's cluster nodes).
     pub runs_here: bool,
     /// The engine's and the compose tool's versions.
     pub versions: crate::target::EngineVersions,
-    /// The form's own problems (engine, ports, room for images), from its engine.
-    pub engine_problems: Vec<String>,
+    /// The form's own problems (engine, ports, room for images), from its engine; `None`
+    /// when they cannot be asked (a tar or ISO file not imported yet).
+    pub engine_problems: Option<Vec<String>>,
 }
 
 type CheckFn = fn(&Inputs<'_>) -> Option<Check>;
@@ -163,6 +167,18 @@ pub fn run(inputs: &Inputs<'_>, ignore: &[String]) -> Result<Vec<Check>, ImportE
 }
 
 fn signature(i: &Inputs<'_>) -> Option<Check> {
+    if let Some(why) = &i.untrusted {
+        return Some(
+            Check::new(
+                "signature",
+                Verdict::Fail,
+                why.clone(),
+                "a bundle signed by a pinned vendor key".into(),
+            )
+            .fix("pin the vendor's key (`appmodel trust add KEY.pub`), or import with --allow-unsigned")
+            .strict(),
+        );
+    }
     Some(if i.unsigned {
         Check::new(
             "signature",
@@ -403,13 +419,14 @@ fn disk(i: &Inputs<'_>) -> Option<Check> {
 }
 
 fn host(i: &Inputs<'_>) -> Option<Check> {
-    let (result, found) = if i.engine_problems.is_empty() {
+    let problems = i.engine_problems.as_ref()?;
+    let (result, found) = if problems.is_empty() {
         (
             Verdict::Pass,
             "the engine answers; ports and room are free".to_string(),
         )
     } else {
-        (Verdict::Fail, i.engine_problems.join("; "))
+        (Verdict::Fail, problems.join("; "))
     };
     Some(
         Check::new(
@@ -524,11 +541,12 @@ mod tests {
             unsigned: false,
             data_root: Some(std::env::temp_dir()),
             runs_here: true,
+            untrusted: None,
             versions: crate::target::EngineVersions {
                 engine: Some(("Docker".into(), "20.10.24+dfsg1".into())),
                 compose: Some(("docker compose".into(), "2.40.3".into())),
             },
-            engine_problems: Vec::new(),
+            engine_problems: Some(Vec::new()),
         }
     }
 
