@@ -500,10 +500,11 @@ fn vendor_check(i: &Inputs<'_>, c: &VendorCheck) -> Check {
     check
 }
 
-/// Whether `HOST:PORT` accepts a connection within 3 s (each address it resolves to).
+/// Whether `HOST:PORT` accepts a connection within 3 s, trying the first 4 addresses it
+/// resolves to (so a name with many addresses cannot hold preflight for long).
 fn tcp_answers(addr: &str) -> (String, bool) {
     let addrs: Vec<_> = match addr.to_socket_addrs() {
-        Ok(a) => a.collect(),
+        Ok(a) => a.take(4).collect(),
         Err(e) => return (format!("the name does not resolve ({e})"), false),
     };
     let mut last = String::from("no address");
