@@ -397,8 +397,57 @@ fn compose(i: &Inputs<'_>) -> Option<Check> {
     ))
 }
 
+/// What the version takes where the engine keeps its data: its artifacts (every blob of the
+/// record, an upper bound) and the sizes its data volumes declare.
+fn version_bytes(record: &VersionRecord) -> u64 {
+    let volumes: u64 = record
+        .model
+        .components
+        .iter()
+        .flat_map(|c| c.volumes.iter())
+        .filter(|v| v.kind == appmodel_model::types::VolumeKind::Data)
+        .filter_map(|v| {
+            v.size
+                .as_deref()
+                .and_then(appmodel_model::units::parse_quantity)
+        })
+        .sum();
+    volumes.saturating_add(record.unique_bytes())
+}
+
+/// Free disk where the engine keeps its data: the model's minimum on top of what the
+/// version itself takes (or that alone, when the model says nothing but its volumes have
+/// sizes).
 fn disk(i: &Inputs<'_>) -> Option<Check> {
-    let min = requirement(i, |r| &r.disk)?;
+    // A release engine's data lives on the cluster's volumes.
+    if !i.runs_here {
+        return None;
+    }
+    let need = version_bytes(i.record);
+    let declared = requirement(i, |r| &r.disk);
+    if declared.is_none() && need == 0 {
+        return None;
+    }
+    let plus = |v: &Option<appmodel_model::types::Scalar>| {
+        v.as_ref()
+            .and_then(|v| Measure::Bytes.read(v))
+            .map(|b| appmodel_model::types::Scalar::Int(b[0].saturating_add(need).min(i64::MAX as u64) as i64))
+    };
+    let min = match declared {
+        Some(m) => Minimum {
+            warn: plus(&m.warn),
+            fail: plus(&m.fail),
+            strict: m.strict,
+        },
+        None => Minimum {
+            warn: None,
+            fail: Some(appmodel_model::types::Scalar::Int(
+                need.min(i64::MAX as u64) as i64,
+            )),
+            strict: false,
+        },
+    };
+    let min = &min;
     let (at, free) = match &i.data_root {
         Some(root) => match crate::host::free_at(root) {
             Some((p, free)) => (p.display().to_string(), Some(vec![free])),
@@ -415,6 +464,11 @@ fn disk(i: &Inputs<'_>) -> Option<Check> {
         "free space on the filesystem where the engine keeps its data",
     );
     c.found = format!("{} at `{at}`", c.found);
+    c.needed = format!(
+        "{} (with {} for the version's artifacts and data volumes)",
+        c.needed,
+        human_bytes(need)
+    );
     Some(c)
 }
 
@@ -603,6 +657,27 @@ mod tests {
         assert_eq!(verdict(&checks, "cpus"), Verdict::Ignored);
         let r = record("  cpus: {fail: 100000, strict: true}\n", &host);
         assert!(run(&inputs(&r, &p), &["cpus".into()]).is_err());
+    }
+
+    #[test]
+    fn the_data_volumes_sizes_count_against_the_free_disk() {
+        let host = appmodel_model::bundle::host_platform();
+        let text = format!(
+            "apiVersion: appmodel/v1\napp: {{name: a, version: 1.0.0, platforms: [{host}]}}\ncomponents:\n  - name: c\n    image: {{registry: r.example/c:1}}\n    volumes: [{{name: d, kind: data, path: /d, size: 1000Ti}}]\n"
+        );
+        let model = appmodel_model::parse_model("m.yaml".into(), text.clone())
+            .unwrap()
+            .model;
+        let r = VersionRecord::unpublished("m.yaml", text, model);
+        let p = Params::new();
+        let checks = run(&inputs(&r, &p), &[]).unwrap();
+        let disk = checks.iter().find(|c| c.name == "disk").unwrap();
+        assert_eq!(disk.result, Verdict::Fail, "{disk:?}");
+        assert!(
+            disk.needed
+                .contains("for the version's artifacts and data volumes"),
+            "{disk:?}"
+        );
     }
 
     #[test]
