@@ -88,7 +88,8 @@ fn print_plan(plan: &Plan) {
     if let Some(l) = &plan.licence {
         println!("  licence: {} — {}", l.stage.as_str(), l.reason);
     }
-    if !plan.preflight.is_empty() {
+    // Said only when a check did not pass (`appmodel preflight` prints them all).
+    if plan.preflight.iter().any(|c| c.result != Verdict::Pass) {
         let passed = plan
             .preflight
             .iter()
