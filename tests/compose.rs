@@ -638,14 +638,9 @@ fn an_upgrade_that_cannot_snapshot_the_data_reverts_at_once() {
 /// file and a service on the network, all met) and 1.1.3 (a strict kernel minimum).
 fn with_requirements(requirements: String) -> impl Fn(&str) -> String {
     move |text: &str| {
-        // In place of the sample's own.
+        // In place of the sample's own, the last section of its model.
         let start = text.find("\nrequirements:\n").unwrap();
-        let end = start + text[start..].find("\n\ncomponents:").unwrap();
-        format!(
-            "{}\n{}\nrequirements:\n{requirements}",
-            &text[..start],
-            &text[end..]
-        )
+        format!("{}\nrequirements:\n{requirements}", &text[..start])
     }
 }
 
