@@ -458,7 +458,9 @@ fn find_section(
     let shentsize = u16le(&h, 0x3a);
     let shnum = u16le(&h, 0x3c);
     let shstrndx = u16le(&h, 0x3e);
-    if shentsize < 64 || shnum == 0 || shnum > MAX_SECTIONS || shstrndx >= shnum {
+    // ELF64 section headers are 64 bytes: a header claiming more is not read (nor its
+    // table allocated).
+    if shentsize != 64 || shnum == 0 || shnum > MAX_SECTIONS || shstrndx >= shnum {
         return Ok(None);
     }
     let Some(table) = at(shoff, (shentsize * shnum) as usize)? else {
