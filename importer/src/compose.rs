@@ -70,6 +70,8 @@ pub struct Compose<'s> {
     site: &'s Site,
     tool: Tool,
     docker: String,
+    /// `docker info`'s answer, asked once: preflight, the data root and the versions read it.
+    info: std::cell::OnceCell<Result<std::process::Output, String>>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +152,7 @@ impl<'s> Compose<'s> {
             site,
             tool,
             docker: engine(tool),
+            info: std::cell::OnceCell::new(),
         })
     }
 
@@ -161,13 +164,22 @@ impl<'s> Compose<'s> {
         Command::new(&self.docker)
     }
 
-    /// `docker info` (or `podman info`): the engine's version and where it keeps its data.
-    fn info(&self) -> std::io::Result<std::process::Output> {
-        let format = match self.tool {
-            Tool::Podman => "{{.Version.Version}} {{.Store.GraphRoot}}",
-            _ => "{{.ServerVersion}} {{.DockerRootDir}}",
-        };
-        self.docker().args(["info", "--format", format]).output()
+    /// `docker info` (or `podman info`): the engine's version and where it keeps its data;
+    /// the error of a command that could not run.
+    fn info(&self) -> Result<&std::process::Output, &str> {
+        self.info
+            .get_or_init(|| {
+                let format = match self.tool {
+                    Tool::Podman => "{{.Version.Version}} {{.Store.GraphRoot}}",
+                    _ => "{{.ServerVersion}} {{.DockerRootDir}}",
+                };
+                self.docker()
+                    .args(["info", "--format", format])
+                    .output()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// `docker compose -p APP --project-directory DIR -f DIR/docker-compose.yaml`, with the
@@ -680,6 +692,7 @@ mod tests {
             site: &site,
             tool: Tool::V2,
             docker: "docker".into(),
+            info: std::cell::OnceCell::new(),
         };
         let user_of = |user: Option<&str>| {
             let text = format!(
