@@ -441,7 +441,7 @@ fn copy_site_tool(site: &Site, app: &str, tool: &Digest, dest: &Path) -> Result<
     Ok(false)
 }
 
-fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
+pub(crate) fn not_a_bundle(path: &Path, reason: &str) -> ImportError {
     ImportError::NotABundle {
         path: path.to_path_buf(),
         reason: reason.to_string(),

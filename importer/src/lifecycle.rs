@@ -185,6 +185,19 @@ pub struct Outcome {
     pub dry_run: bool,
 }
 
+impl Outcome {
+    /// A dry run's (or a preflight's) outcome: the plan of a revision not made.
+    fn planned(revision: Revision, running: Option<u32>, plan: Plan) -> Outcome {
+        Outcome {
+            revision,
+            running,
+            plan: Some(plan),
+            unchanged: false,
+            dry_run: true,
+        }
+    }
+}
+
 fn read_config(path: &Path) -> Result<String, ImportError> {
     use appmodel_model::input::{cap, read_text, Links};
     read_text(path, cap::CONFIG, Links::Follow).map_err(|source| ImportError::Input {
@@ -399,9 +412,9 @@ pub fn preflight_bundle(
     let keys = crate::site::trusted_keys_in(&site.root().join("trust"))?;
     let report = crate::import::verify(path, keys, Some(site.store()))?;
     let record = report.record.clone().ok_or_else(|| {
-        ImportError::IgnoreCheck(
-            "preflight reads one bundle; import the volumes of a set, then run `preflight VERSION`"
-                .into(),
+        crate::import::not_a_bundle(
+            path,
+            "it is a volume of a set: preflight reads one bundle; import the set, then run `preflight VERSION`",
         )
     })?;
     let untrusted = report.signed_by.is_none().then(|| {
@@ -742,13 +755,7 @@ fn carry_out(
     )?;
     plan.preflight = checks.clone();
     if opts.preflight_only {
-        return Ok(Outcome {
-            revision: next.revision,
-            running: previous,
-            plan: Some(plan),
-            unchanged: false,
-            dry_run: true,
-        });
+        return Ok(Outcome::planned(next.revision, previous, plan));
     }
     // The form's own problems are told as they are; the other failures as their checks.
     let mut failures = engine_problems;
@@ -782,13 +789,7 @@ fn carry_out(
         }
     }
     if opts.dry_run {
-        return Ok(Outcome {
-            revision: next.revision,
-            running: previous,
-            plan: Some(plan),
-            unchanged: false,
-            dry_run: true,
-        });
+        return Ok(Outcome::planned(next.revision, previous, plan));
     }
     emit(ChangeEvent::Begin {
         app: dep.app.clone(),
