@@ -342,18 +342,34 @@ impl World {
         vols
     }
 
+    /// The files of cut blobs a site is putting together.
+    fn assembling(&self, state: &str) -> usize {
+        let sets = self.path(state).join("volume-sets");
+        std::fs::read_dir(sets).map_or(0, |d| {
+            d.flatten()
+                .map(|s| std::fs::read_dir(s.path().join("assembling")).map_or(0, |a| a.count()))
+                .sum()
+        })
+    }
+
     fn imported(&self, state: &str) -> bool {
         self.path(state)
             .join("bundles/im-stack/1.1.0/compose/bundle.json")
             .is_file()
     }
 
-    /// The verified parts a site keeps between the volumes of a set.
+    /// The verified parts a site keeps between the volumes of a set: whole blobs in
+    /// `parts/`, and the marks of the pieces written into a cut blob in `placed/`.
     fn kept_parts(&self, state: &str) -> usize {
         let sets = self.path(state).join("volume-sets");
         std::fs::read_dir(sets).map_or(0, |d| {
             d.flatten()
-                .map(|set| std::fs::read_dir(set.path().join("parts")).map_or(0, |p| p.count()))
+                .map(|set| {
+                    ["parts", "placed"]
+                        .iter()
+                        .map(|k| std::fs::read_dir(set.path().join(k)).map_or(0, |p| p.count()))
+                        .sum::<usize>()
+                })
                 .sum()
         })
     }
@@ -388,6 +404,22 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The parts on a volume directory, largest first.
+/// The part files on `volume` that are pieces of a blob cut across volumes.
+fn pieces_of(volume: &Path) -> Vec<PathBuf> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(volume.join("volume.json")).unwrap()).unwrap();
+    let parts = manifest["parts"].as_array().unwrap();
+    let cut = |file: &serde_json::Value| parts.iter().filter(|p| &p["file"] == file).count() > 1;
+    parts
+        .iter()
+        .filter(|p| p["volume"] == manifest["volume"] && cut(&p["file"]))
+        .map(|p| {
+            let hex = p["sha256"].as_str().unwrap().trim_start_matches("sha256:");
+            volume.join("parts").join(hex)
+        })
+        .collect()
+}
+
 fn parts_of(volume: &Path) -> Vec<PathBuf> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(volume.join("parts"))
         .unwrap()
@@ -950,13 +982,16 @@ fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt()
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Killed while a part is being written.
+    // Killed while a part is being written: a whole blob's under a temporary name, a
+    // piece of a cut blob in place in the blob's assembling file.
     let partial = || {
         let mut stack = vec![w.path("site/volume-sets")];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                 let p = e.path();
-                if p.extension().is_some_and(|x| x == "partial") {
+                if p.extension().is_some_and(|x| x == "partial")
+                    || p.parent().is_some_and(|d| d.ends_with("assembling"))
+                {
                     return true;
                 }
                 if p.is_dir() {
@@ -996,6 +1031,39 @@ fn a_few_hundred_mib_split_across_volumes_imports_after_an_interrupted_attempt()
                 .count()
                 == 0,
         "the set's staging is removed once imported"
+    );
+
+    // All three in one import, in order: the cut blob is hashed whole as its pieces are
+    // written, and is the same blob.
+    let run = w.import(&out, "site2");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(sha256(&w.path("site2/store").join(&blob)), digest);
+
+    // A bit flipped in a piece of the cut blob: refused by name, and neither the piece
+    // nor the blob's file it was being written into is kept.
+    let bad = w.path("bad-piece");
+    copy_dir(&vols[1], &bad);
+    let piece = pieces_of(&bad)[0].clone();
+    {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::File::options().write(true).open(&piece).unwrap();
+        f.seek(std::io::SeekFrom::Start(12345)).unwrap();
+        f.write_all(b"\x5a").unwrap();
+    }
+    let run = w.import(&bad, "site3");
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let name = piece.file_name().unwrap().to_str().unwrap();
+    assert!(
+        run.stderr.contains(&format!("`parts/{name}` on `"))
+            && run.stderr.contains("is damaged: its sha256 is"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.kept_parts("site3"), 0, "a damaged piece was kept");
+    assert_eq!(
+        w.assembling("site3"),
+        0,
+        "a damaged piece left its blob's file"
     );
 }
 

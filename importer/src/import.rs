@@ -588,8 +588,8 @@ impl<'a> Importer<'a> {
                 .files
                 .iter()
                 .filter(|f| !(f.path.starts_with("blobs/") && site.store().has_blob(&f.sha256)))
-                // A kept blob of one part is linked into the store, not copied.
-                .filter(|f| self.kept.get(&f.sha256).is_none_or(|p| p.len() > 1))
+                // A volume set's blobs are on the site already: they are linked into the store.
+                .filter(|f| !self.kept.contains_key(&f.sha256))
                 .map(|f| f.size)
                 .sum();
             if let Some(free) = crate::site::free_bytes(site.root()) {
@@ -994,9 +994,8 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// A blob of a volume set from its kept parts: one part is the blob already (it was
-    /// hashed as the blob when it was kept) and is linked into the store; several are
-    /// read in order into the store and the whole is hashed there.
+    /// A blob of a volume set, kept on the site whole ([`crate::volumes::KeptBlob`]): it is
+    /// hashed unless it already was, checked against bundle.json, and linked into the store.
     fn take_kept(&mut self, f: &BundleFile) -> Result<(), ImportError> {
         let Some(SiteSink { site, lock, .. }) = self.sink.site() else {
             return Err(ImportError::Internal("kept parts outside a site".into()));
@@ -1006,34 +1005,38 @@ impl<'a> Importer<'a> {
                 path: f.path.clone(),
             });
         }
-        let parts = self.kept[&f.sha256].clone();
-        self.put_blob(site.store(), f, |store| {
-            let size = if let [one] = parts.as_slice() {
-                store.adopt(lock, one, &f.sha256)?
-            } else {
-                let mut chain: Box<dyn Read> = Box::new(io::empty());
-                for p in &parts {
-                    let file = File::open(p).map_err(io_err("read", p))?;
-                    chain = Box::new(chain.chain(file));
-                }
-                let mut limited = chain.take(f.size.saturating_add(1));
-                let what = format!("`{}`", f.path);
-                let put = store.put_reader(
-                    lock,
-                    &what,
-                    &mut limited,
-                    Some(f.sha256.clone()),
-                    Some(f.size),
-                );
-                put.map_err(|e| blob_err(f, e))?.1
-            };
-            if size != f.size {
-                return Err(ImportError::SizeMismatch {
-                    path: f.path.clone(),
-                    expected: f.size,
-                    actual: size,
-                });
+        let kept = &self.kept[&f.sha256];
+        let (path, hashed) = (kept.path.clone(), kept.hashed.clone());
+        let (actual, size) = match hashed {
+            Some(d) => {
+                let meta = fs::metadata(&path).map_err(io_err("read", &path))?;
+                (d, meta.len())
             }
+            None => {
+                let file = File::open(&path).map_err(io_err("read", &path))?;
+                let mut hashing = HashingReader::new(file.take(f.size.saturating_add(1)));
+                copy_stream(&mut hashing, &mut io::sink()).map_err(|e| match e {
+                    CopyError::Read(e) | CopyError::Write(e) => io_err("read", &path)(e),
+                })?;
+                hashing.finish()
+            }
+        };
+        if size != f.size {
+            return Err(ImportError::SizeMismatch {
+                path: f.path.clone(),
+                expected: f.size,
+                actual: size,
+            });
+        }
+        if actual != f.sha256 {
+            return Err(ImportError::DigestMismatch {
+                path: f.path.clone(),
+                expected: f.sha256.clone(),
+                actual,
+            });
+        }
+        self.put_blob(site.store(), f, |store| {
+            store.adopt(lock, &path, &f.sha256)?;
             Ok(())
         })
     }

@@ -8,15 +8,16 @@
 //! sha256. Verified parts wait in `STATE/volume-sets/<set>/` (removed once the set is
 //! imported), so volumes come in any order, a volume given twice is read once, and a
 //! pulled stick or a bad disc costs only that volume: the next import goes on from what is
-//! kept. When every part is there, each blob
-//! is put back together and the result is imported as one bundle directory, checked once
-//! more against bundle.json by the ordinary import, so nothing becomes visible before the
-//! whole bundle verifies.
+//! kept. A blob cut in several parts is put together as its parts are kept, each written
+//! at its offset into one file. When every part is there, the result is imported as one
+//! bundle directory, each blob checked once more as a whole against bundle.json by the
+//! ordinary import, so nothing becomes visible before the whole bundle verifies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use appmodel_media::{IsoError, IsoImage};
 use appmodel_model::bundle::{BundleManifest, MANIFEST_FILE, SIGNATURE_FILE};
@@ -27,6 +28,7 @@ use appmodel_model::volume::{
 use appmodel_model::Digest;
 use appmodel_store::pipe::PipeWriter;
 use appmodel_store::{copy_stream, write_synced, CopyError, HashingReader};
+use sha2::{Digest as _, Sha256};
 
 use crate::import::Policy;
 use crate::{io_err, ImportError};
@@ -220,8 +222,7 @@ pub(crate) fn check_medium(
         .read_small(SIGNATURE_FILE, crate::import::SIGNATURE_CAP)?
         .map(|s| String::from_utf8_lossy(&s).into_owned());
     crate::import::check_signature(keys, &bundle_bytes, bundle_signature.as_deref(), policy)?;
-    use sha2::Digest as _;
-    if Digest::from_sha256(&sha2::Sha256::digest(&bundle_bytes)) != volume.bundle {
+    if Digest::from_sha256(&Sha256::digest(&bundle_bytes)) != volume.bundle {
         return Err(bad(format!(
             "its {VOLUME_FILE} is for another bundle.json than the one on it"
         )));
@@ -303,6 +304,32 @@ fn take(
     (size, sha256): (u64, &Digest),
     dest: &Path,
 ) -> Result<u64, ImportError> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+    }
+    let tmp = dest.with_extension("partial");
+    let result = (|| {
+        let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let n = stream(m, name, (size, sha256), (file, &tmp, 0), None)?;
+        fs::rename(&tmp, dest).map_err(io_err("rename into", dest))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Streams `name` from `m` into `file` (at `path`) from `offset` on, synced, checking it is
+/// `size` bytes hashing to `sha256` and handing what it writes to `tap`. What it wrote is
+/// not to be trusted when it fails.
+fn stream(
+    m: &Medium,
+    name: &str,
+    (size, sha256): (u64, &Digest),
+    (file, path, offset): (File, &Path, u64),
+    tap: Option<appmodel_store::pipe::Tap>,
+) -> Result<u64, ImportError> {
     let Some((reader, found)) = m.open(name)? else {
         return Err(damaged(m, name, "it is not on the volume".into()));
     };
@@ -313,28 +340,17 @@ fn take(
             format!("it is {found} bytes, the manifest says {size}"),
         ));
     }
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-    }
-    let tmp = dest.with_extension("partial");
-    let result = (|| {
-        // Hashing here while a thread writes behind (and the kernel flushes behind it).
-        let mut out = PipeWriter::new(File::create(&tmp).map_err(io_err("create", &tmp))?);
-        let mut hashing = HashingReader::new(reader.take(size.saturating_add(1)));
-        copy_stream(&mut hashing, &mut out).map_err(|e| match e {
-            CopyError::Read(e) => io_err("read", &m.path().join(name))(e),
-            CopyError::Write(e) => io_err("write", &tmp)(e),
-        })?;
-        let (actual, n) = hashing.finish();
-        check_read(m, name, (size, sha256), (actual, n))?;
-        out.finish().map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, dest).map_err(io_err("rename into", dest))?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    // Hashing here while a thread writes behind (and the kernel flushes behind it).
+    let mut out = PipeWriter::at(file, offset, tap);
+    let mut hashing = HashingReader::new(reader.take(size.saturating_add(1)));
+    copy_stream(&mut hashing, &mut out).map_err(|e| match e {
+        CopyError::Read(e) => io_err("read", &m.path().join(name))(e),
+        CopyError::Write(e) => io_err("write", path)(e),
+    })?;
+    let (actual, n) = hashing.finish();
+    check_read(m, name, (size, sha256), (actual, n))?;
+    out.finish().map_err(io_err("write", path))?;
+    Ok(n)
 }
 
 /// Reads every file and part of `m` (already [`check_medium`]ed) and checks it, keeping
@@ -422,9 +438,15 @@ pub(crate) fn gather(
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
     let incoming = dir.join(format!("incoming-{}", std::process::id()));
     let _ = fs::remove_dir_all(&incoming);
+    let cut = cut_blobs(first);
+    let mut whole = Whole::new();
     for (m, c) in &checked {
         // (path in the set's directory, path while it is checked)
         let mut taken: Vec<(PathBuf, PathBuf)> = Vec::new();
+        // The pieces written in place, marked once all of this volume verified, and the
+        // assembling files this volume began (removed if it is refused).
+        let mut marks: Vec<PathBuf> = Vec::new();
+        let mut begun: Vec<PathBuf> = Vec::new();
         let result = (|| {
             for f in c
                 .bundle
@@ -439,8 +461,14 @@ pub(crate) fn gather(
                 }
             }
             let mut seen = BTreeSet::new();
-            for p in c.volume.here().filter(|p| seen.insert(p.sha256.clone())) {
-                if !dir.join(p.path()).exists() {
+            for p in c.volume.here() {
+                if let Some((blob, _)) = cut.get(&p.file) {
+                    let mark = placed(&dir, blob, p.offset);
+                    if !mark.exists() && !marks.contains(&mark) {
+                        place(m, p, (&dir, blob), (&mut whole, &mut begun))?;
+                        marks.push(mark);
+                    }
+                } else if seen.insert(p.sha256.clone()) && !dir.join(p.path()).exists() {
                     take(m, &p.path(), (p.size, &p.sha256), &incoming.join(p.path()))?;
                     taken.push((dir.join(p.path()), incoming.join(p.path())));
                 }
@@ -449,6 +477,9 @@ pub(crate) fn gather(
         })();
         if let Err(e) = result {
             let _ = fs::remove_dir_all(&incoming);
+            for file in begun {
+                let _ = fs::remove_file(file);
+            }
             return Err(e);
         }
         for (keep, from) in taken {
@@ -456,6 +487,12 @@ pub(crate) fn gather(
                 fs::create_dir_all(parent).map_err(io_err("create", parent))?;
             }
             fs::rename(&from, &keep).map_err(io_err("rename into", &keep))?;
+        }
+        for mark in marks {
+            if let Some(parent) = mark.parent() {
+                fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+            }
+            write_synced(&mark, b"")?;
         }
         let _ = fs::remove_dir_all(&incoming);
     }
@@ -468,26 +505,125 @@ pub(crate) fn gather(
             .volume
             .parts
             .iter()
-            .filter(|p| !dir.join(p.path()).exists()),
+            .filter(|p| !is_kept(&dir, &cut, p)),
     );
     let (_, c) = checked.swap_remove(0);
     if !missing.is_empty() {
         let of = c.volume.volumes;
         return Ok((Gathered::Missing { missing, of }, c));
     }
-    let (bundle, kept) = assemble(&dir, &c)?;
+    let (bundle, kept) = assemble(&dir, &c, &cut, whole)?;
     Ok((Gathered::Complete(bundle, kept), c))
 }
 
-/// The blobs of an assembled set: each blob's kept parts, in order. The import takes them
-/// from here instead of the bundle directory (which holds every other file): a blob of one
-/// part becomes the store's blob as it is (it was hashed as the blob when it was kept), a
-/// blob of several is streamed into the store from its parts and hashed whole there.
-pub(crate) type Kept = BTreeMap<Digest, Vec<PathBuf>>;
+/// The blobs of `c`'s bundle that are cut in several parts, by path: their sha256 and size.
+/// A set keeps each of them as one file, `assembling/<sha256>`, its parts written in
+/// place at their offsets (and each marked in `placed/` once verified and synced), so the
+/// blob is put together where it is written, with no second copy.
+fn cut_blobs(c: &Checked) -> BTreeMap<String, (Digest, u64)> {
+    let mut parts: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &c.volume.parts {
+        *parts.entry(p.file.as_str()).or_default() += 1;
+    }
+    c.bundle
+        .files
+        .iter()
+        .filter(|f| parts.get(f.path.as_str()).is_some_and(|n| *n > 1))
+        .map(|f| (f.path.clone(), (f.sha256.clone(), f.size)))
+        .collect()
+}
+
+fn assembling(dir: &Path, blob: &Digest) -> PathBuf {
+    dir.join("assembling").join(blob.hex())
+}
+
+/// The mark that the part of `blob` at `offset` is in its assembling file, verified.
+fn placed(dir: &Path, blob: &Digest, offset: u64) -> PathBuf {
+    dir.join("placed").join(format!("{}-{offset}", blob.hex()))
+}
+
+fn is_kept(dir: &Path, cut: &BTreeMap<String, (Digest, u64)>, p: &Part) -> bool {
+    match cut.get(&p.file) {
+        Some((blob, _)) => placed(dir, blob, p.offset).exists(),
+        None => dir.join(p.path()).exists(),
+    }
+}
+
+/// For each cut blob this import wrote from its start on: the hash of what it wrote so far
+/// and where that ends. A blob whose parts all came in order, in one import, is hashed
+/// whole as it is written (on the writer's thread), so it is not read again.
+type Whole = BTreeMap<Digest, (Arc<Mutex<Sha256>>, u64)>;
+
+/// Writes the part `p` of the cut blob `blob` into its assembling file at its offset,
+/// checking it against its sha256; adds the file to `begun` when it creates it.
+fn place(
+    m: &Medium,
+    p: &Part,
+    (dir, blob): (&Path, &Digest),
+    (whole, begun): (&mut Whole, &mut Vec<PathBuf>),
+) -> Result<(), ImportError> {
+    let target = assembling(dir, blob);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+    }
+    let file = match File::options().create_new(true).write(true).open(&target) {
+        Ok(f) => {
+            begun.push(target.clone());
+            f
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => File::options()
+            .write(true)
+            .open(&target)
+            .map_err(io_err("open", &target))?,
+        Err(e) => return Err(io_err("create", &target)(e)),
+    };
+    let (hash, at) = whole
+        .entry(blob.clone())
+        .or_insert_with(|| (Arc::new(Mutex::new(Sha256::new())), 0));
+    let in_order = *at == p.offset;
+    let tap = in_order.then(|| {
+        let hash = hash.clone();
+        Box::new(move |bytes: &[u8]| {
+            hash.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .update(bytes)
+        }) as appmodel_store::pipe::Tap
+    });
+    stream(
+        m,
+        &p.path(),
+        (p.size, &p.sha256),
+        (file, &target, p.offset),
+        tap,
+    )?;
+    if in_order {
+        *at += p.size;
+    }
+    Ok(())
+}
+
+/// A blob of an assembled set, kept on the site: the import makes it the store's blob
+/// where it is (a hard link), after checking it is the blob.
+pub struct KeptBlob {
+    pub path: PathBuf,
+    /// Its sha256, when it is already known: a blob of one part was hashed as the blob when
+    /// it was kept, a cut blob whose parts came in order was hashed as they were written.
+    /// Else the import reads it once to hash it.
+    pub hashed: Option<Digest>,
+}
+
+/// The blobs of an assembled set, by sha256. The import takes them from here instead of
+/// the bundle directory (which holds every other file).
+pub type Kept = BTreeMap<Digest, KeptBlob>;
 
 /// Puts the bundle directory together in `dir/bundle` from the kept files (hard links),
-/// and lists where each blob's parts are.
-fn assemble(dir: &Path, c: &Checked) -> Result<(PathBuf, Kept), ImportError> {
+/// and lists where each blob is.
+fn assemble(
+    dir: &Path,
+    c: &Checked,
+    cut: &BTreeMap<String, (Digest, u64)>,
+    whole: Whole,
+) -> Result<(PathBuf, Kept), ImportError> {
     let out = dir.join("bundle");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).map_err(io_err("create", &out))?;
@@ -506,11 +642,30 @@ fn assemble(dir: &Path, c: &Checked) -> Result<(PathBuf, Kept), ImportError> {
     let mut kept = Kept::new();
     for f in &c.bundle.files {
         if f.path.starts_with("blobs/") {
-            let parts = c.volume.parts.iter().filter(|p| p.file == f.path);
-            kept.insert(
-                f.sha256.clone(),
-                parts.map(|p| dir.join(p.path())).collect(),
-            );
+            let blob = if let Some((sha256, size)) = cut.get(&f.path) {
+                let hashed = whole
+                    .get(sha256)
+                    .filter(|(_, at)| at == size)
+                    .map(|(h, _)| {
+                        let h = h.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        Digest::from_sha256(&h.clone().finalize())
+                    });
+                KeptBlob {
+                    path: assembling(dir, sha256),
+                    hashed,
+                }
+            } else if let Some(p) = c.volume.parts.iter().find(|p| p.file == f.path) {
+                KeptBlob {
+                    path: dir.join(p.path()),
+                    hashed: Some(p.sha256.clone()),
+                }
+            } else {
+                // An empty blob has no part.
+                let path = dir.join("empty");
+                write_synced(&path, b"")?;
+                KeptBlob { path, hashed: None }
+            };
+            kept.insert(f.sha256.clone(), blob);
             continue;
         }
         let dest = out.join(&f.path);

@@ -9,13 +9,16 @@
 //! (BENCHMARKS.md). Memory stays bounded: at most a few chunks in flight.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 8;
 const WRITE_BEHIND: u64 = 16 << 20;
+
+/// Sees every byte the writer thread writes, in order, before it is written.
+pub type Tap = Box<dyn FnMut(&[u8]) + Send>;
 
 pub struct PipeWriter {
     tx: Option<SyncSender<Vec<u8>>>,
@@ -25,12 +28,26 @@ pub struct PipeWriter {
 
 impl PipeWriter {
     pub fn new(file: File) -> PipeWriter {
+        PipeWriter::at(file, 0, None)
+    }
+
+    /// Writes from `offset` of `file` on (leaving the rest of it as it is), handing each
+    /// chunk to `tap` on the writer thread first: a second hash of the stream costs the
+    /// caller's core nothing.
+    pub fn at(file: File, offset: u64, tap: Option<Tap>) -> PipeWriter {
         let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let handle = std::thread::spawn(move || -> io::Result<File> {
             let mut file = file;
-            let mut written = 0u64;
-            let mut started = 0u64;
+            let mut tap = tap;
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset))?;
+            }
+            let mut written = offset;
+            let mut started = offset;
             for chunk in rx {
+                if let Some(tap) = tap.as_mut() {
+                    tap(&chunk);
+                }
                 file.write_all(&chunk)?;
                 written += chunk.len() as u64;
                 if written - started >= WRITE_BEHIND {
@@ -146,6 +163,25 @@ mod tests {
         let mut back = Vec::new();
         File::open(&p).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn writes_at_an_offset_and_taps_what_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![7u8; 10]).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tap_seen = seen.clone();
+        let tap: Tap = Box::new(move |b| tap_seen.lock().unwrap().extend_from_slice(b));
+        let file = File::options().write(true).open(&p).unwrap();
+        let mut w = PipeWriter::at(file, 4, Some(tap));
+        let data: Vec<u8> = (0..(2 * CHUNK + 3)).map(|i| (i % 13) as u8).collect();
+        w.write_all(&data).unwrap();
+        w.finish().unwrap();
+        let back = std::fs::read(&p).unwrap();
+        assert_eq!(&back[..4], &[7u8; 4]);
+        assert_eq!(&back[4..], &data[..]);
+        assert_eq!(*seen.lock().unwrap(), data);
     }
 
     #[test]
