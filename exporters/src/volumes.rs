@@ -8,13 +8,18 @@
 //! are packed in path order, filling each volume; a blob that does not fit in what is left
 //! is cut there, so only the last part of a volume is a piece of a longer blob, and no part
 //! reaches [`MAX_PART`]. The same version and media give the same volumes, byte for byte.
+//!
+//! Every volume's manifest lists the sha256 of every part of the set. Directories get
+//! their parts first, each hashed as it is written, then their manifests; an ISO image is
+//! written in one pass, manifest included, so the parts cut from a blob are hashed
+//! beforehand (one more read of those bytes).
 
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::BundleFile;
 use appmodel_model::volume::{
-    Part, VolumeManifest, MAX_PART, VOLUME_FILE, VOLUME_FORMAT, VOLUME_SIGNATURE_FILE,
+    Part, VolumeManifest, MAX_PART, PARTS_DIR, VOLUME_FILE, VOLUME_FORMAT, VOLUME_SIGNATURE_FILE,
 };
 use appmodel_model::Digest;
 use appmodel_store::Store;
@@ -115,6 +120,57 @@ fn hash_parts(store: &Store, parts: &mut [Part], plan: &Plan) -> Result<(), Expo
     Ok(())
 }
 
+/// Writes every part of a set of directories on its volume (`DIR/volNN/parts/<sha256>`),
+/// hashing it as it is written: each part's sha256 is known once it is on its volume. A
+/// part that is a whole blob is checked against the blob's sha256.
+fn write_parts(
+    store: &Store,
+    blobs: &[&PlannedFile],
+    parts: &mut [Part],
+    dir: &Path,
+) -> Result<(), ExportError> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for p in parts.iter_mut() {
+        let size = blobs
+            .iter()
+            .find(|f| f.entry.path == p.file)
+            .map_or(0, |f| f.entry.size);
+        let whole = p.offset == 0 && p.size == size;
+        let blob = p.sha256.clone();
+        let into = dir.join(volume_name(p.volume, false)).join(PARTS_DIR);
+        if dirs.insert(into.clone()) {
+            std::fs::create_dir_all(&into).map_err(io_err("create", &into))?;
+        }
+        let planned = PlannedFile {
+            entry: BundleFile {
+                path: p.path(),
+                size: p.size,
+                sha256: blob.clone(),
+                executable: false,
+            },
+            source: Source::Part {
+                blob: blob.clone(),
+                offset: p.offset,
+            },
+        };
+        let tmp = into.join(format!(".{}-{}.partial", blob.hex(), p.offset));
+        let (actual, n) = crate::write::copy_to(store, &planned, &tmp)?;
+        if n != p.size || (whole && actual != blob) {
+            return Err(ExportError::CorruptBlob {
+                digest: blob,
+                actual,
+            });
+        }
+        p.sha256 = actual;
+        let dest = dir.join(volume_name(p.volume, false)).join(p.path());
+        std::fs::rename(&tmp, &dest).map_err(io_err("rename into", &dest))?;
+    }
+    for d in &dirs {
+        appmodel_store::sync_dir(d)?;
+    }
+    Ok(())
+}
+
 /// The set's id: the bundle and the capacity it was split for.
 fn set_id(bundle: &Digest, capacity: u64) -> String {
     let mut h = Sha256::new();
@@ -173,7 +229,6 @@ pub fn write_volumes(
         }
         payload = set.capacity.saturating_sub(fixed + listing);
     };
-    hash_parts(store, &mut parts, plan)?;
     let bundle = Digest::from_sha256(&Sha256::digest(&plan.manifest_bytes));
     let volumes = parts.last().map_or(1, |p| p.volume);
     let tmp = set.dir.with_file_name(format!(
@@ -187,6 +242,13 @@ pub fn write_volumes(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
     let result = (|| {
+        if set.iso.is_none() {
+            // Directories: every part is written first, hashed as it is, so no part is read
+            // twice; the volume manifests, which list every part's sha256, come after.
+            write_parts(store, &blobs, &mut parts, &tmp)?;
+        } else {
+            hash_parts(store, &mut parts, plan)?;
+        }
         let mut out = Vec::new();
         for n in 1..=volumes {
             let manifest = VolumeManifest {
@@ -211,7 +273,9 @@ pub fn write_volumes(
             }
             files.push(bytes_entry(VOLUME_FILE, vbytes));
             let mut seen = std::collections::BTreeSet::new();
-            for p in manifest.here().filter(|p| seen.insert(p.sha256.clone())) {
+            // (A directory's parts are on it already.)
+            let here = manifest.here().filter(|_| set.iso.is_some());
+            for p in here.filter(|p| seen.insert(p.sha256.clone())) {
                 let blob = blobs
                     .iter()
                     .find(|f| f.entry.path == p.file)
@@ -256,7 +320,7 @@ pub fn write_volumes(
                     }
                 }
                 None => {
-                    crate::write::write_dir(store, &volume_plan, signature, &path)?;
+                    crate::write::write_dir_into(store, &volume_plan, signature, &path)?;
                 }
             }
             out.push(set.dir.join(volume_name(n, set.iso.is_some())));

@@ -86,7 +86,7 @@ pub fn write_dir(
     }
 }
 
-fn write_dir_into(
+pub(crate) fn write_dir_into(
     store: &Store,
     plan: &Plan,
     signature: Option<&str>,
@@ -122,18 +122,7 @@ fn write_dir_into(
                 continue;
             }
         }
-        let mut reader = open_source(store, f)?;
-        let file = File::create(&dest).map_err(io_err("create", &dest))?;
-        // Written and flushed by a second thread while this one reads and hashes; synced,
-        // so a stick can be pulled as soon as export returns.
-        let mut out = PipeWriter::new(file);
-        let mut checked = checked_reader(&mut reader, f);
-        copy_stream(&mut checked, &mut out).map_err(|e| match e {
-            CopyError::Read(e) => io_err("read the source of", &dest)(e),
-            CopyError::Write(e) => io_err("write", &dest)(e),
-        })?;
-        expect_planned(f, checked.finish())?;
-        out.finish().map_err(io_err("write", &dest))?;
+        expect_planned(f, copy_to(store, f, &dest)?)?;
         set_mode(&dest, if f.entry.executable { 0o755 } else { 0o644 })?;
     }
     // The names too, so a stick can be pulled as soon as export returns.
@@ -141,6 +130,27 @@ fn write_dir_into(
         sync_dir(d)?;
     }
     Ok(linked)
+}
+
+/// Streams `f`'s source into the new file `dest`, hashing it: what was read (its sha256 and
+/// size). Written and flushed by a second thread while this one reads and hashes; synced,
+/// so a stick can be pulled as soon as export returns.
+pub(crate) fn copy_to(
+    store: &Store,
+    f: &PlannedFile,
+    dest: &Path,
+) -> Result<(Digest, u64), ExportError> {
+    let mut reader = open_source(store, f)?;
+    let file = File::create(dest).map_err(io_err("create", dest))?;
+    let mut out = PipeWriter::new(file);
+    let mut checked = checked_reader(&mut reader, f);
+    copy_stream(&mut checked, &mut out).map_err(|e| match e {
+        CopyError::Read(e) => io_err("read the source of", dest)(e),
+        CopyError::Write(e) => io_err("write", dest)(e),
+    })?;
+    let read = checked.finish();
+    out.finish().map_err(io_err("write", dest))?;
+    Ok(read)
 }
 
 /// The directory `out` is created in.
@@ -242,7 +252,8 @@ pub fn write_iso(
     let mut failed: Option<ExportError> = None;
     let result = (|| {
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        // Written and flushed by a second thread while this one hashes (as for a tar).
+        let mut w = PipeWriter::new(file);
         let mut contents = |i: usize, out: &mut dyn io::Write| -> io::Result<()> {
             let planned = match files[i].3 {
                 None if files[i].0 == MANIFEST_FILE => return out.write_all(&plan.manifest_bytes),
@@ -252,7 +263,10 @@ pub fn write_iso(
             let copied = (|| {
                 let mut reader = open_source(store, planned)?;
                 let mut checked = checked_reader(&mut reader, planned);
-                io::copy(&mut checked, out).map_err(io_err("write", &tmp))?;
+                copy_stream(&mut checked, out).map_err(|e| match e {
+                    CopyError::Read(e) => io_err("read the source of", &tmp)(e),
+                    CopyError::Write(e) => io_err("write", &tmp)(e),
+                })?;
                 expect_planned(planned, checked.finish())
             })();
             copied.map_err(|e| {
@@ -266,10 +280,7 @@ pub fn write_iso(
             return Err(e);
         }
         written?;
-        let file = w
-            .into_inner()
-            .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
-        file.sync_all().map_err(io_err("write", &tmp))?;
+        w.finish().map_err(io_err("write", &tmp))?;
         fs::rename(&tmp, out).map_err(io_err("rename into", out))?;
         Ok(sync_dir(parent_dir(out))?)
     })();
