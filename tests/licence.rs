@@ -15,7 +15,9 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use appmodel_licence::SiteCode;
-use common::engines::{compose_tool, require, require_compose, sample_built, static_tool};
+use common::engines::{
+    compose_tool, container_engine, require, require_compose, sample_built, static_tool,
+};
 use common::{root, Run};
 
 const APP: &str = "im-stack";
@@ -482,19 +484,22 @@ fn every_bad_licence_is_refused_with_nothing_changed_and_the_clock_guard_holds()
 }
 
 fn engine_ready() -> bool {
-    let ok = Command::new("docker")
+    let ok = Command::new(container_engine())
         .args(["info"])
         .output()
         .is_ok_and(|o| o.status.success());
     common::engines::needs(
         ok,
-        "a Docker engine that answers",
-        "scripts/setup.sh starts dockerd",
+        &format!(
+            "a container engine that answers `{} info`",
+            container_engine()
+        ),
+        "scripts/setup.sh starts dockerd and configures Podman",
     ) && require_compose()
 }
 
 fn clean_engine() {
-    let ids = Command::new("docker")
+    let ids = Command::new(container_engine())
         .args([
             "ps",
             "-aq",
@@ -504,9 +509,11 @@ fn clean_engine() {
         .output()
         .unwrap();
     for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        let _ = Command::new(container_engine())
+            .args(["rm", "-f", id])
+            .output();
     }
-    let vols = Command::new("docker")
+    let vols = Command::new(container_engine())
         .args([
             "volume",
             "ls",
@@ -517,18 +524,18 @@ fn clean_engine() {
         .output()
         .unwrap();
     for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
-        let _ = Command::new("docker")
+        let _ = Command::new(container_engine())
             .args(["volume", "rm", "-f", v])
             .output();
     }
-    let _ = Command::new("docker")
+    let _ = Command::new(container_engine())
         .args(["network", "rm", &format!("{APP}_default")])
         .output();
 }
 
 /// The compose project's containers that run.
 fn running() -> usize {
-    let out = Command::new("docker")
+    let out = Command::new(container_engine())
         .args([
             "ps",
             "-q",
@@ -576,7 +583,7 @@ fn wait_gated(c: &str, deadline: std::time::Instant) -> (String, String) {
     let names = [name.clone(), format!("{APP}_{c}_1")];
     loop {
         for n in &names {
-            let out = Command::new("docker")
+            let out = Command::new(container_engine())
                 .args([
                     "inspect",
                     "--format",
@@ -587,7 +594,10 @@ fn wait_gated(c: &str, deadline: std::time::Instant) -> (String, String) {
                 .unwrap();
             let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if out.status.success() && state != "running 0" {
-                let logs = Command::new("docker").args(["logs", n]).output().unwrap();
+                let logs = Command::new(container_engine())
+                    .args(["logs", n])
+                    .output()
+                    .unwrap();
                 return (
                     state,
                     String::from_utf8_lossy(&logs.stdout).into_owned()
