@@ -488,6 +488,10 @@ pub(crate) fn gather(
             }
             fs::rename(&from, &keep).map_err(io_err("rename into", &keep))?;
         }
+        if !marks.is_empty() {
+            // The blobs' files are named for good before any piece of them is marked.
+            appmodel_store::sync_dir(&dir.join("assembling"))?;
+        }
         for mark in marks {
             if let Some(parent) = mark.parent() {
                 fs::create_dir_all(parent).map_err(io_err("create", parent))?;
