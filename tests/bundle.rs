@@ -1995,3 +1995,241 @@ fn the_arm64_sample_answers_its_health_checks_probed_by_the_arm64_appmodel() {
     }
     assert_eq!(probe(free_port()).status.code(), Some(1));
 }
+
+fn sha256_file(path: &Path) -> String {
+    format!("sha256:{:x}", Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The sample's 1.1.0 is for amd64 and arm64: one bundle serves both, with an appmodel for
+/// each. An amd64 site takes the delta from 1.0.0, which is within 1.05x of its new blobs
+/// and manifests; the arm64 appmodel (from the bundle, under qemu-aarch64-static) verifies
+/// it and imports the full bundle, and refuses amd64-only 1.0.0 with nothing changed. A
+/// later delta leaves out the arm64 appmodel too, and the site's copy goes with it.
+#[test]
+fn the_sample_serves_amd64_and_arm64_from_one_bundle() {
+    use common::engines::{require, static_tool, static_tool_arm64};
+    if !common::engines::sample_built(&common::root()) {
+        return;
+    }
+    let (Some(amd), Some(arm)) = (static_tool(), static_tool_arm64()) else {
+        return;
+    };
+    if !require("qemu-aarch64-static") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let versions = common::root().join("samples/im-stack/versions");
+    // 1.1.1: the 1.1.0 model again (beside it, so its binary paths hold).
+    let again = versions.join(format!("1.1.0/.test-arm-{}.yaml", std::process::id()));
+    std::fs::copy(versions.join("1.1.0/appmodel.yaml"), &again).unwrap();
+    for (v, model) in [
+        ("1.0.0", versions.join("1.0.0/appmodel.yaml")),
+        ("1.1.0", versions.join("1.1.0/appmodel.yaml")),
+        ("1.1.1", again.clone()),
+    ] {
+        let run = common::publish(&store, &model, v, &[]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+    let _ = std::fs::remove_file(&again);
+    let arm_tool = format!("linux/arm64={}", arm.display());
+    let export = |name: &str, version: &str, extra: &[&str]| -> PathBuf {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "export",
+            "--format",
+            "compose",
+            "--version",
+            version,
+            "-o",
+            out.to_str().unwrap(),
+            "--tool",
+            amd.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let run = appmodel(dir.path(), &args);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        out
+    };
+    // A tool for a platform the app is not for is refused.
+    let run = appmodel(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "compose",
+            "--version",
+            "1.0.0",
+            "-o",
+            dir.path().join("no").to_str().unwrap(),
+            "--tool-for",
+            &arm_tool,
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    run.assert_refused(
+        "an appmodel for linux/arm64 was given, but im-stack 1.0.0 is for linux/amd64",
+    );
+    // An arm64 file given as another platform's is refused too.
+    let run = appmodel(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "compose",
+            "--version",
+            "1.1.0",
+            "-o",
+            dir.path().join("no").to_str().unwrap(),
+            "--tool-for",
+            &format!("linux/arm64={}", amd.display()),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("not for linux/arm64"),
+        "{}",
+        run.transcript()
+    );
+
+    let full_10 = export("full-1.0.0", "1.0.0", &[]);
+    let delta = export(
+        "delta-1.1.0",
+        "1.1.0",
+        &["--since", "1.0.0", "--tool-for", &arm_tool],
+    );
+    let m = manifest(&delta);
+    assert_eq!(
+        m["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    assert_eq!(m["base"]["tool"], sha256_file(&amd).as_str(), "{m}");
+    assert_eq!(
+        sha256_file(&delta.join("appmodel-linux-arm64")),
+        sha256_file(&arm)
+    );
+    // Within 1.05x of what changed: the new blobs (the arm64 appmodel among them, new in
+    // 1.1.0) and the manifests.
+    let files = m["files"].as_array().unwrap();
+    let size_of = |f: &Value| f["size"].as_u64().unwrap();
+    let path_of = |f: &Value| f["path"].as_str().unwrap().to_string();
+    let changed: u64 = files
+        .iter()
+        .filter(|f| {
+            let p = path_of(f);
+            p.starts_with("blobs/") || p == "appmodel-linux-arm64" || p == "record.json"
+        })
+        .map(size_of)
+        .sum::<u64>()
+        + std::fs::metadata(delta.join("bundle.json")).unwrap().len();
+    let total: u64 = files.iter().map(size_of).sum::<u64>()
+        + std::fs::metadata(delta.join("bundle.json")).unwrap().len();
+    let ratio = total as f64 / changed as f64;
+    println!("delta 1.0.0 -> 1.1.0: {total} bytes, {changed} changed: {ratio:.4}x");
+    assert!(ratio <= 1.05, "{ratio}");
+
+    // An amd64 site: 1.0.0, then the delta; the images it would load are amd64's.
+    let site = Site::new();
+    assert_eq!(site.import(&full_10).code, 0);
+    let run = site.import(&delta);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let kept = site.state().join("bundles/im-stack/1.1.0/compose");
+    assert_eq!(sha256_file(&kept.join("appmodel")), sha256_file(&amd));
+    assert_eq!(
+        sha256_file(&kept.join("appmodel-linux-arm64")),
+        sha256_file(&arm)
+    );
+    let entries: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(kept.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(entries.len(), 6, "three images for each of two platforms");
+    for e in &entries {
+        // (The configs are in the store the vendor published to, by the same path.)
+        let config: Value = serde_json::from_slice(
+            &std::fs::read(store.join(e["Config"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let platform = e["Platform"].as_str().unwrap();
+        assert_eq!(
+            format!("linux/{}", config["architecture"].as_str().unwrap()),
+            platform
+        );
+    }
+
+    // The arm64 appmodel the bundle carries verifies it, under qemu.
+    let qemu = |args: &[&str], state: &Path| {
+        let out = std::process::Command::new("qemu-aarch64-static")
+            .arg(delta.join("appmodel-linux-arm64"))
+            .args(args)
+            .arg("--state-dir")
+            .arg(state)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let arm_site = dir.path().join("arm-state");
+    let (code, text) = qemu(&["verify", delta.to_str().unwrap()], &arm_site);
+    assert_eq!(code, Some(0), "{text}");
+    // 1.0.0 is for amd64 only: refused before anything is written.
+    let (code, text) = qemu(
+        &["import", full_10.to_str().unwrap(), "--allow-unsigned"],
+        &arm_site,
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("built for linux/amd64, but this host is linux/arm64"),
+        "{text}"
+    );
+    // (Opening the state directory lays out its empty skeleton; nothing of the app.)
+    let written: Vec<String> = tree(&arm_site)
+        .into_keys()
+        .filter(|p| p.contains("im-stack") || p.contains("sha256"))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    // The full 1.1.0 imports there.
+    let full_11 = export("full-1.1.0", "1.1.0", &["--tool-for", &arm_tool]);
+    let (code, text) = qemu(
+        &["import", full_11.to_str().unwrap(), "--allow-unsigned"],
+        &arm_site,
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(arm_site
+        .join("bundles/im-stack/1.1.0/compose/appmodel-linux-arm64")
+        .is_file());
+
+    // 1.1.1 on 1.1.0: both appmodels are the site's already, so neither is on the medium.
+    let next = export(
+        "delta-1.1.1",
+        "1.1.1",
+        &["--since", "1.1.0", "--tool-for", &arm_tool],
+    );
+    let m = manifest(&next);
+    assert_eq!(m["base"]["tool"], sha256_file(&amd).as_str(), "{m}");
+    assert_eq!(
+        m["base"]["tools"]["appmodel-linux-arm64"],
+        sha256_file(&arm).as_str(),
+        "{m}"
+    );
+    assert!(!next.join("appmodel-linux-arm64").exists());
+    let run = site.import(&next);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        sha256_file(
+            &site
+                .state()
+                .join("bundles/im-stack/1.1.1/compose/appmodel-linux-arm64")
+        ),
+        sha256_file(&arm)
+    );
+}

@@ -393,8 +393,8 @@ fn push_images_lands_every_image_by_digest_and_sends_no_blob_twice() {
     let report: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
     let images = report["images"].as_array().unwrap();
     assert_eq!(images.len(), 3);
-    // Three images from static binaries: a config and one layer each.
-    assert_eq!(report["blobs_pushed"], 6, "{report}");
+    // Three images from static binaries, for two platforms: a config and one layer each.
+    assert_eq!(report["blobs_pushed"], 12, "{report}");
     assert_eq!(report["blobs_skipped"], 0);
 
     for img in images {
@@ -418,31 +418,50 @@ fn push_images_lands_every_image_by_digest_and_sends_no_blob_twice() {
         );
         let actual = format!("sha256:{:x}", sha2::Sha256::digest(&raw.stdout));
         assert_eq!(actual, digest);
-        // The tag names the same manifest, and the whole image can be pulled.
-        let by_tag = reference.split('@').next().unwrap().to_string() + ":1.1.0";
-        let pulled = e
-            .dir
-            .path()
-            .join(format!("pulled-{}", img["component"].as_str().unwrap()));
-        let copy = Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                "--src-creds=site:s3cret",
-            ])
-            .arg(format!("docker://{by_tag}"))
-            .arg(format!("oci:{}:x", pulled.display()))
-            .output()
-            .unwrap();
-        assert!(
-            copy.status.success(),
-            "{}",
-            String::from_utf8_lossy(&copy.stderr)
+        // 1.1.0 is for two platforms: the pinned reference is an OCI index naming both.
+        let pinned: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+        assert_eq!(
+            pinned["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
         );
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
-        assert_eq!(index["manifests"][0]["digest"], digest);
+        let of_arch = |arch: &str| {
+            pinned["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["platform"]["architecture"] == arch)
+                .map(|m| m["digest"].clone())
+                .unwrap_or_else(|| panic!("no {arch} image in {pinned}"))
+        };
+        // The tag names the same index, and a node of each platform pulls its own image.
+        let by_tag = reference.split('@').next().unwrap().to_string() + ":1.1.0";
+        for arch in ["amd64", "arm64"] {
+            let pulled = e.dir.path().join(format!(
+                "pulled-{}-{arch}",
+                img["component"].as_str().unwrap()
+            ));
+            let copy = Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--quiet",
+                    "--src-tls-verify=false",
+                    "--src-creds=site:s3cret",
+                    "--override-os=linux",
+                    &format!("--override-arch={arch}"),
+                ])
+                .arg(format!("docker://{by_tag}"))
+                .arg(format!("oci:{}:x", pulled.display()))
+                .output()
+                .unwrap();
+            assert!(
+                copy.status.success(),
+                "{}",
+                String::from_utf8_lossy(&copy.stderr)
+            );
+            let index: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+            assert_eq!(index["manifests"][0]["digest"], of_arch(arch), "{arch}");
+        }
     }
 
     // The chart's values name the same repositories and digests below the registry.
@@ -488,7 +507,7 @@ fn push_images_lands_every_image_by_digest_and_sends_no_blob_twice() {
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["blobs_pushed"], 0, "{report}");
-    assert_eq!(report["blobs_skipped"], 6);
+    assert_eq!(report["blobs_skipped"], 12);
 }
 
 /// The chart is a gzip'd tar; `gzip -dc` unpacks it (no gzip crate in the test deps).

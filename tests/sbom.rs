@@ -143,14 +143,15 @@ fn parts<'a>(c: &'a Value, kind: &str) -> Vec<&'a Value> {
 #[test]
 fn every_form_ships_a_valid_bill_of_materials_of_what_it_carries() {
     let Some(v) = Vendor::new() else { return };
-    // The programs 1.1.0 ships; push-service did not change, so it is 1.0.0's binary.
-    let binary = |name: &str| {
-        let v = if name == "push-service" {
+    // The programs 1.1.0 ships, for both its platforms; push-service did not change on
+    // amd64, so there it is 1.0.0's binary.
+    let binary = |name: &str, arch: &str| {
+        let v = if name == "push-service" && arch == "amd64" {
             "1.0.0"
         } else {
             "1.1.0"
         };
-        root().join(format!("samples/im-stack/dist/{v}/linux-amd64/{name}"))
+        root().join(format!("samples/im-stack/dist/{v}/linux-{arch}/{name}"))
     };
     for form in ["systemd", "compose", "helm"] {
         let bundle = v.export(form, &format!("b-{form}"));
@@ -188,44 +189,57 @@ fn every_form_ships_a_valid_bill_of_materials_of_what_it_carries() {
             assert_eq!(c["version"], "1.1.0");
             // Each binary by sha256, the same as the built program's; with its crates.
             let bins = parts(c, "file");
-            assert_eq!(bins.len(), 1, "{form} {name}: {c}");
-            assert_eq!(
-                hashes(bins[0]),
-                [sha256_hex(&binary(name))],
-                "{form} {name}"
-            );
-            let crates: BTreeSet<String> = bins[0]["components"]
-                .as_array()
-                .unwrap_or_else(|| {
-                    panic!("{form} {name}: no crates (built without cargo auditable?)")
-                })
-                .iter()
-                .map(|p| {
-                    assert!(p["purl"].as_str().unwrap().starts_with("pkg:cargo/"));
-                    p["name"].as_str().unwrap().to_string()
-                })
-                .collect();
-            assert!(crates.contains(name), "{form} {name}: {crates:?}");
-            assert!(crates.contains("serde_json"), "{form} {name}: {crates:?}");
-            // Images by manifest digest, as package URLs (the forms that ship images).
+            assert_eq!(bins.len(), 2, "{form} {name}: {c}");
+            let listed: BTreeSet<Vec<String>> = bins.iter().map(|b| hashes(b)).collect();
+            let built: BTreeSet<Vec<String>> = ["amd64", "arm64"]
+                .map(|arch| vec![sha256_hex(&binary(name, arch))])
+                .into();
+            assert_eq!(listed, built, "{form} {name}");
+            for bin in &bins {
+                let crates: BTreeSet<String> = bin["components"]
+                    .as_array()
+                    .unwrap_or_else(|| {
+                        panic!("{form} {name}: no crates (built without cargo auditable?)")
+                    })
+                    .iter()
+                    .map(|p| {
+                        assert!(p["purl"].as_str().unwrap().starts_with("pkg:cargo/"));
+                        p["name"].as_str().unwrap().to_string()
+                    })
+                    .collect();
+                assert!(crates.contains(name), "{form} {name}: {crates:?}");
+                assert!(crates.contains("serde_json"), "{form} {name}: {crates:?}");
+            }
+            // Images by manifest digest, as package URLs (the forms that ship images), one
+            // per platform.
             let images = parts(c, "container");
             if form == "systemd" {
                 assert!(images.is_empty(), "{form} {name}");
             } else {
-                assert_eq!(images.len(), 1, "{form} {name}");
-                let purl = images[0]["purl"].as_str().unwrap();
-                let digest = images[0]["version"].as_str().unwrap();
-                assert_eq!(
-                    purl,
-                    format!(
-                        "pkg:oci/{name}@sha256%3A{}?arch=amd64&os=linux",
-                        digest.strip_prefix("sha256:").unwrap()
-                    )
-                );
-                assert!(
-                    bundle.join("blobs/sha256").join(&digest[7..]).is_file(),
-                    "{form} {name}: the image's manifest is in the bundle"
-                );
+                assert_eq!(images.len(), 2, "{form} {name}");
+                let mut archs = BTreeSet::new();
+                for image in images {
+                    let purl = image["purl"].as_str().unwrap();
+                    let digest = image["version"].as_str().unwrap();
+                    let arch = purl
+                        .split("arch=")
+                        .nth(1)
+                        .and_then(|a| a.split('&').next())
+                        .unwrap();
+                    archs.insert(arch.to_string());
+                    assert_eq!(
+                        purl,
+                        format!(
+                            "pkg:oci/{name}@sha256%3A{}?arch={arch}&os=linux",
+                            digest.strip_prefix("sha256:").unwrap()
+                        )
+                    );
+                    assert!(
+                        bundle.join("blobs/sha256").join(&digest[7..]).is_file(),
+                        "{form} {name}: the image's manifest is in the bundle"
+                    );
+                }
+                assert_eq!(archs, BTreeSet::from(["amd64".into(), "arm64".into()]));
             }
         }
         // The form's own files, by the digests the manifest lists.
@@ -289,8 +303,9 @@ fn every_form_ships_a_valid_bill_of_materials_of_what_it_carries() {
     assert_valid_cyclonedx(&from_store);
     let sbom: Value = serde_json::from_str(&run.stdout).unwrap();
     let c = component(&sbom, "im-server");
-    assert_eq!(parts(c, "container").len(), 1);
-    assert_eq!(parts(c, "file").len(), 1);
+    // An image and a binary for each of amd64 and arm64.
+    assert_eq!(parts(c, "container").len(), 2);
+    assert_eq!(parts(c, "file").len(), 2);
 }
 
 #[test]

@@ -325,6 +325,11 @@ pub struct ExportArgs {
     /// The appmodel executable to ship in the bundle [default: this one]. Ship a static build.
     #[arg(long = "tool", value_name = "FILE")]
     pub tool: Option<PathBuf>,
+    /// Also ship an appmodel executable for another of the app's platforms, as
+    /// `appmodel-<os>-<arch>` (e.g. `--tool-for linux/arm64=appmodel-arm64`); a site of
+    /// that platform runs it, and its containers' health checks use it. Repeatable.
+    #[arg(long = "tool-for", value_name = "PLATFORM=FILE", value_parser = tool_for_parser)]
+    pub tool_for: Vec<(String, PathBuf)>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[arg(long)]
@@ -820,4 +825,18 @@ pub struct LicenseActivateArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+fn tool_for_parser(text: &str) -> Result<(String, PathBuf), String> {
+    let (platform, file) = text
+        .split_once('=')
+        .ok_or("write PLATFORM=FILE, e.g. linux/arm64=dist/appmodel-arm64")?;
+    if appmodel_model::bundle::tool_platform(&appmodel_model::bundle::tool_file_for(platform))
+        .is_none()
+    {
+        return Err(format!(
+            "`{platform}` is not a platform such as `linux/arm64`"
+        ));
+    }
+    Ok((platform.to_string(), PathBuf::from(file)))
 }

@@ -42,6 +42,13 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         Some(t) => t.clone(),
         None => std::env::current_exe().context("cannot find the appmodel executable to ship")?,
     };
+    let mut tools_for = std::collections::BTreeMap::new();
+    for (platform, path) in &args.tool_for {
+        appmodel_publish::binary::check("appmodel", platform, path)?;
+        if tools_for.insert(platform.clone(), path.clone()).is_some() {
+            anyhow::bail!("--tool-for names {platform} twice");
+        }
+    }
     let secret = match &args.sign {
         Some(path) => Some(
             appmodel_signing::SecretKey::load(path, args.key_password.as_deref())
@@ -65,6 +72,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         since,
         output,
         tool,
+        tools_for,
         with_tool: args.with_tool,
         signer: secret
             .as_ref()

@@ -42,28 +42,36 @@ impl FormExporter for Compose {
         let mut names = std::collections::BTreeMap::new();
         let mut processes = std::collections::BTreeMap::new();
         let mut docker = Vec::new();
-        let platform = record
+        // Every platform's images are in the archive manifest, each entry naming its
+        // platform; the site loads its own. A component's name is the same on every
+        // platform (its index's digest when it has more than one), so one compose file
+        // serves them all.
+        let first = record
             .model
             .app
             .platforms()
             .into_iter()
             .next()
             .unwrap_or_default();
+        let multi = needs.images.iter().any(|(_, p, _)| *p != first);
         for (component, p, img) in &needs.images {
-            if *p != platform {
-                continue;
-            }
-            let name = image_name(
-                &record.app,
-                component,
-                &record.version,
-                img.manifest.digest.hex(),
-            );
-            docker.push(json!({
+            let id = needs
+                .indexes
+                .get(component)
+                .map_or(&img.manifest.digest, |i| &i.digest);
+            let name = image_name(&record.app, component, &record.version, id.hex());
+            let mut entry = json!({
                 "Config": format!("blobs/sha256/{}", img.config.digest.hex()),
                 "RepoTags": [name],
                 "Layers": img.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
-            }));
+            });
+            if multi {
+                entry["Platform"] = json!(p);
+            }
+            docker.push(entry);
+            if *p != first {
+                continue;
+            }
             names.insert(component.to_string(), name);
             if let Some(p) = needs.processes.get(&img.config.digest) {
                 processes.insert(component.to_string(), p.clone());

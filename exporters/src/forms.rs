@@ -75,6 +75,8 @@ pub fn exporter(form: Form) -> Result<&'static dyn FormExporter, ExportError> {
 #[derive(Debug, Default)]
 pub struct Needs<'r> {
     pub images: Vec<(&'r str, String, &'r ImageArtifact)>,
+    /// A component's OCI index over its platforms' images (when it has more than one).
+    pub indexes: BTreeMap<&'r str, &'r BlobRef>,
     pub binaries: Vec<(&'r str, String, &'r BlobRef)>,
     /// The vendor's SBOM of a component, which every form ships.
     pub sboms: Vec<(&'r str, &'r BlobRef)>,
@@ -144,6 +146,9 @@ impl Needs<'_> {
                 out.insert(&b.digest, b);
             }
         }
+        for b in self.indexes.values() {
+            out.insert(&b.digest, *b);
+        }
         for (_, _, b) in &self.binaries {
             out.insert(&b.digest, *b);
         }
@@ -178,6 +183,9 @@ pub fn needs(record: &VersionRecord, form: Form) -> Result<Needs<'_>, ExportErro
                         }
                     })?;
                     needs.images.push((c.name.as_str(), p.clone(), img));
+                    if let Some(index) = art.and_then(|a| a.index.as_ref()) {
+                        needs.indexes.insert(c.name.as_str(), index);
+                    }
                 }
                 Ships::Binaries => {
                     let bin = art.and_then(|a| a.binaries.get(p)).ok_or_else(|| {

@@ -90,29 +90,20 @@ pub fn chart_files(
     needs: &Needs<'_>,
 ) -> Result<BTreeMap<String, String>, ExportError> {
     let model = &record.model;
-    let platforms = model.app.platforms();
-    if platforms.len() != 1 {
-        return Err(ExportError::NotExportable {
-            component: model
-                .components
-                .first()
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
-            form: Form::Helm,
-            reason: format!(
-                "the helm form references one image per component by digest, but the app names {} platforms",
-                platforms.len()
-            ),
-        });
-    }
     let mut images = Map::new();
+    // An app of several platforms pins each component's index: the cluster's nodes pull
+    // the image of their own platform from it.
     for (component, _, img) in &needs.images {
+        let digest = needs
+            .indexes
+            .get(component)
+            .map_or(&img.manifest.digest, |i| &i.digest);
         images.insert(
             component.to_string(),
             json!({
                 "registry": "",
                 "repository": image_repository(&record.app, component),
-                "digest": img.manifest.digest.to_string(),
+                "digest": digest.to_string(),
             }),
         );
     }
@@ -1168,9 +1159,7 @@ components:
                 .zip(&images)
                 .map(|(c, img)| (c.name.as_str(), "linux/amd64".to_string(), img))
                 .collect(),
-            binaries: vec![],
-            sboms: vec![],
-            processes: Default::default(),
+            ..Default::default()
         };
         let all: String = chart_files(&record, &needs)
             .unwrap()

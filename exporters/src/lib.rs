@@ -65,6 +65,13 @@ pub enum ExportError {
     Render(String),
     #[error("a volume of {} cannot hold what it must: {} (every volume carries the manifest, the appmodel executable and the form's files, and at least 1 MiB of blobs); choose larger media", appmodel_model::record::human_bytes(*.capacity), appmodel_model::record::human_bytes(*.needed))]
     MediaTooSmall { capacity: u64, needed: u64 },
+    #[error("an appmodel for {platform} was given, but {app} {version} is for {}", .platforms.join(", "))]
+    ToolPlatform {
+        app: String,
+        version: String,
+        platform: String,
+        platforms: Vec<String>,
+    },
 }
 
 impl ExportError {
@@ -79,6 +86,7 @@ impl ExportError {
                 | ExportError::Sign(_)
                 | ExportError::MediaTooSmall { .. }
                 | ExportError::BadBinary { .. }
+                | ExportError::ToolPlatform { .. }
         )
     }
 }
@@ -126,6 +134,9 @@ pub struct ExportOptions<'a> {
     pub output: Output,
     /// The appmodel executable to ship in the bundle (static, for the site).
     pub tool: PathBuf,
+    /// The appmodel executables for the app's other platforms, shipped as
+    /// `appmodel-<os>-<arch>` (docs/bundle-format.md).
+    pub tools_for: std::collections::BTreeMap<String, PathBuf>,
     /// A delta carries the appmodel executable even when its base's exports shipped the
     /// same one.
     pub with_tool: bool,
@@ -203,7 +214,9 @@ pub fn export(store: &Store, opts: &ExportOptions<'_>) -> Result<ExportReport, E
             (dir.clone(), 0)
         }
     };
-    store.note_exported_tool(&opts.app, &opts.version, &plan.tool)?;
+    for tool in std::iter::once(&plan.tool).chain(&plan.other_tools) {
+        store.note_exported_tool(&opts.app, &opts.version, tool)?;
+    }
     Ok(ExportReport {
         bytes: plan.manifest.total_bytes(),
         manifest: plan.manifest,

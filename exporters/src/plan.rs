@@ -1,10 +1,11 @@
 //! Planning a bundle: every file, its size and digest, before anything is written.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::{
-    BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE, SBOM_FILE, TOOL_FILE,
+    tool_file_for, BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE,
+    SBOM_FILE, TOOL_FILE,
 };
 use appmodel_model::record::{media, VersionRecord};
 use appmodel_model::Digest;
@@ -44,6 +45,8 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// The appmodel executable the bundle ships, or leaves out for the base's.
     pub tool: Digest,
+    /// The other platforms' appmodel executables, shipped or left out.
+    pub other_tools: Vec<Digest>,
 }
 
 fn bytes_file(path: &str, bytes: Vec<u8>) -> PlannedFile {
@@ -86,35 +89,53 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     if record.model.licence.is_some() {
         needs.read_processes(store, opts.form)?;
     }
-    // A delta leaves out the appmodel executable when this store's exports of its base
+    // A delta leaves out an appmodel executable when this store's exports of its base
     // shipped the same one: the site has it (docs/bundle-format.md "Delta bundles").
-    let tool = tool_file(opts)?;
-    let tool_left_out = base.as_ref().is_some_and(|b| {
-        !opts.with_tool
-            && store
-                .exported_tools(&b.app, &b.version)
-                .contains(&tool.entry.sha256)
-    });
+    let exported = base
+        .as_ref()
+        .filter(|_| !opts.with_tool)
+        .map(|b| store.exported_tools(&b.app, &b.version))
+        .unwrap_or_default();
+    let tool = tool_file(&opts.tool, TOOL_FILE)?;
+    let tool_left_out = exported.contains(&tool.entry.sha256);
     let tool_digest = tool.entry.sha256.clone();
+    let mut other_tools = Vec::new();
+    let platforms = record.model.app.platforms();
+    for (platform, path) in &opts.tools_for {
+        if !platforms.contains(platform) {
+            return Err(ExportError::ToolPlatform {
+                app: record.app.clone(),
+                version: record.version.to_string(),
+                platform: platform.clone(),
+                platforms,
+            });
+        }
+        other_tools.push(tool_file(path, &tool_file_for(platform))?);
+    }
+    let other_digests = other_tools.iter().map(|t| t.entry.sha256.clone()).collect();
+    let (others_left_out, others_shipped): (Vec<_>, Vec<_>) = other_tools
+        .into_iter()
+        .partition(|t| exported.contains(&t.entry.sha256));
     let mut files = vec![
         bytes_file(RECORD_FILE, json_bytes(&record)),
         // The model as written, so the site can run `appmodel config init -f appmodel.yaml`.
         bytes_file("appmodel.yaml", record.model_text.clone().into_bytes()),
         bytes_file(
             "README.txt",
-            readme(
+            (readme(
                 &record,
                 opts.form,
                 exporter.readme_files(),
                 base.as_ref(),
                 tool_left_out,
-            )
-            .into_bytes(),
+            ) + &other_tools_note(&opts.tools_for))
+                .into_bytes(),
         ),
     ];
     if !tool_left_out {
         files.push(tool);
     }
+    files.extend(others_shipped);
 
     if exporter.ships() == Ships::Images {
         files.push(bytes_file(
@@ -194,12 +215,16 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         app: record.app.clone(),
         version: record.version.to_string(),
         form: opts.form,
-        platforms: record.model.app.platforms(),
+        platforms,
         written_by: format!("appmodel {}", env!("CARGO_PKG_VERSION")),
         base: base.map(|b| DeltaBase {
             version: b.version.to_string(),
             blobs: held_by_site,
             tool: tool_left_out.then(|| tool_digest.clone()),
+            tools: others_left_out
+                .into_iter()
+                .map(|t| (t.entry.path, t.entry.sha256))
+                .collect(),
         }),
         files: files.iter().map(|f| f.entry.clone()).collect(),
     };
@@ -209,11 +234,12 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
         manifest_bytes,
         files,
         tool: tool_digest,
+        other_tools: other_digests,
     })
 }
 
-fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
-    let path = &opts.tool;
+/// An appmodel executable shipped as bundle file `name`, hashed.
+fn tool_file(path: &Path, name: &str) -> Result<PlannedFile, ExportError> {
     let f = File::open(path).map_err(io_err("read", path))?;
     let mut hashing = HashingReader::new(f);
     copy_stream(&mut hashing, &mut std::io::sink()).map_err(|e| match e {
@@ -222,13 +248,26 @@ fn tool_file(opts: &ExportOptions<'_>) -> Result<PlannedFile, ExportError> {
     let (sha256, size) = hashing.finish();
     Ok(PlannedFile {
         entry: BundleFile {
-            path: TOOL_FILE.to_string(),
+            path: name.to_string(),
             size,
             sha256,
             executable: true,
         },
-        source: Source::File(path.clone()),
+        source: Source::File(path.to_path_buf()),
     })
+}
+
+/// The README's lines on the appmodel of each other platform.
+fn other_tools_note(tools: &std::collections::BTreeMap<String, PathBuf>) -> String {
+    tools
+        .keys()
+        .map(|p| {
+            format!(
+                "On a {p} host, run ./{} wherever this note says ./appmodel.\n",
+                tool_file_for(p)
+            )
+        })
+        .collect()
 }
 
 /// The note for the person on site; `form_files` ends its list of files.

@@ -300,6 +300,7 @@ pub fn write_volumes(
                 manifest_bytes: plan.manifest_bytes.clone(),
                 files,
                 tool: plan.tool.clone(),
+                other_tools: plan.other_tools.clone(),
             };
             let path = tmp.join(volume_name(n, set.iso.is_some()));
             match &set.iso {

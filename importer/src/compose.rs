@@ -74,7 +74,7 @@ pub struct Compose<'s> {
     info: std::cell::OnceCell<Result<std::process::Output, String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct ArchiveEntry {
     #[serde(rename = "Config")]
     config: String,
@@ -82,6 +82,9 @@ struct ArchiveEntry {
     repo_tags: Vec<String>,
     #[serde(rename = "Layers")]
     layers: Vec<String>,
+    /// In a bundle for several platforms, the one this image is for.
+    #[serde(rename = "Platform", default)]
+    platform: Option<String>,
 }
 
 use crate::host::{failed as engine_err, run};
@@ -209,7 +212,12 @@ impl<'s> Compose<'s> {
     fn archive_entries(&self, rev: &RevisionCtx<'_>) -> Result<Vec<ArchiveEntry>, ImportError> {
         let p = rev.bundle_dir.join(DOCKER_MANIFEST);
         let bytes = fs::read(&p).map_err(io_err("read", &p))?;
-        serde_json::from_slice(&bytes).map_err(crate::damaged(&p))
+        let entries: Vec<ArchiveEntry> =
+            serde_json::from_slice(&bytes).map_err(crate::damaged(&p))?;
+        Ok(for_platform(
+            entries,
+            &appmodel_model::bundle::host_platform(),
+        ))
     }
 
     /// An image's id as `sha256:HEX` (Podman prints the hex alone).
@@ -282,7 +290,9 @@ impl<'s> Compose<'s> {
 fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
     let mut vars = vec![(
         TOOL_VAR.to_string(),
-        rev.bundle_dir.join("appmodel").display().to_string(),
+        appmodel_model::bundle::host_tool(&rev.bundle_dir)
+            .display()
+            .to_string(),
     )];
     if rev.record.model.licence.is_some() {
         vars.push((GATE_VAR.to_string(), rev.gate_dir.display().to_string()));
@@ -291,6 +301,15 @@ fn env_vars(rev: &RevisionCtx<'_>) -> Vec<(String, String)> {
         vars.push((param_var(k), v.to_string()));
     }
     vars
+}
+
+/// The images of an archive manifest that run on `platform` (an entry naming none is for
+/// every platform: a bundle of one).
+fn for_platform(entries: Vec<ArchiveEntry>, platform: &str) -> Vec<ArchiveEntry> {
+    entries
+        .into_iter()
+        .filter(|e| e.platform.as_deref().is_none_or(|p| p == platform))
+        .collect()
 }
 
 fn blob_path(entry: &str) -> Option<Digest> {
@@ -681,6 +700,25 @@ fn load_err(problem: impl std::fmt::Display) -> ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_loads_the_images_of_its_own_platform_only() {
+        let entries: Vec<ArchiveEntry> = serde_json::from_str(
+            r#"[{"Config": "blobs/sha256/a", "RepoTags": ["x:1"], "Layers": [], "Platform": "linux/amd64"},
+                {"Config": "blobs/sha256/b", "RepoTags": ["x:1"], "Layers": [], "Platform": "linux/arm64"},
+                {"Config": "blobs/sha256/c", "RepoTags": ["y:1"], "Layers": []}]"#,
+        )
+        .unwrap();
+        let configs = |p: &str| {
+            for_platform(entries.clone(), p)
+                .into_iter()
+                .map(|e| e.config)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(configs("linux/arm64"), ["blobs/sha256/b", "blobs/sha256/c"]);
+        assert_eq!(configs("linux/amd64"), ["blobs/sha256/a", "blobs/sha256/c"]);
+        assert_eq!(configs("linux/s390x"), ["blobs/sha256/c"]);
+    }
 
     /// A component's container user is numeric, or a clear refusal: before, a user given by
     /// name became root, and its secret config file (0600, root) was unreadable to it.

@@ -420,8 +420,20 @@ fn copy_site_tool(site: &Site, app: &str, tool: &Digest, dest: &Path) -> Result<
         .flatten()
         .filter_map(|v| fs::read_dir(v.path()).ok())
         .flat_map(|forms| forms.flatten());
-    for form in forms {
-        let path = form.path().join(TOOL_FILE);
+    // Every appmodel a bundle of the app holds, whatever its platform.
+    let candidates = forms.flat_map(|form| {
+        fs::read_dir(form.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| f.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n == TOOL_FILE || appmodel_model::bundle::tool_platform(n).is_some()
+                })
+            })
+    });
+    for path in candidates {
         let Ok((file, _)) = input::open_regular(&path, Links::Refuse) else {
             continue;
         };
@@ -546,15 +558,22 @@ impl<'a> Importer<'a> {
             base = Some(b.version.clone());
             // A delta that leaves out the appmodel: the site's copy goes with its bundle
             // (containers mount it, units run it).
-            if let (Some(tool), None, Some(SiteSink { site, staging, .. })) =
-                (&b.tool, manifest.file(TOOL_FILE), self.sink.site())
-            {
-                if !copy_site_tool(site, &manifest.app, tool, &staging.join(TOOL_FILE))? {
-                    return Err(ImportError::MissingTool {
-                        app: manifest.app.clone(),
-                        base: b.version.clone(),
-                        tool: tool.clone(),
-                    });
+            // (The names of `base.tools` were checked with the manifest's names.)
+            let left_out = b
+                .tool
+                .iter()
+                .map(|t| (TOOL_FILE, t))
+                .chain(b.tools.iter().map(|(n, t)| (n.as_str(), t)))
+                .filter(|(name, _)| manifest.file(name).is_none());
+            if let Some(SiteSink { site, staging, .. }) = self.sink.site() {
+                for (name, tool) in left_out {
+                    if !copy_site_tool(site, &manifest.app, tool, &staging.join(name))? {
+                        return Err(ImportError::MissingTool {
+                            app: manifest.app.clone(),
+                            base: b.version.clone(),
+                            tool: tool.clone(),
+                        });
+                    }
                 }
             }
         }

@@ -544,9 +544,11 @@ pub fn install_timer(
         }
         return Ok(());
     };
-    let tool = site
-        .bundle_dir(&dep.app, &running.version, running.form)
-        .join(appmodel_model::bundle::TOOL_FILE);
+    let tool = appmodel_model::bundle::host_tool(&site.bundle_dir(
+        &dep.app,
+        &running.version,
+        running.form,
+    ));
     let name = timer_name(&dep.app);
     let service = format!(
         "[Unit]\nDescription=appmodel: licence check of {app}\n\n[Service]\nType=oneshot\nExecStart={tool} license check --app {app} --state-dir {state}\n",

@@ -2,9 +2,10 @@
 //! site's registry, so a cluster can pull them (the Helm form).
 //!
 //! Each image goes to `HOST[/PREFIX]/APP/COMPONENT`: every blob the registry does not hold
-//! yet (a HEAD request asks), then the manifest by digest, then the version as a tag. The
-//! manifest's bytes are pushed as stored, so its digest — the one the chart pins — does not
-//! change. Nothing is sent twice: a second push only asks.
+//! yet (a HEAD request asks), then the manifest by digest; for an app of several platforms
+//! each platform's image so, then the OCI index over them. The version's tag names the
+//! index, or the one manifest. Manifests and indexes are pushed as stored, so their digests
+//! — the ones the chart pins — do not change. No blob is sent twice: a second push asks.
 
 use std::io::Read;
 
@@ -164,24 +165,30 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
                 report.bytes_pushed += blob.size;
             }
             let manifest = read_blob(site, &img.manifest)?;
-            let content_type = http::HeaderValue::from_str(&img.manifest.media_type)
-                .map_err(|e| registry_err("name the manifest's media type", e))?;
-            rt.block_on(client.push_manifest_raw(
-                &by_digest,
-                manifest.clone(),
-                content_type.clone(),
-            ))
-            .map_err(|e| registry_err(&format!("push the manifest of `{repo}`"), e))?;
-            let tagged = parse(&format!("{host}/{repo}:{}", tag(&record.version)))?;
-            rt.block_on(client.push_manifest_raw(&tagged, manifest, content_type))
-                .map_err(|e| registry_err(&format!("tag `{repo}`"), e))?;
-            report.images.push(PushedImage {
-                component: c.name.clone(),
-                reference: format!("{host}/{repo}@{}", img.manifest.digest),
-                tag: tag(&record.version),
-            });
-            tracing::info!(component = %c.name, "pushed {host}/{repo}@{}", img.manifest.digest);
+            push_manifest(&rt, &client, &by_digest, &img.manifest, manifest)?;
         }
+        // The one reference of the component: its index over the platforms (pushed after
+        // the manifests it names), or its image's manifest; the version's tag names it.
+        let Some(top) = art
+            .index
+            .as_ref()
+            .or_else(|| art.images.values().next().map(|i| &i.manifest))
+        else {
+            continue;
+        };
+        let bytes = read_blob(site, top)?;
+        if art.index.is_some() {
+            let by_digest = parse(&format!("{host}/{repo}@{}", top.digest))?;
+            push_manifest(&rt, &client, &by_digest, top, bytes.clone())?;
+        }
+        let tagged = parse(&format!("{host}/{repo}:{}", tag(&record.version)))?;
+        push_manifest(&rt, &client, &tagged, top, bytes)?;
+        report.images.push(PushedImage {
+            component: c.name.clone(),
+            reference: format!("{host}/{repo}@{}", top.digest),
+            tag: tag(&record.version),
+        });
+        tracing::info!(component = %c.name, "pushed {host}/{repo}@{}", top.digest);
     }
     // install/upgrade (helm form) read where the images are from here.
     let registry = if prefix.is_empty() {
@@ -195,6 +202,21 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
         &record.version,
     )?;
     Ok(report)
+}
+
+/// Puts a manifest or index, as stored (so its digest stays the one pinned), at `to`.
+fn push_manifest(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    to: &Reference,
+    blob: &BlobRef,
+    bytes: Vec<u8>,
+) -> Result<(), ImportError> {
+    let content_type = http::HeaderValue::from_str(&blob.media_type)
+        .map_err(|e| registry_err("name the manifest's media type", e))?;
+    rt.block_on(client.push_manifest_raw(to, bytes, content_type))
+        .map_err(|e| registry_err(&format!("push the manifest `{}` to `{to}`", blob.digest), e))?;
+    Ok(())
 }
 
 /// A version as an OCI tag (`+` is not allowed in tags).

@@ -5,6 +5,7 @@
 //! checks a bundle against it before anything on site changes. See docs/bundle-format.md.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::digest::Digest;
 
@@ -85,7 +86,7 @@ pub struct BundleFile {
 }
 
 /// For a delta bundle: the version it builds on and the blobs the site must already hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaBase {
     pub version: String,
     pub blobs: Vec<Digest>,
@@ -93,6 +94,10 @@ pub struct DeltaBase {
     /// with `version`, which the site already has. Absent: the delta carries its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<Digest>,
+    /// The other platforms' appmodel executables it leaves out, by file name
+    /// (`appmodel-linux-arm64`), on the same rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, Digest>,
 }
 
 /// `bundle.json`.
@@ -146,6 +151,12 @@ pub fn check_manifest_names(m: &BundleManifest) -> Result<(), String> {
     check_version("version", &m.version)?;
     if let Some(base) = &m.base {
         check_version("base.version", &base.version)?;
+        if let Some(name) = base.tools.keys().find(|n| tool_platform(n).is_none()) {
+            return Err(format!(
+                "field `base.tools` names {}: not an appmodel of a platform (`appmodel-linux-arm64`)",
+                quoted(name)
+            ));
+        }
     }
     for (i, p) in m.platforms.iter().enumerate() {
         if !crate::validate::platform(p) {
@@ -165,6 +176,31 @@ fn check_version(field: &str, v: &str) -> Result<(), String> {
             "field `{field}` is {}: not a semantic version ({e})",
             quoted(v)
         )),
+    }
+}
+
+/// The bundle file of the appmodel executable for `platform` besides [`TOOL_FILE`] (the
+/// exporter's own): `appmodel-linux-arm64`.
+pub fn tool_file_for(platform: &str) -> String {
+    format!("{TOOL_FILE}-{}", platform.replace('/', "-"))
+}
+
+/// The platform a [`tool_file_for`] name is for, if it is one.
+pub fn tool_platform(name: &str) -> Option<String> {
+    let rest = name.strip_prefix(TOOL_FILE)?.strip_prefix('-')?;
+    // A platform's parts have no `-`, so each `-` was a `/`.
+    let platform = rest.replace('-', "/");
+    (crate::validate::platform(&platform) && tool_file_for(&platform) == name).then_some(platform)
+}
+
+/// The appmodel in bundle directory `dir` that runs on this host: the one for its platform
+/// when the bundle carries it, else [`TOOL_FILE`].
+pub fn host_tool(dir: &std::path::Path) -> std::path::PathBuf {
+    let own = dir.join(tool_file_for(&host_platform()));
+    if own.is_file() {
+        own
+    } else {
+        dir.join(TOOL_FILE)
     }
 }
 
@@ -303,12 +339,37 @@ mod tests {
         m.platforms = vec!["linux/amd64".into()];
         m.base = Some(DeltaBase {
             version: "../1".into(),
-            blobs: vec![],
-            tool: None,
+            ..Default::default()
         });
         assert!(check_manifest_names(&m)
             .unwrap_err()
             .contains("base.version"));
+        for name in [
+            "appmodel",
+            "appmodel-",
+            "appmodel-../../x",
+            "appmodel-linux",
+            "x-linux-amd64",
+        ] {
+            m.base = Some(DeltaBase {
+                version: "1.0.0".into(),
+                tools: BTreeMap::from([(name.to_string(), Digest::from_sha256(&[0; 32]))]),
+                ..Default::default()
+            });
+            let e = check_manifest_names(&m).unwrap_err();
+            assert!(e.contains("base.tools"), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn each_platform_has_its_own_appmodel_file_name() {
+        for p in ["linux/amd64", "linux/arm64", "linux/arm/v7"] {
+            assert_eq!(tool_platform(&tool_file_for(p)).as_deref(), Some(p));
+        }
+        assert_eq!(tool_file_for("linux/arm64"), "appmodel-linux-arm64");
+        assert_eq!(tool_platform("appmodel"), None);
+        assert_eq!(tool_platform("appmodel-linux-"), None);
+        assert_eq!(tool_platform("appmodel-linux-Arm64"), None);
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct ComponentArtifacts {
     /// Image per platform (`linux/amd64`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, ImageArtifact>,
+    /// With images for more than one platform: the OCI image index naming each platform's
+    /// manifest, the one reference a registry (and so the helm form) serves for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<BlobRef>,
     /// Static executable per platform.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub binaries: BTreeMap<String, BlobRef>,
@@ -121,10 +125,7 @@ impl VersionRecord {
                     all.insert(&b.digest, b);
                 }
             }
-            for b in c.binaries.values() {
-                all.insert(&b.digest, b);
-            }
-            if let Some(b) = &c.sbom {
+            for b in c.binaries.values().chain(&c.index).chain(&c.sbom) {
                 all.insert(&b.digest, b);
             }
         }
@@ -249,27 +250,47 @@ impl VersionDiff {
                 what.push("definition".to_string());
             }
             let (aa, ab) = (from.components.get(name), to.components.get(name));
-            let images = |x: Option<&ComponentArtifacts>| {
+            // By platform: a platform only one side has is said as such; the others
+            // compare by digest.
+            let images = |x: Option<&ComponentArtifacts>| -> BTreeMap<String, Digest> {
                 x.map(|c| {
                     c.images
-                        .values()
-                        .map(|i| i.manifest.digest.clone())
-                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|(p, i)| (p.clone(), i.manifest.digest.clone()))
+                        .collect()
                 })
+                .unwrap_or_default()
             };
-            let bins = |x: Option<&ComponentArtifacts>| {
+            let bins = |x: Option<&ComponentArtifacts>| -> BTreeMap<String, Digest> {
                 x.map(|c| {
                     c.binaries
-                        .values()
-                        .map(|b| b.digest.clone())
-                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|(p, b)| (p.clone(), b.digest.clone()))
+                        .collect()
                 })
+                .unwrap_or_default()
             };
-            if images(aa) != images(ab) {
+            let differs = |old: &BTreeMap<String, Digest>, new: &BTreeMap<String, Digest>| {
+                old.iter().any(|(p, d)| new.get(p).is_some_and(|n| n != d))
+            };
+            let (ia, ib, ba, bb) = (images(aa), images(ab), bins(aa), bins(ab));
+            if differs(&ia, &ib) || (ia.is_empty() != ib.is_empty()) {
                 what.push("image".to_string());
             }
-            if bins(aa) != bins(ab) {
+            if differs(&ba, &bb) || (ba.is_empty() != bb.is_empty()) {
                 what.push("binary".to_string());
+            }
+            let platforms = |i: &BTreeMap<String, Digest>, b: &BTreeMap<String, Digest>| {
+                i.keys().chain(b.keys()).cloned().collect::<BTreeSet<_>>()
+            };
+            let (pa, pb) = (platforms(&ia, &ba), platforms(&ib, &bb));
+            if !pa.is_empty() && !pb.is_empty() {
+                for p in pb.difference(&pa) {
+                    what.push(format!("new platform {p}"));
+                }
+                for p in pa.difference(&pb) {
+                    what.push(format!("platform {p} removed"));
+                }
             }
             if !what.is_empty() {
                 changed.insert(name.clone(), what);

@@ -83,6 +83,28 @@ pub enum PublishError {
 /// A vendor's SBOM larger than this is not read.
 const MAX_SBOM: u64 = 16 << 20;
 
+/// With images for two platforms or more, stores the OCI index that names them all (the one
+/// reference a registry serves for every platform); with one, there is nothing to add.
+fn image_index(
+    store: &Store,
+    lock: &appmodel_store::StoreLock,
+    component: &str,
+    images: &BTreeMap<String, appmodel_model::record::ImageArtifact>,
+) -> Result<Option<BlobRef>, PublishError> {
+    if images.len() < 2 {
+        return Ok(None);
+    }
+    let index = oci::Index::of_platforms(images.iter().map(|(p, img)| (p.as_str(), &img.manifest)));
+    let bytes = serde_json::to_vec(&index).map_err(|e| PublishError::Internal(e.to_string()))?;
+    let (digest, size) =
+        store.put_bytes(lock, &format!("the image index of `{component}`"), &bytes)?;
+    Ok(Some(BlobRef {
+        digest,
+        size,
+        media_type: media::OCI_INDEX.into(),
+    }))
+}
+
 /// Reads a component's SBOM file (regular, capped), checks it is CycloneDX or SPDX JSON
 /// and stores it.
 fn put_sbom(
@@ -278,6 +300,7 @@ fn publish_locked(
             } else {
                 BTreeMap::new()
             };
+            art.index = image_index(store, lock, &c.name, &images)?;
             art.images = images;
         }
         components.insert(c.name.clone(), art);

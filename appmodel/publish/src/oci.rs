@@ -85,6 +85,24 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
+impl Index {
+    /// The OCI index of one image's platforms, in platform order: the same images give the
+    /// same bytes, so the same digest.
+    pub fn of_platforms<'a>(images: impl IntoIterator<Item = (&'a str, &'a BlobRef)>) -> Index {
+        Index {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.into()),
+            manifests: images
+                .into_iter()
+                .map(|(platform, manifest)| Descriptor {
+                    platform: Some(Platform::parse(platform)),
+                    ..Descriptor::from_ref(manifest)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What a manifest-ish JSON document is.
 pub enum Document {
     Manifest(Manifest),
