@@ -2,7 +2,9 @@
 # The main job on the bundled sample, end to end:
 #   vendor: build the IM stack's static programs, validate and graph its models, publish
 #           1.0.0 and 1.1.0, export signed compose bundles (1.0.0 as an ISO disc image,
-#           1.1.0 as a set of volumes too, the others as tar files);
+#           1.1.0 as a set of volumes too, the others as tar files); 1.1.0 is for amd64
+#           and arm64, and its bundles carry an appmodel for each (the arm64 one checks
+#           a volume under qemu);
 #   site:   trust the vendor key, import, write the site configuration, install 1.0.0,
 #           write messages, import 1.1.0's volumes out of order, upgrade to it, verify,
 #           roll back, verify;
@@ -18,6 +20,7 @@ echo "== building the sample programs (static executables, versions 1.0.0 and 1.
 bash samples/im-stack/build.sh
 echo "== building appmodel (static: it ships inside every bundle)"
 appmodel="$(bash scripts/build-static.sh)"   # an absolute path
+appmodel_arm64="$(APPMODEL_TARGET=aarch64-unknown-linux-musl bash scripts/build-static.sh)"
 probe="$PWD/samples/im-stack/dist/im-probe"
 work=$(mktemp -d)
 state="$work/site-state"
@@ -43,9 +46,12 @@ done
 "$appmodel" diff 1.0 1.1 --store "$store"
 echo "== appmodel key generate; appmodel export --format compose --sign"
 "$appmodel" key generate -o "$work/vendor" --comment "Example Messaging Ltd." >/dev/null
+# 1.1.0 is for linux/amd64 and linux/arm64: its bundles carry the arm64 appmodel too.
+arm=(--tool-for "linux/arm64=$appmodel_arm64")
 for v in 1.0.0 1.1.0 1.2.0; do
+  tools=(); [ "$v" = 1.1.0 ] && tools=("${arm[@]}")
   "$appmodel" export --format compose --version "$v" --archive "$work/im-stack-$v.tar" \
-    --sign "$work/vendor.key" --store "$store"
+    --sign "$work/vendor.key" --store "$store" "${tools[@]}"
   # What the vendor runs on the burnt disc or copied stick before it travels.
   "$appmodel" verify "$work/im-stack-$v.tar" --key "$work/vendor.pub"
 done
@@ -54,12 +60,15 @@ echo "== appmodel export --iso: 1.0.0 as a disc image (ISO 9660, Rock Ridge, Jol
   --sign "$work/vendor.key" --store "$store"
 "$appmodel" verify "$work/im-stack-1.0.0.iso" --key "$work/vendor.pub"
 echo "== appmodel export --media: 1.1.0 as a set of volumes for small media (each verifies alone)"
-# Media just large enough for what every volume carries (appmodel itself, the manifests)
-# and about 2.5 MiB of the images: three volumes.
-media="$(( $(stat -c %s "$appmodel") / 1024 + 2600 ))K"
+# Media just large enough for what every volume carries (both appmodels, the manifests)
+# and about 3.5 MiB of the images (both platforms'): three volumes.
+media="$(( ($(stat -c %s "$appmodel") + $(stat -c %s "$appmodel_arm64")) / 1024 + 3600 ))K"
 "$appmodel" export --format compose --version 1.1.0 -o "$work/volumes-1.1.0" --media "$media" \
-  --sign "$work/vendor.key" --store "$store"
+  --sign "$work/vendor.key" --store "$store" "${arm[@]}"
 "$appmodel" verify "$work/volumes-1.1.0/vol02" --key "$work/vendor.pub"
+echo "== an arm64 site checks a volume with the arm64 appmodel it carries (under qemu)"
+qemu-aarch64-static "$work/volumes-1.1.0/vol02/appmodel-linux-arm64" verify \
+  "$work/volumes-1.1.0/vol02" --key "$work/vendor.pub"
 
 echo; echo "######## site side (no network needed from here on) ########"
 disc="$work/disc"; mkdir -p "$disc"
@@ -81,10 +90,11 @@ secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin_
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" --wait-ready 30 write 100
 
 # 1.1.0 arrives as volumes, read in any order; each import says what is still missing.
-for v in vol03 vol01; do
+vols=($(ls "$work/volumes-1.1.0"))
+for v in $(printf '%s\n' "${vols[@]:1}" | sort -r); do   # the last first, vol01 at the end
   "$site_tool" import "$work/volumes-1.1.0/$v" --state-dir "$state" || echo "   (kept; waiting for the rest)"
 done
-"$site_tool" import "$work/volumes-1.1.0/vol02" --state-dir "$state"
+"$site_tool" import "$work/volumes-1.1.0/${vols[0]}" --state-dir "$state"
 "$site_tool" preflight --state-dir "$state"          # the host against 1.1.0's requirements
 "$site_tool" upgrade --state-dir "$state"
 "$probe" --server http://127.0.0.1:8080 --admin-secret "$secret" --state "$work/acked.json" verify

@@ -4,8 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use appmodel_model::bundle::{
-    tool_file_for, BundleFile, BundleManifest, DeltaBase, Form, BUNDLE_FORMAT, RECORD_FILE,
-    SBOM_FILE, TOOL_FILE,
+    tool_file_for, BundleFile, BundleManifest, DeltaBase, Form, RECORD_FILE, SBOM_FILE, TOOL_FILE,
 };
 use appmodel_model::record::{media, VersionRecord};
 use appmodel_model::Digest;
@@ -211,7 +210,7 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
     files.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
 
     let manifest = BundleManifest {
-        format: BUNDLE_FORMAT,
+        format: appmodel_model::bundle::format_for(&platforms),
         app: record.app.clone(),
         version: record.version.to_string(),
         form: opts.form,

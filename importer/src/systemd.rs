@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use appmodel_model::bundle::Form;
 use appmodel_model::expr::render_for_target;
-use appmodel_model::record::BlobRef;
+use appmodel_model::record::{BlobRef, VersionRecord};
 use appmodel_model::types::{Component, HealthCheck, VolumeKind};
 
 use crate::deploy::remove_if_present;
@@ -241,17 +241,7 @@ impl<'s> Systemd<'s> {
     }
 
     fn binary<'r>(&self, rev: &'r RevisionCtx<'_>, c: &str) -> Result<&'r BlobRef, ImportError> {
-        let platform = appmodel_model::bundle::host_platform();
-        rev.record
-            .components
-            .get(c)
-            .and_then(|a| a.binaries.get(&platform))
-            .ok_or_else(|| {
-                ImportError::Inconsistent(format!(
-                    "{} {} has no {platform} binary for `{c}`",
-                    rev.app, rev.record.version
-                ))
-            })
+        binary_for(rev.record, c, &appmodel_model::bundle::host_platform())
     }
 
     /// Copies the binaries from the site store into the release (idempotent).
@@ -737,6 +727,24 @@ impl Target for Systemd<'_> {
     }
 }
 
+/// Component `c`'s binary for `platform` in `record`: a unit runs the host's.
+fn binary_for<'r>(
+    record: &'r VersionRecord,
+    c: &str,
+    platform: &str,
+) -> Result<&'r BlobRef, ImportError> {
+    record
+        .components
+        .get(c)
+        .and_then(|a| a.binaries.get(platform))
+        .ok_or_else(|| {
+            ImportError::Inconsistent(format!(
+                "{} {} has no {platform} binary for `{c}`",
+                record.app, record.version
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,6 +769,28 @@ mod tests {
             model,
             components: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_unit_runs_the_binary_of_the_host_platform() {
+        let mut rec = record("1.1.0");
+        let blob = |n: u8| BlobRef {
+            digest: appmodel_model::Digest::from_sha256(&[n; 32]),
+            size: 1,
+            media_type: "application/octet-stream".into(),
+        };
+        let mut art = appmodel_model::record::ComponentArtifacts::default();
+        art.binaries.insert("linux/amd64".into(), blob(1));
+        art.binaries.insert("linux/arm64".into(), blob(2));
+        rec.components.insert("im-store".into(), art);
+        let pick = |p: &str| binary_for(&rec, "im-store", p).map(|b| b.digest.clone());
+        assert_eq!(pick("linux/amd64").unwrap(), blob(1).digest);
+        assert_eq!(pick("linux/arm64").unwrap(), blob(2).digest);
+        let e = pick("linux/s390x").unwrap_err().to_string();
+        assert!(
+            e.contains("has no linux/s390x binary for `im-store`"),
+            "{e}"
+        );
     }
 
     struct Fixture {

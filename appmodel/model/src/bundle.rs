@@ -9,8 +9,18 @@ use std::collections::BTreeMap;
 
 use crate::digest::Digest;
 
-/// The bundle format this build writes and reads.
-pub const BUNDLE_FORMAT: u32 = 1;
+/// The newest bundle format this build writes and reads.
+pub const BUNDLE_FORMAT: u32 = 2;
+/// Format 2 is a bundle for several platforms (images per platform in `manifest.json`,
+/// an appmodel per platform): an appmodel that reads format 1 only would load the wrong
+/// platform's image, so it must refuse it. A bundle of one platform stays format 1.
+pub fn format_for(platforms: &[String]) -> u32 {
+    if platforms.len() > 1 {
+        2
+    } else {
+        1
+    }
+}
 /// The manifest's file name at the bundle's root.
 pub const MANIFEST_FILE: &str = "bundle.json";
 /// The detached minisign signature of the manifest.
