@@ -2033,7 +2033,7 @@ fn the_sample_serves_amd64_and_arm64_from_one_bundle() {
     }
     let _ = std::fs::remove_file(&again);
     let arm_tool = format!("linux/arm64={}", arm.display());
-    let export = |name: &str, version: &str, extra: &[&str]| -> PathBuf {
+    let try_export = |name: &str, version: &str, extra: &[&str]| -> (Run, PathBuf) {
         let out = dir.path().join(name);
         let mut args = vec![
             "export",
@@ -2049,47 +2049,21 @@ fn the_sample_serves_amd64_and_arm64_from_one_bundle() {
             store.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let run = appmodel(dir.path(), &args);
+        (appmodel(dir.path(), &args), out)
+    };
+    let export = |name: &str, version: &str, extra: &[&str]| -> PathBuf {
+        let (run, out) = try_export(name, version, extra);
         assert_eq!(run.code, 0, "{}", run.transcript());
         out
     };
     // A tool for a platform the app is not for is refused.
-    let run = appmodel(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "compose",
-            "--version",
-            "1.0.0",
-            "-o",
-            dir.path().join("no").to_str().unwrap(),
-            "--tool-for",
-            &arm_tool,
-            "--store",
-            store.to_str().unwrap(),
-        ],
-    );
+    let (run, _) = try_export("no", "1.0.0", &["--tool-for", &arm_tool]);
     run.assert_refused(
         "an appmodel for linux/arm64 was given, but im-stack 1.0.0 is for linux/amd64",
     );
-    // An arm64 file given as another platform's is refused too.
-    let run = appmodel(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "compose",
-            "--version",
-            "1.1.0",
-            "-o",
-            dir.path().join("no").to_str().unwrap(),
-            "--tool-for",
-            &format!("linux/arm64={}", amd.display()),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-    );
+    // An amd64 file given as the arm64 one is refused too.
+    let wrong = format!("linux/arm64={}", amd.display());
+    let (run, _) = try_export("no", "1.1.0", &["--tool-for", &wrong]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stderr.contains("not for linux/arm64"),
@@ -2222,6 +2196,14 @@ fn the_sample_serves_amd64_and_arm64_from_one_bundle() {
         "{m}"
     );
     assert!(!next.join("appmodel-linux-arm64").exists());
+    // Each README names the arm64 appmodel only where the medium carries it.
+    let readme = |b: &Path| std::fs::read_to_string(b.join("README.txt")).unwrap();
+    assert!(readme(&full_11).contains("On a linux/arm64 host, run ./appmodel-linux-arm64"));
+    assert!(
+        !readme(&next).contains("appmodel-linux-arm64"),
+        "{}",
+        readme(&next)
+    );
     let run = site.import(&next);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(

@@ -831,9 +831,7 @@ fn tool_for_parser(text: &str) -> Result<(String, PathBuf), String> {
     let (platform, file) = text
         .split_once('=')
         .ok_or("write PLATFORM=FILE, e.g. linux/arm64=dist/appmodel-arm64")?;
-    if appmodel_model::bundle::tool_platform(&appmodel_model::bundle::tool_file_for(platform))
-        .is_none()
-    {
+    if !appmodel_model::bundle::is_platform(platform) {
         return Err(format!(
             "`{platform}` is not a platform such as `linux/arm64`"
         ));

@@ -46,14 +46,9 @@ impl FormExporter for Compose {
         // platform; the site loads its own. A component's name is the same on every
         // platform (its index's digest when it has more than one), so one compose file
         // serves them all.
-        let first = record
-            .model
-            .app
-            .platforms()
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let multi = needs.images.iter().any(|(_, p, _)| *p != first);
+        let platforms = record.model.app.platforms();
+        let first = platforms.first().cloned().unwrap_or_default();
+        let multi = platforms.len() > 1;
         for (component, p, img) in &needs.images {
             let id = needs
                 .indexes

@@ -127,7 +127,7 @@ pub fn plan(store: &Store, opts: &ExportOptions<'_>) -> Result<Plan, ExportError
                 exporter.readme_files(),
                 base.as_ref(),
                 tool_left_out,
-            ) + &other_tools_note(&opts.tools_for))
+            ) + &other_tools_note(&others_shipped))
                 .into_bytes(),
         ),
     ];
@@ -256,15 +256,16 @@ fn tool_file(path: &Path, name: &str) -> Result<PlannedFile, ExportError> {
     })
 }
 
-/// The README's lines on the appmodel of each other platform.
-fn other_tools_note(tools: &std::collections::BTreeMap<String, PathBuf>) -> String {
-    tools
-        .keys()
-        .map(|p| {
-            format!(
-                "On a {p} host, run ./{} wherever this note says ./appmodel.\n",
-                tool_file_for(p)
-            )
+/// The README's lines on the appmodel of each other platform the medium carries.
+fn other_tools_note(shipped: &[PlannedFile]) -> String {
+    shipped
+        .iter()
+        .filter_map(|t| {
+            let platform = appmodel_model::bundle::tool_platform(&t.entry.path)?;
+            Some(format!(
+                "On a {platform} host, run ./{} wherever this note says ./appmodel.\n",
+                t.entry.path
+            ))
         })
         .collect()
 }

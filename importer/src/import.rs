@@ -420,19 +420,24 @@ fn copy_site_tool(site: &Site, app: &str, tool: &Digest, dest: &Path) -> Result<
         .flatten()
         .filter_map(|v| fs::read_dir(v.path()).ok())
         .flat_map(|forms| forms.flatten());
-    // Every appmodel a bundle of the app holds, whatever its platform.
-    let candidates = forms.flat_map(|form| {
-        fs::read_dir(form.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|f| f.path())
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n == TOOL_FILE || appmodel_model::bundle::tool_platform(n).is_some()
+    // Every appmodel a bundle of the app holds, whatever its platform; those of the wanted
+    // name first, so the usual match is the first file hashed.
+    let want = dest.file_name();
+    let mut candidates: Vec<std::path::PathBuf> = forms
+        .flat_map(|form| {
+            fs::read_dir(form.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.path())
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n == TOOL_FILE || appmodel_model::bundle::tool_platform(n).is_some()
+                    })
                 })
-            })
-    });
+        })
+        .collect();
+    candidates.sort_by_key(|p| p.file_name() != want);
     for path in candidates {
         let Ok((file, _)) = input::open_regular(&path, Links::Refuse) else {
             continue;

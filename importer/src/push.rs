@@ -150,6 +150,7 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
             continue;
         };
         let repo = repository(&prefix, &app, &c.name);
+        let mut last = None;
         for img in art.images.values() {
             let by_digest = parse(&format!("{host}/{repo}@{}", img.manifest.digest))?;
             for blob in std::iter::once(&img.config).chain(img.layers.iter()) {
@@ -165,22 +166,21 @@ pub fn push_images(site: &Site, opts: &PushOptions<'_>) -> Result<PushReport, Im
                 report.bytes_pushed += blob.size;
             }
             let manifest = read_blob(site, &img.manifest)?;
-            push_manifest(&rt, &client, &by_digest, &img.manifest, manifest)?;
+            push_manifest(&rt, &client, &by_digest, &img.manifest, manifest.clone())?;
+            last = Some((&img.manifest, manifest));
         }
         // The one reference of the component: its index over the platforms (pushed after
         // the manifests it names), or its image's manifest; the version's tag names it.
-        let Some(top) = art
-            .index
-            .as_ref()
-            .or_else(|| art.images.values().next().map(|i| &i.manifest))
-        else {
-            continue;
+        let (top, bytes) = match (&art.index, last) {
+            (Some(index), _) => {
+                let bytes = read_blob(site, index)?;
+                let by_digest = parse(&format!("{host}/{repo}@{}", index.digest))?;
+                push_manifest(&rt, &client, &by_digest, index, bytes.clone())?;
+                (index, bytes)
+            }
+            (None, Some(one)) => one,
+            (None, None) => continue,
         };
-        let bytes = read_blob(site, top)?;
-        if art.index.is_some() {
-            let by_digest = parse(&format!("{host}/{repo}@{}", top.digest))?;
-            push_manifest(&rt, &client, &by_digest, top, bytes.clone())?;
-        }
         let tagged = parse(&format!("{host}/{repo}:{}", tag(&record.version)))?;
         push_manifest(&rt, &client, &tagged, top, bytes)?;
         report.images.push(PushedImage {

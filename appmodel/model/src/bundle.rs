@@ -195,12 +195,17 @@ pub fn tool_file_for(platform: &str) -> String {
     format!("{TOOL_FILE}-{}", platform.replace('/', "-"))
 }
 
+/// Whether `text` is a platform as the app model writes it (`os/arch[/variant]`).
+pub fn is_platform(text: &str) -> bool {
+    crate::validate::platform(text)
+}
+
 /// The platform a [`tool_file_for`] name is for, if it is one.
 pub fn tool_platform(name: &str) -> Option<String> {
     let rest = name.strip_prefix(TOOL_FILE)?.strip_prefix('-')?;
     // A platform's parts have no `-`, so each `-` was a `/`.
     let platform = rest.replace('-', "/");
-    (crate::validate::platform(&platform) && tool_file_for(&platform) == name).then_some(platform)
+    (is_platform(&platform) && tool_file_for(&platform) == name).then_some(platform)
 }
 
 /// The appmodel in bundle directory `dir` that runs on this host: the one for its platform

@@ -225,6 +225,17 @@ pub struct VersionDiff {
     pub new_bytes: u64,
 }
 
+/// Each platform's digest of a per-platform map (none for `None`).
+fn by_platform<T>(
+    map: Option<&BTreeMap<String, T>>,
+    digest: impl Fn(&T) -> &Digest,
+) -> BTreeMap<String, Digest> {
+    map.into_iter()
+        .flatten()
+        .map(|(p, v)| (p.clone(), digest(v).clone()))
+        .collect()
+}
+
 impl VersionDiff {
     pub fn between(from: &VersionRecord, to: &VersionRecord) -> VersionDiff {
         let names = |r: &VersionRecord| {
@@ -252,23 +263,11 @@ impl VersionDiff {
             let (aa, ab) = (from.components.get(name), to.components.get(name));
             // By platform: a platform only one side has is said as such; the others
             // compare by digest.
-            let images = |x: Option<&ComponentArtifacts>| -> BTreeMap<String, Digest> {
-                x.map(|c| {
-                    c.images
-                        .iter()
-                        .map(|(p, i)| (p.clone(), i.manifest.digest.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
+            let images = |x: Option<&ComponentArtifacts>| {
+                by_platform(x.map(|c| &c.images), |i: &ImageArtifact| &i.manifest.digest)
             };
-            let bins = |x: Option<&ComponentArtifacts>| -> BTreeMap<String, Digest> {
-                x.map(|c| {
-                    c.binaries
-                        .iter()
-                        .map(|(p, b)| (p.clone(), b.digest.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
+            let bins = |x: Option<&ComponentArtifacts>| {
+                by_platform(x.map(|c| &c.binaries), |b: &BlobRef| &b.digest)
             };
             let differs = |old: &BTreeMap<String, Digest>, new: &BTreeMap<String, Digest>| {
                 old.iter().any(|(p, d)| new.get(p).is_some_and(|n| n != d))
