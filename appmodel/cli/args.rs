@@ -86,6 +86,8 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// On site: push the imported version's images to the site's registry (Helm form).
     PushImages(PushImagesArgs),
+    /// On site: the web console (dashboard, import, configuration, plans, licence) on loopback.
+    Console(ConsoleArgs),
     /// Health probe used inside containers: exit 0 when `http://…` answers 2xx/3xx or `tcp://…` connects.
     #[command(hide = true)]
     Probe(ProbeArgs),
@@ -226,6 +228,21 @@ pub struct PushImagesArgs {
     pub version: Option<String>,
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// The address to listen on: loopback only (reach it through an SSH tunnel).
+    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8800")]
+    pub listen: std::net::SocketAddr,
+    /// Where the import page looks for bundles, ISO images and volumes (repeatable).
+    #[arg(long = "media", value_name = "DIR", default_values = ["/media", "/mnt", "/run/media"])]
+    pub media: Vec<PathBuf>,
+    /// The app [default: the only one imported].
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]

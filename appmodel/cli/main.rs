@@ -6,6 +6,7 @@
 
 mod args;
 mod config;
+mod console;
 mod diff;
 mod events;
 mod export;
@@ -47,7 +48,6 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    progress::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -59,6 +59,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    // The console follows progress in its pages, not on the terminal.
+    if !matches!(cli.command, Command::Console(_)) {
+        progress::install();
+    }
     if let Some(path) = &cli.events {
         if let Err(e) = events::install(path) {
             return output::report_error(&e);
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::History(a) => site::history(&a),
         Command::Uninstall(a) => site::uninstall(&a),
         Command::PushImages(a) => push_images::run(&a),
+        Command::Console(a) => console::run(&a),
         Command::Probe(a) => site::probe(&a),
     };
     match result {

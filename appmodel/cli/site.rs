@@ -49,44 +49,9 @@ fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
 }
 
 fn print_plan(plan: &Plan) {
-    match (&plan.from_version, plan.from_revision) {
-        (Some(from), Some(n)) => println!(
-            "plan: {} {from} (revision {n}) -> {}",
-            plan.app, plan.to_version
-        ),
-        _ => println!("plan: install {} {}", plan.app, plan.to_version),
-    }
-    if let Some(j) = &plan.pending_recovery {
-        println!(
-            "  first: {:?} to revision {} was interrupted at step {:?}; the change finishes or reverts it before anything else",
-            j.action, j.revision, j.step
-        );
-    }
-    let line = |label: &str, items: &[String]| {
-        if !items.is_empty() {
-            println!("  {label}: {}", items.join(", "));
-        }
-    };
-    if let Some(d) = &plan.diff {
-        line("components added", &d.components_added);
-        line("components removed", &d.components_removed);
-        for (c, what) in &d.components_changed {
-            println!("  component changed: {c} ({})", what.join(", "));
-        }
-    }
-    line("new images", &plan.images);
-    line("parameters added", &plan.parameters_added);
-    if let Some(d) = &plan.diff {
-        line("parameters removed", &d.parameters_removed);
-    }
-    line("values changed", &plan.values_changed);
-    line("definition changes", &plan.components_changed);
-    if let Some(data) = &plan.data {
-        println!("  data: {data}");
-    }
-    line("waived", &plan.waivers);
-    if let Some(l) = &plan.licence {
-        println!("  licence: {} — {}", l.stage.as_str(), l.reason);
+    println!("plan: {}", plan.headline());
+    for (label, text) in plan.lines() {
+        println!("  {label}: {text}");
     }
     // Said only when a check did not pass (`appmodel preflight` prints them all).
     if plan.preflight.iter().any(|c| c.result != Verdict::Pass) {

@@ -678,12 +678,29 @@ pub fn activate_file(
             source,
         },
     )?;
+    activate_text(site, app, &text, &file.display().to_string())
+}
+
+/// [`activate_file`] of a licence's text (pasted into the console); `origin` names it in
+/// errors.
+pub fn activate_text(
+    site: &Site,
+    app: Option<&str>,
+    text: &str,
+    origin: &str,
+) -> Result<LicenceAction, ImportError> {
+    if text.len() as u64 > appmodel_licence::file::MAX_FILE {
+        return Err(ImportError::Licence(format!(
+            "{origin} is larger than a licence can be ({} bytes)",
+            appmodel_licence::file::MAX_FILE
+        )));
+    }
     let _lock = site.lock()?;
     let app = crate::lifecycle::resolve_app(site, app)?;
     let dep = Deployment::new(site, &app);
     crate::lifecycle::recover(site, &dep)?;
     let (current, record) = deciding(site, &dep)?;
-    activate(site, &dep, &record, &text, &file.display().to_string())?;
+    activate(site, &dep, &record, text, origin)?;
     let mut acted = None;
     let mut revision = None;
     if let Some(cur) = current {

@@ -55,6 +55,60 @@ pub struct Plan {
     pub preflight: Vec<crate::preflight::Check>,
 }
 
+impl Plan {
+    /// The plan's first line: what changes to what.
+    pub fn headline(&self) -> String {
+        match (&self.from_version, self.from_revision) {
+            (Some(from), Some(n)) => {
+                format!("{} {from} (revision {n}) -> {}", self.app, self.to_version)
+            }
+            _ => format!("install {} {}", self.app, self.to_version),
+        }
+    }
+
+    /// What the change does, as labelled lines in the order a person reads them; the CLI
+    /// prints them and the console shows them. Preflight checks are apart.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        fn list(out: &mut Vec<(&'static str, String)>, label: &'static str, items: &[String]) {
+            if !items.is_empty() {
+                out.push((label, items.join(", ")));
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(j) = &self.pending_recovery {
+            out.push((
+                "first",
+                format!(
+                    "{:?} to revision {} was interrupted at step {:?}; the change finishes or reverts it before anything else",
+                    j.action, j.revision, j.step
+                ),
+            ));
+        }
+        if let Some(d) = &self.diff {
+            list(&mut out, "components added", &d.components_added);
+            list(&mut out, "components removed", &d.components_removed);
+            for (c, what) in &d.components_changed {
+                out.push(("component changed", format!("{c} ({})", what.join(", "))));
+            }
+        }
+        list(&mut out, "new images", &self.images);
+        list(&mut out, "parameters added", &self.parameters_added);
+        if let Some(d) = &self.diff {
+            list(&mut out, "parameters removed", &d.parameters_removed);
+        }
+        list(&mut out, "values changed", &self.values_changed);
+        list(&mut out, "definition changes", &self.components_changed);
+        if let Some(data) = &self.data {
+            out.push(("data", data.clone()));
+        }
+        list(&mut out, "waived", &self.waivers);
+        if let Some(l) = &self.licence {
+            out.push(("licence", format!("{} — {}", l.stage.as_str(), l.reason)));
+        }
+        out
+    }
+}
+
 /// One side of a change: a version with its parameter values.
 pub struct Side<'a> {
     pub record: &'a VersionRecord,

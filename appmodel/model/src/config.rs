@@ -325,7 +325,8 @@ pub fn template(model: &AppModel) -> String {
     out
 }
 
-fn describe(p: &Parameter) -> String {
+/// One line on what a parameter takes: its type, pattern, range, values, whether required.
+pub fn describe(p: &Parameter) -> String {
     let mut parts = vec![p.kind.as_str().to_string()];
     if let Some(pattern) = &p.pattern {
         parts.push(format!("must match {pattern}"));
