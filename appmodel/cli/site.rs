@@ -39,11 +39,10 @@ fn report(outcome: &Outcome, json: bool, verb: &str) -> Result<()> {
         r.status.as_str()
     );
     if let Some(l) = outcome.plan.as_ref().and_then(|p| p.licence.as_ref()) {
-        let days = l
-            .days_left
-            .map(|d| format!(", {d} days left"))
-            .unwrap_or_default();
-        println!("licence: {}{days} — {}", l.stage.as_str(), l.reason);
+        println!(
+            "licence: {}",
+            appmodel_licence::standing::summary(l.stage, l.days_left, &l.reason)
+        );
     }
     Ok(())
 }
@@ -244,16 +243,7 @@ pub fn status(args: &SiteArgs) -> Result<()> {
         }
     }
     if let Some(l) = &s.licence {
-        let days = l
-            .standing
-            .days_left
-            .map(|d| format!(", {d} days left"))
-            .unwrap_or_default();
-        println!(
-            "licence: {}{days} — {}",
-            l.standing.stage.as_str(),
-            l.standing.reason
-        );
+        println!("licence: {}", l.standing.summary());
     }
     Ok(())
 }

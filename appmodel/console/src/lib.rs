@@ -118,6 +118,8 @@ impl Console {
 
     /// The token, once: the first right one starts a session and is spent.
     fn log_in(&self, given: &str) -> Option<String> {
+        // Drawn first: a failure to draw must not spend the token.
+        let (id, csrf) = (random_token().ok()?, random_token().ok()?);
         let mut token = self.token.lock().unwrap_or_else(|p| p.into_inner());
         let right = token
             .as_deref()
@@ -126,8 +128,6 @@ impl Console {
             return None;
         }
         *token = None;
-        let id = random_token().ok()?;
-        let csrf = random_token().ok()?;
         self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())

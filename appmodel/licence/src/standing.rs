@@ -63,6 +63,21 @@ pub struct Standing {
     pub stops_at: Option<u64>,
 }
 
+/// The line a person reads: `warn, 12 days left — the licence expires on 2026-12-20`.
+pub fn summary(stage: Stage, days_left: Option<u64>, reason: &str) -> String {
+    let days = days_left
+        .map(|d| format!(", {d} days left"))
+        .unwrap_or_default();
+    format!("{}{days} — {reason}", stage.as_str())
+}
+
+impl Standing {
+    /// [`summary`] of this standing.
+    pub fn summary(&self) -> String {
+        summary(self.stage, self.days_left, &self.reason)
+    }
+}
+
 /// What [`evaluate`] needs.
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {

@@ -59,16 +59,9 @@ pub fn get(ctx: &Ctx) -> Result<Resp, PageError> {
                 }
             }
             if let Some(l) = &s.licence {
-                let days = l
-                    .standing
-                    .days_left
-                    .map(|d| format!(", {d} days left"))
-                    .unwrap_or_default();
                 body.push_str(&format!(
-                    r#"<h2>Licence</h2><p id="licence-state">{}{} — {}. <a href="/licence">Licence page</a></p>"#,
-                    esc(l.standing.stage.as_str()),
-                    esc(&days),
-                    esc(&l.standing.reason)
+                    r#"<h2>Licence</h2><p id="licence-state">{}. <a href="/licence">Licence page</a></p>"#,
+                    esc(&l.standing.summary())
                 ));
             }
         }

@@ -211,6 +211,10 @@ mod tests {
             std::fs::write(v.join(VOLUME_FILE), "{}").expect("write");
         }
         std::os::unix::fs::symlink("/", d.path().join("root-link")).expect("link");
+        // A FIFO named like an image is not a file to import (and is never opened).
+        let fifo = d.path().join("disc/pipe.iso");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         let found = scan(&[d.path().to_path_buf()]);
         let rel: Vec<(String, &Found)> = found
             .iter()

@@ -11,10 +11,11 @@ use crate::Ctx;
 fn outcome(v: &serde_json::Value) -> String {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
     if let Some(r) = v.get("revision") {
-        let rs = |k: &str| {
-            r.get(k)
-                .map(|x| x.to_string().trim_matches('"').to_string())
-                .unwrap_or_default()
+        // Strings as they are, numbers as digits.
+        let rs = |k: &str| match r.get(k) {
+            Some(serde_json::Value::String(x)) => x.clone(),
+            Some(x) => x.to_string(),
+            None => String::new(),
         };
         return format!(
             "{} {}: revision {} is {}",

@@ -8,7 +8,7 @@ use appmodel_importer::{ImportError, Site};
 use sha2::{Digest, Sha256};
 
 use super::{chain, start_job, PageError};
-use crate::html::{esc, form, page, table};
+use crate::html::{esc, form, page};
 use crate::http::Resp;
 use crate::Ctx;
 
@@ -47,13 +47,11 @@ impl Asked {
 
     /// Runs the change: a dry run unless `apply`.
     fn run(&self, site: &Site, app: Option<&str>, apply: bool) -> Result<Outcome, ImportError> {
-        let draft = match (self.draft, app.map(str::to_string)) {
-            (false, _) => None,
-            (true, Some(a)) => Some(super::config::draft_path(site, &a)),
-            (true, None) => Some(super::config::draft_path(
-                site,
-                &lifecycle::resolve_app(site, None)?,
-            )),
+        let draft = if self.draft {
+            let app = lifecycle::resolve_app(site, app)?;
+            Some(super::config::draft_path(site, &app))
+        } else {
+            None
         };
         let opts = ChangeOptions {
             app,
@@ -145,27 +143,8 @@ fn render(ctx: &Ctx, asked: &Asked, outcome: &Outcome, note: &str) -> String {
     }
     let failed = plan.preflight.iter().any(|c| c.result == Verdict::Fail);
     if !plan.preflight.is_empty() {
-        let rows: Vec<Vec<String>> = plan
-            .preflight
-            .iter()
-            .map(|c| {
-                vec![
-                    esc(&c.name),
-                    format!(
-                        r#"<span class="verdict-{0}">{0}</span>"#,
-                        esc(c.result.as_str())
-                    ),
-                    esc(&c.found),
-                    esc(&c.needed),
-                ]
-            })
-            .collect();
         body.push_str("<h2>Preflight</h2>");
-        body.push_str(&table(
-            "preflight checks",
-            &["Check", "Result", "Found", "Needed"],
-            &rows,
-        ));
+        body.push_str(&super::preflight::checks_table(&plan.preflight));
     }
     if failed {
         body.push_str(r#"<p class="error" role="alert">A preflight check failed: the change would stop there. Fix what it says, then read the plan again (or waive a check that is not strict with <code>--ignore-check</code> on the CLI).</p>"#);
